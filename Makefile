@@ -1,0 +1,44 @@
+# orderstream: `make demo` runs the system, `make test` proves it.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: install kafka-install lint test unit demo clean
+
+install: $(STAMP) kafka-install
+
+# Re-run pip only when pyproject.toml changes.
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+# Idempotent: resolves Kafka with Maven only when the cache lacks it.
+kafka-install: $(STAMP)
+	$(BIN)/orderstream kafka install
+
+lint: $(STAMP)
+	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests
+	$(BIN)/mypy --strict src
+
+# pytest exit code 5 (no tests collected) is a failure: the suite is never empty.
+test: install lint
+	@set +e; $(BIN)/pytest -q; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
+
+unit: $(STAMP)
+	$(BIN)/pytest -q tests/unit
+
+demo: install
+	$(BIN)/orderstream kafka up
+	$(BIN)/orderstream topics apply
+	$(BIN)/orderstream kafka status
+
+clean:
+	-$(BIN)/orderstream kafka down --purge
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,33 @@
+"""The ``orderstream`` command: one Typer app, one module per command group."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from orderstream.cli import kafka, topics
+from orderstream.cli.common import console_error
+from orderstream.errors import OrderstreamError
+
+app = typer.Typer(
+    name="orderstream",
+    help="A real-time, exactly-once order pipeline on Apache Kafka.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(kafka.app, name="kafka")
+app.add_typer(topics.app, name="topics")
+
+
+def main() -> None:
+    """Entry point: expected failures print one clear line and exit non-zero, never a traceback."""
+    try:
+        app()
+    except OrderstreamError as exc:
+        console_error(str(exc))
+        sys.exit(1)
+    except KeyboardInterrupt:
+        console_error("interrupted")
+        sys.exit(130)

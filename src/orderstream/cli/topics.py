@@ -1,0 +1,77 @@
+"""``orderstream topics``: topology as code."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from orderstream.cli.common import console, print_json, print_table
+from orderstream.cli.context import effective_settings
+from orderstream.errors import TopologyError
+from orderstream.platform.topology import admin_for, apply_plan, cluster_snapshot, plan_topology
+
+app = typer.Typer(help="Create and inspect topics from topology.toml.", no_args_is_help=True)
+
+
+@app.command()
+def apply(
+    file: Annotated[
+        Path | None, typer.Option(help="topology file (default: the packaged topology.toml)")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="print the plan, change nothing")
+    ] = False,
+) -> None:
+    """Print a plan, then create missing topics, add partitions and alter configs."""
+    settings = effective_settings()
+    admin, plan = plan_topology(settings, file)
+    for line in plan.lines():
+        console.print(line, highlight=False, markup=False)
+    if plan.refusals:
+        raise TopologyError(
+            f"{len(plan.refusals)} change(s) refused; nothing was applied. Fix topology.toml "
+            "or create new topics"
+        )
+    if plan.empty:
+        console.print("no changes: the cluster matches the topology")
+        return
+    if dry_run:
+        console.print("dry run: nothing applied")
+        return
+    apply_plan(admin, plan)
+    console.print(
+        f"applied: {len(plan.create)} created, {len(plan.add_partitions)} repartitioned, "
+        f"{len(plan.alter_configs)} reconfigured"
+    )
+
+
+@app.command(name="list")
+def list_topics(
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON for scripts")] = False,
+    internal: Annotated[bool, typer.Option(help="include __consumer_offsets etc.")] = False,
+) -> None:
+    """List topics with partitions, replication factor and cleanup policy."""
+    settings = effective_settings()
+    admin = admin_for(settings)
+    names = [n for n in admin.list_topics(timeout=10).topics if internal or not n.startswith("__")]
+    _, states = cluster_snapshot(admin, sorted(names))
+    rows = [
+        {
+            "topic": s.name,
+            "partitions": s.partitions,
+            "replication_factor": s.replication_factor,
+            "cleanup.policy": s.config.get("cleanup.policy"),
+            "min.insync.replicas": s.config.get("min.insync.replicas"),
+        }
+        for s in states.values()
+    ]
+    if as_json:
+        print_json(rows)
+        return
+    print_table(
+        f"{len(rows)} topics at {settings.bootstrap_servers}",
+        ["topic", "partitions", "rf", "cleanup", "min isr"],
+        [tuple(r.values()) for r in rows],
+    )

@@ -1,0 +1,1 @@
+"""Helpers shipped for tests: a managed local cluster, topic factories, and broker-free drivers."""

@@ -1,0 +1,42 @@
+"""Session fixtures: a real Kafka broker, started once, torn down even when tests fail.
+
+Set ORDERSTREAM_TEST_BOOTSTRAP to run against an existing cluster instead.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from orderstream.config import load_settings
+from orderstream.testing.cluster import LocalCluster, local_cluster
+
+
+def _cache_dir() -> Path:
+    return load_settings().cache_dir
+
+
+@pytest.fixture(scope="session")
+def kafka_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    """A 1-node KRaft cluster on free ports (or the external ORDERSTREAM_TEST_BOOTSTRAP)."""
+    external = os.environ.get("ORDERSTREAM_TEST_BOOTSTRAP")
+    if external:
+        yield LocalCluster(bootstrap=external)
+        return
+    with local_cluster(tmp_path_factory.mktemp("kafka1"), _cache_dir(), nodes=1) as cluster:
+        yield cluster
+
+
+@pytest.fixture(scope="session")
+def kafka_cluster3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    """A 3-node KRaft cluster (RF 3, min ISR 2) on free ports, for fault tests."""
+    with local_cluster(tmp_path_factory.mktemp("kafka3"), _cache_dir(), nodes=3) as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def bootstrap(kafka_cluster: LocalCluster) -> str:
+    return kafka_cluster.bootstrap
