@@ -1,0 +1,5 @@
+"""``python -m orderstream.cli``."""
+
+from orderstream.cli.main import main
+
+main()
