@@ -1,0 +1,1 @@
+"""Enrichment: re-key orders by product, reserve stock exactly once, emit EnrichedOrder."""
