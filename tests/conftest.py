@@ -40,3 +40,14 @@ def kafka_cluster3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCl
 @pytest.fixture
 def bootstrap(kafka_cluster: LocalCluster) -> str:
     return kafka_cluster.bootstrap
+
+
+@pytest.fixture(scope="session")
+def schema_registry_url(kafka_cluster: LocalCluster) -> Iterator[str]:
+    """A real registry subprocess on a free port, backed by ``_schemas`` of ``kafka_cluster``."""
+    from orderstream.testing.registry import running_registry
+
+    if "_schemas" not in kafka_cluster.admin.list_topics(timeout=10).topics:
+        kafka_cluster.create_topic("_schemas", partitions=1, config={"cleanup.policy": "compact"})
+    with running_registry(kafka_cluster.bootstrap) as url:
+        yield url

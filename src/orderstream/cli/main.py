@@ -7,6 +7,7 @@ import sys
 import typer
 
 from orderstream.cli import kafka, topics
+from orderstream.cli import registry as registry_cli
 from orderstream.cli.common import console_error
 from orderstream.errors import OrderstreamError
 
@@ -19,6 +20,7 @@ app = typer.Typer(
 )
 app.add_typer(kafka.app, name="kafka")
 app.add_typer(topics.app, name="topics")
+app.add_typer(registry_cli.app, name="registry")
 
 
 def main() -> None:

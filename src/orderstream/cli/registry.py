@@ -1,0 +1,58 @@
+"""``orderstream registry``: run the Schema Registry, create auth entries, benchmark it."""
+
+from __future__ import annotations
+
+import getpass
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from orderstream.cli.context import effective_settings
+from orderstream.errors import ConfigError
+from orderstream.logging import configure_logging
+from orderstream.registry.auth import RoleName, user_line
+
+app = typer.Typer(
+    help="The Confluent-compatible Schema Registry, stored in the _schemas topic.",
+    invoke_without_command=True,
+)
+
+
+@app.callback()
+def run(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="HTTP port")] = 8081,
+    auth_file: Annotated[
+        Path | None,
+        typer.Option(help="users with salted password hashes (see `registry hash-password`)"),
+    ] = None,
+    topic: Annotated[str, typer.Option(help="the schemas topic")] = "_schemas",
+    log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING")] = "INFO",
+) -> None:
+    """Serve the registry until SIGINT/SIGTERM (503 until _schemas is read to its end)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from orderstream.registry.server import serve
+
+    configure_logging(log_level, service="registry")
+    serve(effective_settings(), host=host, port=port, topic=topic, auth_file=auth_file)
+
+
+@app.command("hash-password")
+def hash_password(
+    user: Annotated[str, typer.Argument(help="user name")],
+    role: Annotated[RoleName, typer.Option(help="read-only or read-write")] = RoleName.READ_ONLY,
+) -> None:
+    """Print an auth-file line; the password is read from a prompt or stdin, never argv."""
+    if sys.stdin.isatty():
+        password = getpass.getpass(f"password for {user}: ")
+        if getpass.getpass("again: ") != password:
+            raise ConfigError("the two passwords differ")
+    else:
+        password = sys.stdin.readline().rstrip("\n")
+    if not password:
+        raise ConfigError("empty password")
+    typer.echo(user_line(user, role, password))

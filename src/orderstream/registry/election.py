@@ -1,0 +1,90 @@
+"""Primary election through a Kafka consumer group, as Confluent and Karapace do it.
+
+Every instance joins the group ``<prefix>-registry-<topic>`` subscribed to the single-partition
+schemas topic. The member that owns partition 0 is the primary: the only instance that assigns
+ids and writes. Losing the partition (revoke, session loss) ends primacy at once; a crashed
+primary is replaced after ``session.timeout.ms``. The member never consumes: it starts at the end.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from confluent_kafka import OFFSET_END, Consumer, TopicPartition
+
+from orderstream.config import Role, Settings, kafka_config
+
+logger = logging.getLogger(__name__)
+
+SESSION_TIMEOUT_MS = 6000  # the broker's minimum: a dead primary is replaced within ~6 s
+
+
+class PrimaryElection:
+    """Tracks whether this instance is the primary; ``generation`` counts each election won."""
+
+    def __init__(self, settings: Settings, topic: str) -> None:
+        self.settings = settings
+        self.topic = topic
+        self.group_id = f"{settings.client_id_prefix}-registry-{topic}"
+        self.generation = 0
+        self._primary = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="primary-election", daemon=True)
+
+    @property
+    def is_primary(self) -> bool:
+        return self._primary.is_set()
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def wait_primary(self, timeout: float) -> bool:
+        return self._primary.wait(timeout)
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=15)
+
+    def _run(self) -> None:
+        consumer = Consumer(
+            kafka_config(
+                Role.CONSUMER,
+                "registry-election",
+                settings=self.settings,
+                group_id=self.group_id,
+                overrides={
+                    "partition.assignment.strategy": "range",
+                    "session.timeout.ms": SESSION_TIMEOUT_MS,
+                    "heartbeat.interval.ms": 500,
+                    "enable.partition.eof": False,
+                },
+            )
+        )
+        consumer.subscribe(
+            [self.topic],
+            on_assign=self._on_assign,
+            on_revoke=self._on_revoke,
+            on_lost=self._on_revoke,
+        )
+        try:
+            while not self._stop.is_set():
+                consumer.poll(0.2)  # drives heartbeats and rebalances; nothing is fetched
+        finally:
+            self._primary.clear()
+            consumer.close()  # leaves the group, so another instance takes over at once
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        for tp in partitions:
+            tp.offset = OFFSET_END
+        consumer.assign(partitions)
+        if any(tp.partition == 0 for tp in partitions):
+            self.generation += 1
+            self._primary.set()
+            logger.info("became primary", extra={"group": self.group_id})
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        if any(tp.partition == 0 for tp in partitions):
+            self._primary.clear()
+            logger.info("lost primary", extra={"group": self.group_id})

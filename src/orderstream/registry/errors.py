@@ -1,0 +1,113 @@
+"""The registry's error answers: HTTP status and Confluent ``error_code``, one factory each."""
+
+from __future__ import annotations
+
+from orderstream.errors import RegistryError
+
+
+def subject_not_found(subject: str) -> RegistryError:
+    return RegistryError(404, 40401, f"Subject '{subject}' not found.")
+
+
+def version_not_found(subject: str, version: object) -> RegistryError:
+    return RegistryError(404, 40402, f"Version {version} not found for subject '{subject}'.")
+
+
+def schema_not_found(detail: str = "Schema not found") -> RegistryError:
+    return RegistryError(404, 40403, detail)
+
+
+def subject_soft_deleted(subject: str) -> RegistryError:
+    return RegistryError(
+        404,
+        40404,
+        f"Subject '{subject}' was soft deleted. Set permanent=true to delete permanently",
+    )
+
+
+def subject_not_soft_deleted(subject: str) -> RegistryError:
+    return RegistryError(
+        404,
+        40405,
+        f"Subject '{subject}' was not deleted first before being permanently deleted",
+    )
+
+
+def version_soft_deleted(subject: str, version: int) -> RegistryError:
+    return RegistryError(
+        404,
+        40406,
+        f"Subject '{subject}' Version {version} was soft deleted. "
+        "Set permanent=true to delete permanently",
+    )
+
+
+def version_not_soft_deleted(subject: str, version: int) -> RegistryError:
+    return RegistryError(
+        404,
+        40407,
+        f"Subject '{subject}' Version {version} was not deleted first "
+        "before being permanently deleted",
+    )
+
+
+def no_subject_level(subject: str) -> RegistryError:
+    return RegistryError(
+        404, 40408, f"Subject '{subject}' does not have subject-level compatibility configured"
+    )
+
+
+def incompatible(subject: str, reasons: list[str]) -> RegistryError:
+    return RegistryError(
+        409,
+        40901,
+        f"Schema being registered is incompatible with an earlier schema for subject "
+        f"\"{subject}\", details: [{'; '.join(reasons)}]",
+    )
+
+
+def invalid_schema(message: str) -> RegistryError:
+    return RegistryError(422, 42201, message)
+
+
+def invalid_version(version: object) -> RegistryError:
+    return RegistryError(
+        422,
+        42202,
+        f"The specified version '{version}' is not a valid version id. Allowed values are "
+        'between [1, 2^31-1] and the string "latest"',
+    )
+
+
+def invalid_level(level: object) -> RegistryError:
+    return RegistryError(
+        422,
+        42203,
+        f"Invalid compatibility level {level!r}. Valid values are none, backward, forward, "
+        "full, backward_transitive, forward_transitive, and full_transitive",
+    )
+
+
+def still_referenced(subject: str, version: int) -> RegistryError:
+    return RegistryError(
+        422,
+        42206,
+        f"One or more references exist to the schema {{subject={subject},version={version}}}",
+    )
+
+
+def bad_request(message: str) -> RegistryError:
+    return RegistryError(400, 400, message)
+
+
+def not_ready(detail: str) -> RegistryError:
+    return RegistryError(503, 50002, f"The registry is not ready: {detail}; retry later")
+
+
+def not_primary() -> RegistryError:
+    return RegistryError(
+        503,
+        50004,
+        "This instance is not the primary, so it does not accept writes; "
+        "send writes to the primary instance",
+    )

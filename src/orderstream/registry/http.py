@@ -1,0 +1,184 @@
+"""The REST API as a small ASGI app, routed on the *raw* path.
+
+Starlette and FastAPI decode ``%2F`` before routing, which breaks subject names holding ``/``
+(the Python client sends them encoded), so this app splits the raw path first and decodes each
+segment after. Every answer is ``application/vnd.schemaregistry.v1+json``; every error is
+``{"error_code": N, "message": "..."}`` and bad input is always a 4xx, never a 500.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl, unquote
+
+from orderstream.errors import RegistryError
+from orderstream.registry.auth import Authenticator
+from orderstream.registry.service import RegistryService
+
+logger = logging.getLogger(__name__)
+
+CONTENT_TYPE = b"application/vnd.schemaregistry.v1+json"
+MAX_BODY_BYTES = 1024 * 1024
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+@dataclass
+class Request:
+    method: str
+    params: dict[str, str]
+    query: dict[str, str]
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def flag(self, name: str) -> bool:
+        """A query boolean: ``true``/``True``/``TRUE`` are true, anything else false."""
+        return self.query.get(name, "").strip().lower() == "true"
+
+    def json(self) -> Any:
+        if not self.body:
+            raise RegistryError(400, 400, "The request body is empty; a JSON object is expected")
+        try:
+            return json.loads(self.body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise RegistryError(400, 400, f"Malformed JSON in the request body: {exc}") from None
+
+
+Handler = Callable[[Request], Awaitable[Any]]
+
+
+class Router:
+    """(method, path pattern) -> handler; ``{name}`` segments capture one decoded segment."""
+
+    def __init__(self) -> None:
+        self._routes: list[tuple[str, tuple[str, ...], Handler]] = []
+
+    def add(self, method: str, pattern: str, handler: Handler) -> None:
+        self._routes.append((method, tuple(s for s in pattern.split("/") if s), handler))
+
+    def match(self, method: str, segments: list[str]) -> tuple[Handler, dict[str, str]]:
+        allowed = False
+        for route_method, pattern, handler in self._routes:
+            params = _match(pattern, segments)
+            if params is None:
+                continue
+            if route_method == method:
+                return handler, params
+            allowed = True
+        if allowed:
+            raise RegistryError(405, 405, f"HTTP {method} not allowed here")
+        raise RegistryError(404, 404, "HTTP 404 Not Found")
+
+
+def _match(pattern: tuple[str, ...], segments: list[str]) -> dict[str, str] | None:
+    if len(pattern) != len(segments):
+        return None
+    params: dict[str, str] = {}
+    for expected, actual in zip(pattern, segments, strict=True):
+        if expected.startswith("{"):
+            params[expected[1:-1]] = actual
+        elif expected != actual:
+            return None
+    return params
+
+
+def split_raw_path(raw: bytes) -> list[str]:
+    """``/subjects/a%2Fb/versions`` -> ``["subjects", "a/b", "versions"]``."""
+    text = raw.decode("latin-1").split("?", 1)[0]
+    return [unquote(part, errors="replace") for part in text.split("/") if part]
+
+
+class RegistryApp:
+    """The ASGI callable: auth, body limit, routing, JSON answers and error mapping."""
+
+    def __init__(
+        self,
+        service: RegistryService,
+        router: Router,
+        *,
+        auth: Authenticator | None = None,
+        max_body: int = MAX_BODY_BYTES,
+    ) -> None:
+        self.service = service
+        self.router = router
+        self.auth = auth
+        self.max_body = max_body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await _lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        try:
+            status, payload = await self._answer(scope, receive)
+        except RegistryError as exc:
+            status, payload = exc.status, {"error_code": exc.error_code, "message": _msg(exc)}
+        except Exception as exc:  # a bug: answer 500 with the class, log the traceback
+            logger.exception("unhandled error", extra={"path": scope.get("path")})
+            status, payload = 500, {"error_code": 50001, "message": f"{type(exc).__name__}"}
+        await _send_json(send, status, payload, scope)
+
+    async def _answer(self, scope: Scope, receive: Receive) -> tuple[int, Any]:
+        method = scope["method"]
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        if self.auth is not None:
+            self.auth.authorize(headers.get("authorization"), method)
+        handler, params = self.router.match(
+            method, split_raw_path(scope.get("raw_path") or scope["path"].encode())
+        )
+        query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
+        body = await self._read_body(receive, headers)
+        result = await handler(Request(method, params, query, body, headers))
+        return 200, result
+
+    async def _read_body(self, receive: Receive, headers: dict[str, str]) -> bytes:
+        declared = headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > self.max_body:
+            raise _too_large(self.max_body)
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body:
+                raise _too_large(self.max_body)
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+
+
+def _too_large(limit: int) -> RegistryError:
+    return RegistryError(413, 41301, f"Request body larger than {limit} bytes")
+
+
+def _msg(exc: RegistryError) -> str:
+    text = str(exc)
+    suffix = f" (HTTP {exc.status}, error_code {exc.error_code})"
+    return text.removesuffix(suffix)
+
+
+async def _send_json(send: Send, status: int, payload: Any, scope: Scope) -> None:
+    body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    headers = [(b"content-type", CONTENT_TYPE), (b"content-length", str(len(body)).encode())]
+    if status == 401:
+        headers.append((b"www-authenticate", b'Basic realm="orderstream-registry"'))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body})
+
+
+async def _lifespan(receive: Receive, send: Send) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return

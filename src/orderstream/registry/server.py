@@ -1,0 +1,49 @@
+"""Compose the registry: state, store, election, service, HTTP app; run it under uvicorn."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import uvicorn
+
+from orderstream.config import Settings
+from orderstream.registry.auth import Authenticator, load_users
+from orderstream.registry.election import PrimaryElection
+from orderstream.registry.http import RegistryApp
+from orderstream.registry.routes import build_router
+from orderstream.registry.service import RegistryService
+from orderstream.registry.state import RegistryState
+from orderstream.registry.store import SchemaStore
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_TOPIC = "_schemas"
+
+
+def serve(
+    settings: Settings,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8081,
+    topic: str = DEFAULT_TOPIC,
+    auth_file: Path | None = None,
+) -> None:
+    """Serve until SIGINT/SIGTERM; answers 503 until ``topic`` was read to its end."""
+    auth = Authenticator(load_users(auth_file)) if auth_file is not None else None
+    state = RegistryState()
+    store = SchemaStore(settings, topic, state)
+    election = PrimaryElection(settings, topic)
+    store.start()
+    election.start()
+    service = RegistryService(state, store, election)
+    app = RegistryApp(service, build_router(service), auth=auth)
+    config = uvicorn.Config(
+        app, host=host, port=port, access_log=False, log_config=None, lifespan="on"
+    )
+    logger.info("registry starting", extra={"host": host, "port": port, "topic": topic})
+    try:
+        uvicorn.Server(config).run()
+    finally:
+        election.close()
+        store.close()

@@ -1,0 +1,189 @@
+"""The ``_schemas`` topic as the registry's only storage: one reader thread, one producer.
+
+Every instance reads the single partition from the beginning into ``RegistryState`` and is
+*ready* once it reached the end offset seen at start-up. Writes are produced with an idempotent,
+``acks=all`` producer; ``write`` returns only after the reader applied the record, so an answer
+given after a write reflects it (read-your-writes). ``sync`` writes a NOOP marker and waits for
+it, which brings this instance up to date with everything written before.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaError,
+    Message,
+    Producer,
+    TopicPartition,
+)
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from orderstream.config import Role, Settings, kafka_config
+from orderstream.errors import RegistryError
+from orderstream.registry.keys import noop_key
+from orderstream.registry.state import RegistryState
+
+logger = logging.getLogger(__name__)
+
+WRITE_TIMEOUT_S = 30.0
+
+
+class SchemaStore:
+    """Reads ``topic`` into ``state`` in a thread; writes records and waits until applied."""
+
+    def __init__(self, settings: Settings, topic: str, state: RegistryState) -> None:
+        self.settings = settings
+        self.topic = topic
+        self.state = state
+        self.ready = threading.Event()
+        self.started_at = time.monotonic()
+        self.ready_after_s: float | None = None
+        self._position = 0  # next offset to apply
+        self._end_at_start: int | None = None
+        self._applied = threading.Condition()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._read_loop, name="schemas-reader", daemon=True)
+        self._producer = Producer(
+            kafka_config(
+                Role.PRODUCER,
+                "registry-store",
+                settings=settings,
+                overrides={"linger.ms": 0, "compression.type": "none"},
+            )
+        )
+
+    def start(self) -> None:
+        ensure_schemas_topic(self.settings, self.topic)
+        self._thread.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
+        self._producer.flush(5)
+
+    @property
+    def position(self) -> int:
+        return self._position
+
+    def write(self, key: bytes, value: bytes | None) -> int:
+        """Produce one record and wait until this instance applied it; returns its offset."""
+        outcome: list[Message | KafkaError] = []
+
+        def delivered(err: KafkaError | None, msg: Message) -> None:
+            outcome.append(err if err is not None else msg)
+
+        try:
+            self._producer.produce(self.topic, key=key, value=value, on_delivery=delivered)
+        except (BufferError, ValueError) as exc:
+            raise RegistryError(500, 50001, f"cannot write to {self.topic}: {exc}") from exc
+        self._producer.flush(WRITE_TIMEOUT_S)
+        if not outcome:
+            raise RegistryError(500, 50002, f"write to {self.topic} timed out")
+        result = outcome[0]
+        if isinstance(result, KafkaError):
+            raise RegistryError(500, 50001, f"write to {self.topic} failed: {result.str()}")
+        offset = _offset(result)
+        self.wait_applied(offset)
+        return offset
+
+    def sync(self) -> None:
+        """Catch up with everything written to the topic so far (a NOOP marker round-trip)."""
+        self.write(noop_key(), None)
+
+    def wait_applied(self, offset: int, timeout: float = WRITE_TIMEOUT_S) -> None:
+        with self._applied:
+            if not self._applied.wait_for(lambda: self._position > offset, timeout):
+                raise RegistryError(500, 50002, f"reading back offset {offset} timed out")
+
+    def _read_loop(self) -> None:
+        consumer = Consumer(
+            kafka_config(
+                Role.CONSUMER,
+                "registry-reader",
+                settings=self.settings,
+                group_id=f"registry-reader-{self.topic}",  # never joined: we assign()
+                overrides={"enable.partition.eof": True, "fetch.wait.max.ms": 10},
+            )
+        )
+        try:
+            consumer.assign([TopicPartition(self.topic, 0, OFFSET_BEGINNING)])
+            while not self._stop.is_set():
+                if self._end_at_start is None:
+                    self._end_at_start = self._end_offset(consumer)
+                    self._check_ready(self._position)
+                for msg in consumer.consume(num_messages=1000, timeout=0.05):
+                    self._apply(msg)
+        except Exception:
+            logger.exception("schemas reader stopped", extra={"topic": self.topic})
+            raise
+        finally:
+            consumer.close()
+
+    def _end_offset(self, consumer: Consumer) -> int | None:
+        try:
+            _, high = consumer.get_watermark_offsets(TopicPartition(self.topic, 0), timeout=5)
+        except Exception as exc:  # KafkaException while the broker is unreachable: retry
+            logger.warning("cannot read end offset", extra={"topic": self.topic, "err": str(exc)})
+            return None
+        return int(high)
+
+    def _apply(self, msg: Message) -> None:
+        err = msg.error()
+        if err is not None:
+            if err.code() == KafkaError._PARTITION_EOF:
+                self._advance(_offset(msg))
+            else:
+                logger.warning("schemas reader error", extra={"error": err.str()})
+            return
+        self.state.apply(msg.key(), msg.value())
+        self._advance(_offset(msg) + 1)
+
+    def _advance(self, position: int) -> None:
+        with self._applied:
+            self._position = max(self._position, position)
+            self._applied.notify_all()
+        self._check_ready(position)
+
+    def _check_ready(self, position: int) -> None:
+        end = self._end_at_start
+        if not self.ready.is_set() and end is not None and position >= end:
+            self.ready_after_s = time.monotonic() - self.started_at
+            self.ready.set()
+            logger.info(
+                "registry store ready",
+                extra={"topic": self.topic, "records": self.state.records, "offset": position},
+            )
+
+
+def ensure_schemas_topic(settings: Settings, topic: str) -> None:
+    """Create the compacted, single-partition schemas topic when it does not exist."""
+    admin = AdminClient(kafka_config(Role.ADMIN, "registry-admin", settings=settings))
+    meta = admin.list_topics(timeout=15)
+    if topic in meta.topics:
+        return
+    replication = min(3, len(meta.brokers))
+    new = NewTopic(
+        topic,
+        num_partitions=1,
+        replication_factor=replication,
+        config={
+            "cleanup.policy": "compact",
+            "min.insync.replicas": str(max(1, replication - 1)),
+        },
+    )
+    try:
+        admin.create_topics([new], operation_timeout=30)[topic].result(35)
+    except Exception as exc:
+        if "TOPIC_ALREADY_EXISTS" not in str(exc):
+            raise RegistryError(500, 50001, f"cannot create topic {topic}: {exc}") from exc
+
+
+def _offset(msg: Message) -> int:
+    offset = msg.offset()
+    return -1 if offset is None else int(offset)

@@ -1,0 +1,133 @@
+"""Typed events: frozen dataclasses mirroring the Avro records of ``schemas/``.
+
+Python names are snake_case, Avro names camelCase (``amount_cents`` <-> ``amountCents``).
+Money is integer minor units; timestamps are integer epoch milliseconds (Avro
+``timestamp-millis`` on the wire). Other modules can add their own event classes with
+``register_event_type``; ``EventSerde.decode`` finds the class by the writer's record name.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import re
+from typing import Any, ClassVar, Literal, TypeVar
+
+from orderstream.serde.catalog import NAMESPACE
+
+ReservationStatus = Literal["RESERVED", "REJECTED"]
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_MILLI = dt.timedelta(milliseconds=1)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class OrderCreated:
+    """A customer placed an order (topic ``orders``, key orderId)."""
+
+    schema_name: ClassVar[str] = "OrderCreated"
+    order_id: str
+    customer_id: str
+    product_id: str
+    quantity: int
+    amount_cents: int
+    currency: str
+    timestamp: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Product:
+    """A catalog entry (compacted topic ``products``, key productId)."""
+
+    schema_name: ClassVar[str] = "Product"
+    product_id: str
+    name: str
+    category: str
+    unit_price_cents: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class InventoryAdjusted:
+    """A stock change for one product (topic ``inventory-adjustments``, key productId)."""
+
+    schema_name: ClassVar[str] = "InventoryAdjusted"
+    product_id: str
+    delta: int
+    reason: str
+    timestamp: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class EnrichedOrder:
+    """An order after stock reservation (topic ``enriched-orders``, key orderId)."""
+
+    schema_name: ClassVar[str] = "EnrichedOrder"
+    order_id: str
+    customer_id: str
+    product_id: str
+    quantity: int
+    amount_cents: int
+    currency: str
+    timestamp: int
+    product_name: str
+    category: str
+    status: ReservationStatus
+    reject_reason: str | None
+    stock_after: int
+    enriched_at: int
+
+
+Event = Any  # any registered frozen dataclass
+E = TypeVar("E")
+
+# Avro full name -> event class.
+EVENT_TYPES: dict[str, type[Any]] = {}
+
+
+def register_event_type(cls: type[E]) -> type[E]:
+    """Make ``cls`` (a dataclass with ``schema_name``) decodable by its Avro full name."""
+    name: str = getattr(cls, "schema_name")  # noqa: B009 - ClassVar on an arbitrary class
+    full = name if "." in name else f"{NAMESPACE}.{name}"
+    EVENT_TYPES[full] = cls
+    return cls
+
+
+for _cls in (OrderCreated, Product, InventoryAdjusted, EnrichedOrder):
+    register_event_type(_cls)
+
+
+def camel(name: str) -> str:
+    """``amount_cents`` -> ``amountCents``."""
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+_CAMEL_BOUNDARY = re.compile(r"(?<!^)(?=[A-Z])")
+
+
+def snake(name: str) -> str:
+    """``amountCents`` -> ``amount_cents``."""
+    return _CAMEL_BOUNDARY.sub("_", name).lower()
+
+
+def to_record(event: Any) -> dict[str, Any]:
+    """The Avro record (camelCase dict) of an event."""
+    return {camel(f.name): getattr(event, f.name) for f in dataclasses.fields(event)}
+
+
+def from_record(cls: type[E], record: dict[str, Any]) -> E:
+    """Build an event from a decoded Avro record; datetimes become epoch millis."""
+    values = {}
+    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+        value = record.get(camel(f.name))
+        if isinstance(value, dt.datetime):
+            value = millis(value)
+        values[f.name] = value
+    return cls(**values)
+
+
+def millis(moment: dt.datetime) -> int:
+    """Exact epoch milliseconds of an aware datetime (naive means UTC)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return (moment - _EPOCH) // _MILLI

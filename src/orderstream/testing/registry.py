@@ -1,0 +1,117 @@
+"""Run a real registry subprocess against a broker, for tests: ``running_registry``."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+import httpx
+
+START_TIMEOUT_S = 60.0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def registry_command(
+    port: int, *, auth_file: Path | None = None, topic: str = "_schemas"
+) -> list[str]:
+    """The argv that starts a registry on 127.0.0.1:``port``."""
+    argv = [sys.executable, "-m", "orderstream.cli", "registry"]
+    argv += ["--host", "127.0.0.1", "--port", str(port), "--topic", topic]
+    argv += ["--log-level", "WARNING"]
+    if auth_file is not None:
+        argv += ["--auth-file", str(auth_file)]
+    return argv
+
+
+@dataclass
+class RegistryProcess:
+    """A registry subprocess, its URL and its log (a file: a full pipe would block it)."""
+
+    proc: subprocess.Popen[bytes]
+    url: str
+    log: IO[bytes]
+
+    def log_tail(self, size: int = 3000) -> str:
+        self.log.seek(0)
+        return self.log.read().decode(errors="replace")[-size:]
+
+    def wait_ready(self, timeout: float = START_TIMEOUT_S) -> None:
+        """Block until ``GET /subjects`` answers 2xx, or 401 when auth is on."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(
+                    f"registry exited with {self.proc.returncode}: {self.log_tail()}"
+                )
+            with contextlib.suppress(httpx.HTTPError):
+                status = httpx.get(f"{self.url}/subjects", timeout=2).status_code
+                if status < 300 or status == 401:
+                    return
+            time.sleep(0.1)
+        raise TimeoutError(f"registry at {self.url} not ready after {timeout}s: {self.log_tail()}")
+
+    def stop(self, *, hard: bool = False) -> None:
+        """SIGTERM (SIGKILL when ``hard``), SIGKILL after 10 s; always reaps and closes."""
+        if self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL if hard else signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=10)
+        self.log.close()
+
+
+def start_registry(
+    bootstrap: str,
+    port: int | None = None,
+    *,
+    auth_file: Path | None = None,
+    topic: str = "_schemas",
+) -> RegistryProcess:
+    """Start a registry in its own session (so it is killed with its children)."""
+    port = port or free_port()
+    env = {**os.environ, "ORDERSTREAM_BOOTSTRAP_SERVERS": bootstrap}
+    log = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the process
+    proc = subprocess.Popen(
+        registry_command(port, auth_file=auth_file, topic=topic),
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    return RegistryProcess(proc, f"http://127.0.0.1:{port}", log)
+
+
+@contextlib.contextmanager
+def running_registry(
+    bootstrap: str,
+    *,
+    port: int | None = None,
+    auth_file: Path | None = None,
+    topic: str = "_schemas",
+) -> Iterator[str]:
+    """A registry subprocess on a free port; yields its base URL when ready; always stops it."""
+    registry = start_registry(bootstrap, port, auth_file=auth_file, topic=topic)
+    try:
+        registry.wait_ready()
+        yield registry.url
+    finally:
+        registry.stop()
