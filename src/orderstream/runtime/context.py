@@ -1,0 +1,82 @@
+"""The contexts processors see: per record (``RecordContext``) and per punctuation."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from orderstream.errors import OrderstreamError
+from orderstream.runtime.api import Header
+from orderstream.state import ChangeLoggingStore, KeyValueStore
+
+# (topic, key, value, headers) waiting to be produced once the record succeeded.
+Emit = tuple[str, bytes | None, bytes | None, Sequence[Header]]
+
+
+class StoreNotAssigned(OrderstreamError):
+    """The record's partition of the store is not assigned here (a co-partitioning mistake)."""
+
+
+class RecordContext:
+    """Buffers a record's emits and runs its store writes under a savepoint.
+
+    If ``process`` raises, ``rollback`` undoes the record's writes and drops its emits, so a
+    record that goes to the DLQ leaves nothing else behind.
+    """
+
+    __slots__ = ("_partition", "_stores", "_touched", "emits")
+
+    def __init__(self, stores: dict[str, dict[int, ChangeLoggingStore]]) -> None:
+        self._stores = stores
+        self._partition = -1
+        self._touched: list[ChangeLoggingStore] = []
+        self.emits: list[Emit] = []
+
+    def start(self, partition: int) -> None:
+        self._partition = partition
+
+    def store(self, name: str) -> KeyValueStore:
+        try:
+            store = self._stores[name][self._partition]
+        except KeyError:
+            raise StoreNotAssigned(
+                f"store {name!r} partition {self._partition} is not assigned to this instance"
+            ) from None
+        if store not in self._touched:
+            store.inner.savepoint()
+            self._touched.append(store)
+        return store
+
+    def emit(
+        self, topic: str, key: bytes | None, value: bytes | None, headers: Sequence[Header] = ()
+    ) -> None:
+        self.emits.append((topic, key, value, headers))
+
+    def succeed(self) -> None:
+        """Keep the record's writes (its emits are taken by the caller)."""
+        if self._touched:
+            for store in self._touched:
+                store.inner.release_savepoint()
+            self._touched.clear()
+
+    def rollback(self) -> None:
+        """Undo the record's writes and drop its emits."""
+        for store in self._touched:
+            store.inner.rollback_to_savepoint()
+        self._touched.clear()
+        self.emits.clear()
+
+
+class CycleContext:
+    """The punctuation context: every assigned partition of a store, and emit."""
+
+    def __init__(self, stores: dict[str, dict[int, ChangeLoggingStore]]) -> None:
+        self._stores = stores
+        self.emits: list[Emit] = []
+
+    def stores(self, name: str) -> dict[int, KeyValueStore]:
+        return dict(self._stores.get(name, {}))
+
+    def emit(
+        self, topic: str, key: bytes | None, value: bytes | None, headers: Sequence[Header] = ()
+    ) -> None:
+        self.emits.append((topic, key, value, headers))

@@ -1,0 +1,67 @@
+"""What the runtime does when the group moves partitions (cooperative-sticky, incremental).
+
+- assigned: create a task per partition in RESTORING, pause it (nothing is processed before its
+  stores are restored), restore it in the loop, then resume it;
+- revoked: commit the open transaction (it covers the revoked partitions' progress), snapshot
+  and close their tasks;
+- lost: the partitions may already be someone else's: abort the open transaction, rewind what
+  is still ours, and close the lost tasks without committing.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from orderstream.kafka.consumer import TP, GroupConsumer
+from orderstream.runtime.checkpoint import Checkpoint
+from orderstream.runtime.metrics import RuntimeMetrics
+from orderstream.runtime.tasks import TaskRegistry
+
+logger = logging.getLogger(__name__)
+
+
+class RebalanceHandler:
+    """The consumer's rebalance callbacks, applied to the task registry and the checkpoint."""
+
+    def __init__(
+        self,
+        consumer: GroupConsumer,
+        registry: TaskRegistry,
+        checkpoint: Checkpoint,
+        metrics: RuntimeMetrics,
+    ) -> None:
+        self.consumer = consumer
+        self.registry = registry
+        self.checkpoint = checkpoint
+        self.metrics = metrics
+        self.closing = False  # set when the session is torn down after a failure
+
+    def on_assign(self, partitions: list[TP]) -> None:
+        logger.info("partitions assigned", extra={"partitions": partitions})
+        self.consumer.incremental_assign(partitions)
+        self.consumer.pause(partitions)
+        for tp in partitions:
+            self.registry.create(tp)
+        self.metrics.assigned_partitions.set(len(self.registry.tasks))
+
+    def on_revoke(self, partitions: list[TP]) -> None:
+        logger.info("partitions revoked", extra={"partitions": partitions})
+        if not self.closing:
+            self.checkpoint.commit()
+        for tp in partitions:
+            self.registry.close(tp, snapshot=not self.closing)
+        self.consumer.incremental_unassign(partitions)
+        self.metrics.assigned_partitions.set(len(self.registry.tasks))
+
+    def on_lost(self, partitions: list[TP]) -> None:
+        logger.warning("partitions lost", extra={"partitions": partitions})
+        aborted = not self.closing and self.checkpoint.is_open
+        if aborted:
+            self.checkpoint.abort(rewind=False)
+        for tp in partitions:
+            # Backends hold committed state only, so their snapshots stay valid.
+            self.registry.close(tp, snapshot=not self.closing)
+        self.consumer.incremental_unassign(partitions)
+        if aborted:
+            self.checkpoint.rewind()
+        self.metrics.assigned_partitions.set(len(self.registry.tasks))

@@ -1,0 +1,326 @@
+"""One life of the runtime's Kafka clients: from subscribe to close, or to a TaskMigrated error.
+
+A session owns the consumer, the producer, the tasks and the checkpoint. ``ProcessingLoop``
+builds a new session after ``TaskMigrated`` (fenced, fatal, or an unknown commit outcome), so
+everything uncommitted is dropped and state is rebuilt from committed data.
+
+One cycle (``run_cycle``): restore newly assigned partitions; consume a batch; process it record
+by record inside the open transaction; when the commit interval has passed (or the transaction is
+full), punctuate and commit; relieve back-pressure.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any, cast
+
+from confluent_kafka import KafkaError
+
+from orderstream.config import KafkaConfig, Role, Settings, kafka_config
+from orderstream.errors import ConfigError, TaskMigrated, TransactionAborted
+from orderstream.kafka.consumer import ChangelogReader, GroupConsumer
+from orderstream.kafka.producer import PlainProducer, TransactionalProducer
+from orderstream.runtime.api import Processor, Punctuator, Record, RuntimeConfig
+from orderstream.runtime.checkpoint import AtLeastOnceCheckpoint, Checkpoint
+from orderstream.runtime.context import CycleContext, Emit, RecordContext
+from orderstream.runtime.dlq import RecordTooLarge, dlq_headers, dlq_topic
+from orderstream.runtime.metrics import RuntimeMetrics
+from orderstream.runtime.rebalance import RebalanceHandler
+from orderstream.runtime.restore import Restorer
+from orderstream.runtime.tasks import PartitionTask, TaskRegistry, TaskState
+
+logger = logging.getLogger(__name__)
+
+
+def _client_configs(
+    config: RuntimeConfig, settings: Settings
+) -> tuple[KafkaConfig, KafkaConfig, KafkaConfig, KafkaConfig]:
+    """(producer, group consumer, changelog reader, changelog probe) configurations."""
+    name = config.transactional_id
+    queue = {"queue.buffering.max.messages": max(100_000, config.max_pending_produce * 2)}
+    if config.exactly_once:
+        producer = kafka_config(
+            Role.TRANSACTIONAL_PRODUCER,
+            f"{name}-producer",
+            settings=settings,
+            transactional_id=name,
+            overrides={
+                "transaction.timeout.ms": config.transaction_timeout_ms,
+                "message.timeout.ms": max(1_000, config.transaction_timeout_ms - 1_000),
+                **queue,
+            },
+        )
+    else:
+        producer = kafka_config(
+            Role.PRODUCER, f"{name}-producer", settings=settings, overrides=queue
+        )
+    consumer = kafka_config(
+        Role.CONSUMER,
+        f"{name}-consumer",
+        settings=settings,
+        group_id=config.app_id,
+        overrides={
+            "session.timeout.ms": config.session_timeout_ms,
+            "heartbeat.interval.ms": max(500, config.session_timeout_ms // 4),
+        },
+    )
+    reader = kafka_config(
+        Role.CONSUMER,
+        f"{name}-restore",
+        settings=settings,
+        group_id=f"{config.app_id}-restore",
+        overrides={"enable.partition.eof": True, "fetch.max.bytes": 64 * 1024 * 1024},
+    )
+    probe = dict(reader, **{"isolation.level": "read_uncommitted", "client.id": f"{name}-probe"})
+    return producer, consumer, reader, probe
+
+
+class Session:
+    """Clients, tasks and checkpoint of one run; see the module docstring."""
+
+    def __init__(
+        self,
+        processor: Processor,
+        config: RuntimeConfig,
+        settings: Settings,
+        metrics: RuntimeMetrics,
+    ) -> None:
+        self.processor = processor
+        self.config = config
+        self.metrics = metrics
+        producer_conf, consumer_conf, reader_conf, probe_conf = _client_configs(config, settings)
+        state_dir = config.state_dir / config.app_id if config.state_dir else None
+        self.registry = TaskRegistry(tuple(processor.stores), state_dir)
+        self.consumer = GroupConsumer(consumer_conf)
+        self.producer: TransactionalProducer | PlainProducer
+        if config.exactly_once:
+            self.producer = TransactionalProducer(producer_conf)
+            self.checkpoint: Checkpoint = Checkpoint(
+                self.producer, self.consumer, self.registry, metrics, config.snapshot_interval_ms
+            )
+        else:
+            self.producer = PlainProducer(producer_conf)
+            self.checkpoint = AtLeastOnceCheckpoint(
+                self.producer, self.consumer, self.registry, metrics, config.snapshot_interval_ms
+            )
+        self.restorer = Restorer(
+            ChangelogReader(reader_conf, probe_conf),
+            metrics,
+            settle_timeout_s=config.transaction_timeout_ms / 1000 + 20,
+        )
+        self.rebalance = RebalanceHandler(self.consumer, self.registry, self.checkpoint, metrics)
+        self.ctx = RecordContext(self.registry.stores)
+        self.cycle_ctx = CycleContext(self.registry.stores)
+        self.punctuator = cast(Punctuator, processor) if hasattr(processor, "punctuate") else None
+        self._interval_s = config.commit_interval_ms / 1000
+        self._paused_for_backpressure = False
+        self.processed = 0
+        self.last_cycle = time.monotonic()
+
+    # -- start and stop -------------------------------------------------------------------
+
+    def open(self) -> None:
+        """Check the topics, register the transactional id (fencing older zombies), subscribe."""
+        self._check_topics()
+        if isinstance(self.producer, TransactionalProducer):
+            self.producer.init()
+        r = self.rebalance
+        self.consumer.subscribe(self.processor.input_topics, r.on_assign, r.on_revoke, r.on_lost)
+
+    def _check_topics(self) -> None:
+        needed = set(self.processor.input_topics)
+        needed |= {dlq_topic(t) for t in self.processor.input_topics}
+        needed |= {s.changelog_topic for s in self.processor.stores}
+        missing = sorted(needed - self.consumer.topics())
+        if missing:
+            raise ConfigError(
+                f"missing topics for {self.config.app_id}: {', '.join(missing)} "
+                "(create them, e.g. with `orderstream topics apply`)"
+            )
+
+    def close_gracefully(self) -> None:
+        """Finish the open transaction, snapshot, and leave the group."""
+        if self.checkpoint.is_open:
+            self.checkpoint.commit()
+        self.checkpoint.snapshot_now()
+        self.consumer.close()  # runs on_revoke for what is left
+        self.producer.close()
+        self.restorer.reader.close()
+
+    def close_after_failure(self) -> None:
+        """Drop everything uncommitted; do not commit anything."""
+        self.rebalance.closing = True
+        for store in self.registry.all_stores():
+            store.inner.abort()
+        for tp in list(self.registry.tasks):
+            self.registry.close(tp, snapshot=False)
+        for close in (self.consumer.close, self.restorer.reader.close):
+            try:
+                close()
+            except Exception as exc:  # the clients may be in any state after a failure
+                logger.warning("close after failure", extra={"error": str(exc)})
+        self.producer.close(0.5)
+
+    # -- one cycle ------------------------------------------------------------------------
+
+    def run_cycle(self) -> None:
+        self.last_cycle = time.monotonic()
+        try:
+            self._restore_assigned()
+            self._consume_and_process()
+            if self._commit_due():
+                self._punctuate()
+                self.checkpoint.commit()
+            self._relieve_backpressure()
+        except TransactionAborted as exc:
+            logger.warning("transaction aborted, rewinding", extra={"error": str(exc)})
+            self.checkpoint.abort()
+
+    def _restore_assigned(self) -> None:
+        restoring = self.registry.restoring()
+        if not restoring:
+            return
+        committed = self.consumer.committed([t.tp for t in restoring])
+        for task in restoring:
+            task.committed_offset = committed[task.tp]
+            self.restorer.restore_task(task)
+            task.transition(TaskState.RUNNING)
+            if task.rewind_to is not None:
+                self.consumer.seek(task.tp, task.committed_offset)
+                task.rewind_to = None
+            self.consumer.resume([task.tp])
+        logger.info("partitions running", extra={"partitions": [t.tp for t in restoring]})
+
+    def _consume_and_process(self) -> None:
+        cp = self.checkpoint
+        wait = (
+            self._interval_s - (time.monotonic() - cp.opened_at) if cp.is_open else self._interval_s
+        )
+        room = self.config.max_records_per_txn - (cp.records if cp.is_open else 0)
+        msgs = self.consumer.consume(max(1, min(self.config.consume_batch, room)), max(0.0, wait))
+        if msgs:
+            cp.ensure_open()
+            self._process_batch(msgs)
+
+    def _commit_due(self) -> bool:
+        cp = self.checkpoint
+        if self.punctuator is not None and not cp.is_open:
+            cp.ensure_open()  # punctuate runs once per cycle, even when idle
+        if not cp.is_open:
+            return False
+        return (
+            time.monotonic() - cp.opened_at >= self._interval_s
+            or cp.records >= self.config.max_records_per_txn
+        )
+
+    def _process_batch(self, msgs: list[Any]) -> None:
+        """The hot path: one record at a time, outputs produced only if the record succeeded."""
+        tasks = self.registry.tasks
+        ctx = self.ctx
+        emits = ctx.emits
+        process = self.processor.process
+        max_bytes = self.config.max_record_bytes
+        produced = processed = 0
+        topic: str = ""
+        partition = -1
+        task: PartitionTask | None = None
+        for msg in msgs:
+            if msg.error() is not None:
+                self._consumer_error(msg)
+                continue
+            if msg.partition() != partition or msg.topic() != topic:
+                topic, partition = msg.topic(), msg.partition()
+                task = tasks.get((topic, partition))
+                ctx.start(partition)
+            if task is None or task.state is not TaskState.RUNNING:
+                self._not_running(task, msg)
+                continue
+            offset = msg.offset()
+            key, value = msg.key(), msg.value()
+            headers = msg.headers()
+            record = Record(
+                topic,
+                partition,
+                offset,
+                key,
+                value,
+                tuple(headers) if headers else (),
+                msg.timestamp()[1],
+            )
+            try:
+                if value is not None and len(value) + (len(key) if key else 0) > max_bytes:
+                    raise RecordTooLarge(f"record of {len(value)} bytes is over {max_bytes}")
+                process(record, ctx)
+            except Exception as exc:
+                ctx.rollback()
+                self._to_dlq(record, exc)
+            else:
+                ctx.succeed()
+                if emits:
+                    produced += self._produce(emits)
+                    emits.clear()
+            task.next_offset = offset + 1
+            processed += 1
+        self.checkpoint.records += processed
+        self.processed += processed
+        self.metrics.pending_in += processed
+        self.metrics.pending_out += produced
+
+    def _produce(self, emits: list[Emit]) -> int:
+        produce = self.producer.produce
+        for topic, key, value, headers in emits:
+            produce(topic, key, value, -1, list(headers) if headers else None)
+        return len(emits)
+
+    def _to_dlq(self, record: Record, error: Exception) -> None:
+        value = None if isinstance(error, RecordTooLarge) else record.value
+        self.producer.produce(
+            dlq_topic(record.topic), record.key, value, -1, dlq_headers(record, error)
+        )
+        self.metrics.pending_dlq += 1
+        logger.warning(
+            "record sent to DLQ",
+            extra={
+                "topic": record.topic,
+                "partition": record.partition,
+                "offset": record.offset,
+                "error_class": type(error).__name__,
+                "error": str(error)[:200],
+            },
+        )
+
+    def _not_running(self, task: PartitionTask | None, msg: Any) -> None:
+        # A record of a partition that is restoring (or no longer ours) is not processed here;
+        # a restoring task replays it after its restore.
+        if task is not None and task.rewind_to is None:
+            task.rewind_to = msg.offset()
+
+    def _consumer_error(self, msg: Any) -> None:
+        err = msg.error()
+        if err.fatal():
+            raise TaskMigrated(f"consumer fatal error: {err.str()}")
+        if err.code() != KafkaError._PARTITION_EOF:
+            logger.warning("consumer error", extra={"error": err.str()})
+
+    def _punctuate(self) -> None:
+        if self.punctuator is None:
+            return
+        ctx = self.cycle_ctx
+        self.punctuator.punctuate(int(time.time() * 1000), ctx)
+        if ctx.emits:
+            self.metrics.pending_out += self._produce(ctx.emits)
+            ctx.emits.clear()
+
+    def _relieve_backpressure(self) -> None:
+        """Pause input while the producer's queue is over its limit (outputs fall behind)."""
+        limit = self.config.max_pending_produce
+        if len(self.producer) <= limit:
+            return
+        running = [t.tp for t in self.registry.running()]
+        self.consumer.pause(running)
+        try:
+            while len(self.producer) > limit // 2:
+                self.producer.poll(0.05)
+        finally:
+            self.consumer.resume([tp for tp in running if tp in self.registry.tasks])

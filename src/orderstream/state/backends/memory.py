@@ -1,0 +1,48 @@
+"""A pure in-memory backend: a dict and the changelog offset it reflects."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+from orderstream.state.store import Change
+
+
+class MemoryBackend:
+    """Committed state in a dict; nothing survives the process."""
+
+    def __init__(self) -> None:
+        self._data: dict[bytes, bytes] = {}
+        self._offset: int | None = None
+
+    @property
+    def changelog_offset(self) -> int | None:
+        return self._offset
+
+    def get(self, key: bytes) -> bytes | None:
+        return self._data.get(key)
+
+    def items(self) -> Iterator[tuple[bytes, bytes]]:
+        return iter(list(self._data.items()))
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def apply(self, changes: Iterable[Change], changelog_offset: int | None) -> None:
+        data = self._data
+        for key, value in changes:
+            if value is None:
+                data.pop(key, None)
+            else:
+                data[key] = value
+        if changelog_offset is not None:
+            self._offset = changelog_offset
+
+    def snapshot(self) -> None:
+        """Nothing to persist."""
+
+    def wipe(self) -> None:
+        self._data.clear()
+        self._offset = None
+
+    def close(self) -> None:
+        """Nothing to release."""

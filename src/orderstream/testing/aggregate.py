@@ -1,0 +1,153 @@
+"""The verification processor: per-key sum, count, min and max of integer inputs.
+
+Inputs are 8-byte big-endian signed integers in the Confluent wire format under schema id
+``VALUE_SCHEMA_ID``; anything else raises ``DeserializationError`` (so it reaches the DLQ). Each
+update is stored and emitted as ``Aggregate`` bytes to the output topic, keyed like the input.
+Kafka's streams EOS test uses the same kind of processor; the bench and the tests share this one.
+
+Run as a process (tests kill -9 and SIGSTOP it)::
+
+    python -m orderstream.testing.aggregate --bootstrap HOST:PORT --input T --output O \
+        --changelog C --app-id A --instance-id I [--state-dir D] [--http-port P]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import struct
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from orderstream.errors import DeserializationError
+from orderstream.runtime.api import ProcessorContext, Record, RuntimeConfig, StoreSpec
+from orderstream.serde.wire import frame, unframe
+
+VALUE_SCHEMA_ID = 1
+STORE = "aggregates"
+_INT = struct.Struct(">q")
+_AGG = struct.Struct(">qqqq")
+
+
+def encode_value(n: int) -> bytes:
+    """An input value: ``n`` framed under the test schema id."""
+    return frame(VALUE_SCHEMA_ID, _INT.pack(n))
+
+
+def decode_value(data: bytes | None) -> int:
+    schema_id, body = unframe(data)
+    if schema_id != VALUE_SCHEMA_ID:
+        raise DeserializationError(f"unknown schema id {schema_id}")
+    if len(body) != _INT.size:
+        raise DeserializationError(f"body of {len(body)} bytes is not an 8-byte integer")
+    return int(_INT.unpack(body)[0])
+
+
+@dataclass(frozen=True)
+class Aggregate:
+    total: int
+    count: int
+    low: int
+    high: int
+
+    def add(self, n: int) -> Aggregate:
+        return Aggregate(self.total + n, self.count + 1, min(self.low, n), max(self.high, n))
+
+    @staticmethod
+    def first(n: int) -> Aggregate:
+        return Aggregate(n, 1, n, n)
+
+    def encode(self) -> bytes:
+        return _AGG.pack(self.total, self.count, self.low, self.high)
+
+    @staticmethod
+    def decode(data: bytes) -> Aggregate:
+        return Aggregate(*_AGG.unpack(data))
+
+
+class AggregateProcessor:
+    """Keeps the per-key aggregate in the store and emits every update."""
+
+    def __init__(self, input_topic: str, output_topic: str, changelog_topic: str) -> None:
+        self.input_topics = (input_topic,)
+        self.stores = (StoreSpec(STORE, changelog_topic, input_topic),)
+        self.output_topic = output_topic
+        # Test hook: emit once to this topic (e.g. one whose size limit rejects the record),
+        # which makes that transaction abort.
+        self.fail_once_topic: str | None = None
+        self.fail_at_count = 0
+        self._seen = 0
+
+    def process(self, record: Record, ctx: ProcessorContext) -> None:
+        n = decode_value(record.value)
+        if record.key is None:
+            raise ValueError("aggregate input needs a key")
+        store = ctx.store(STORE)
+        old = store.get(record.key)
+        agg = Aggregate.first(n) if old is None else Aggregate.decode(old).add(n)
+        value = agg.encode()
+        store.put(record.key, value)
+        ctx.emit(self.output_topic, record.key, value)
+        self._seen += 1
+        if self.fail_once_topic and self._seen == self.fail_at_count:
+            ctx.emit(self.fail_once_topic, record.key, b"x" * 10_000)
+            self.fail_once_topic = None
+
+
+class PassThroughProcessor:
+    """The trivial stateless processor of the bench: forwards every record unchanged."""
+
+    stores: tuple[StoreSpec, ...] = ()
+
+    def __init__(self, input_topic: str, output_topic: str) -> None:
+        self.input_topics = (input_topic,)
+        self.output_topic = output_topic
+
+    def process(self, record: Record, ctx: ProcessorContext) -> None:
+        ctx.emit(self.output_topic, record.key, record.value)
+
+
+def _parse(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m orderstream.testing.aggregate")
+    p.add_argument("--bootstrap", required=True)
+    p.add_argument("--input", required=True)
+    p.add_argument("--output", required=True)
+    p.add_argument("--changelog", required=True)
+    p.add_argument("--app-id", required=True)
+    p.add_argument("--instance-id", required=True)
+    p.add_argument("--state-dir", type=Path)
+    p.add_argument("--http-port", type=int)
+    p.add_argument("--mode", default="exactly_once", choices=["exactly_once", "at_least_once"])
+    p.add_argument("--commit-interval-ms", type=int, default=100)
+    p.add_argument("--max-record-bytes", type=int, default=1_048_576)
+    p.add_argument("--fail-once-topic")
+    p.add_argument("--fail-at-count", type=int, default=1000)
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    from orderstream.config import Settings
+    from orderstream.logging import configure_logging
+    from orderstream.runtime.loop import run_processor
+
+    args = _parse(sys.argv[1:] if argv is None else argv)
+    configure_logging("INFO", json=True, service=f"aggregate-{args.instance_id}")
+    processor = AggregateProcessor(args.input, args.output, args.changelog)
+    processor.fail_once_topic = args.fail_once_topic
+    processor.fail_at_count = args.fail_at_count
+    config = RuntimeConfig(
+        app_id=args.app_id,
+        instance_id=args.instance_id,
+        mode=args.mode,
+        commit_interval_ms=args.commit_interval_ms,
+        max_record_bytes=args.max_record_bytes,
+        http_port=args.http_port,
+        state_dir=args.state_dir,
+    )
+    run_processor(processor, config, Settings(bootstrap_servers=args.bootstrap))
+    logging.getLogger(__name__).info("aggregate processor stopped")
+
+
+if __name__ == "__main__":
+    main()

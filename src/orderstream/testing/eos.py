@@ -1,0 +1,243 @@
+"""Exactly-once verification, as Kafka's streams EOS test does it.
+
+Recompute the aggregates from the input up to the committed offsets, then compare them with the
+emitted updates (every key's counts must run 1, 2, ..., n: nothing doubled, nothing missing) and
+with the changelog (the state a restore rebuilds). No transaction may hang: on every output
+topic the last stable offset must equal the log end offset.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
+
+from orderstream.errors import DeserializationError
+from orderstream.testing.aggregate import Aggregate, decode_value, encode_value
+
+Row = tuple[int, int, bytes | None, bytes | None, list[tuple[str, bytes]]]
+
+
+def _consumer(bootstrap: str, isolation: str) -> Consumer:
+    return Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"verify-{uuid.uuid4().hex[:8]}",
+            "isolation.level": isolation,
+            "enable.auto.commit": False,
+            "enable.partition.eof": True,
+        }
+    )
+
+
+def produce_inputs(
+    bootstrap: str, topic: str, count: int, keys: int, seed: int = 1, start: int = 0
+) -> None:
+    """``count`` integer inputs over ``keys`` keys, with a plain idempotent producer."""
+    rng = random.Random(seed)
+    producer = Producer(
+        {
+            "bootstrap.servers": bootstrap,
+            "enable.idempotence": True,
+            "linger.ms": 20,
+            "batch.num.messages": 10_000,
+            "queue.buffering.max.messages": 1_000_000,
+        }
+    )
+    for _ in range(start, start + count):
+        key = f"k{rng.randrange(keys)}".encode()
+        while True:
+            try:
+                producer.produce(topic, encode_value(rng.randint(-1000, 1000)), key)
+                break
+            except BufferError:
+                producer.poll(0.05)
+    if producer.flush(60) != 0:
+        raise RuntimeError(f"inputs to {topic} not delivered")
+
+
+def partitions_of(bootstrap: str, topic: str) -> list[int]:
+    c = _consumer(bootstrap, "read_uncommitted")
+    try:
+        return sorted(c.list_topics(topic, timeout=10).topics[topic].partitions)
+    finally:
+        c.close()
+
+
+def read_all(bootstrap: str, topic: str, isolation: str = "read_committed") -> list[Row]:
+    """Every visible record of ``topic``: (partition, offset, key, value, headers)."""
+    c = _consumer(bootstrap, isolation)
+    rows: list[Row] = []
+    try:
+        parts = partitions_of(bootstrap, topic)
+        ends = {p: c.get_watermark_offsets(TopicPartition(topic, p), timeout=10) for p in parts}
+        todo = {p for p, (low, high) in ends.items() if high > low}
+        c.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in todo])
+        deadline = time.monotonic() + 120
+        while todo and time.monotonic() < deadline:
+            batch: list[Any] = c.consume(10_000, 1.0)
+            for msg in batch:
+                err = msg.error()
+                if err is not None:
+                    if err.code() == KafkaError._PARTITION_EOF:
+                        if msg.offset() >= ends[msg.partition()][1]:
+                            todo.discard(msg.partition())
+                        continue
+                    raise RuntimeError(f"reading {topic}: {err.str()}")
+                rows.append(
+                    (msg.partition(), msg.offset(), msg.key(), msg.value(), msg.headers() or [])
+                )
+        if todo:
+            raise RuntimeError(f"reading {topic} did not reach the end of partitions {todo}")
+    finally:
+        c.close()
+    return rows
+
+
+def committed_offsets(bootstrap: str, group: str, topic: str) -> dict[int, int]:
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
+    try:
+        parts = [TopicPartition(topic, p) for p in partitions_of(bootstrap, topic)]
+        return {tp.partition: tp.offset for tp in c.committed(parts, timeout=30)}
+    finally:
+        c.close()
+
+
+def hanging_partitions(bootstrap: str, topic: str) -> list[int]:
+    """Partitions whose last stable offset is behind the log end (an open transaction)."""
+    committed, raw = (
+        _consumer(bootstrap, "read_committed"),
+        _consumer(bootstrap, "read_uncommitted"),
+    )
+    try:
+        out = []
+        for p in partitions_of(bootstrap, topic):
+            tp = TopicPartition(topic, p)
+            if (
+                committed.get_watermark_offsets(tp, timeout=10)[1]
+                != raw.get_watermark_offsets(tp, timeout=10)[1]
+            ):
+                out.append(p)
+        return out
+    finally:
+        committed.close()
+        raw.close()
+
+
+def expected_aggregates(
+    inputs: list[Row], committed: dict[int, int]
+) -> tuple[dict[bytes, Aggregate], int, int]:
+    """(aggregates, valid records, invalid records) of the input up to the committed offsets."""
+    aggs: dict[bytes, Aggregate] = {}
+    valid = invalid = 0
+    for partition, offset, key, value, _ in sorted(inputs, key=lambda r: (r[0], r[1])):
+        if offset >= committed.get(partition, -1):
+            continue
+        try:
+            n = decode_value(value)
+        except DeserializationError:
+            invalid += 1
+            continue
+        if key is None:
+            invalid += 1
+            continue
+        valid += 1
+        old = aggs.get(key)
+        aggs[key] = Aggregate.first(n) if old is None else old.add(n)
+    return aggs, valid, invalid
+
+
+@dataclass
+class Verdict:
+    """What the verifier found; ``problems`` is empty when the run was exactly-once."""
+
+    processed: int = 0
+    invalid: int = 0
+    outputs: int = 0
+    keys: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def verify_exactly_once(
+    bootstrap: str, group: str, input_topic: str, output_topic: str, changelog_topic: str
+) -> Verdict:
+    """Compare the recomputed aggregates with the outputs and the changelog."""
+    committed = committed_offsets(bootstrap, group, input_topic)
+    aggs, valid, invalid = expected_aggregates(
+        read_all(bootstrap, input_topic, "read_uncommitted"), committed
+    )
+    verdict = Verdict(processed=valid, invalid=invalid, keys=len(aggs))
+    outputs = read_all(bootstrap, output_topic)
+    verdict.outputs = len(outputs)
+    _check_outputs(outputs, aggs, verdict)
+    _check_changelog(read_all(bootstrap, changelog_topic), aggs, verdict)
+    for topic in (output_topic, changelog_topic):
+        hanging = hanging_partitions(bootstrap, topic)
+        if hanging:
+            verdict.problems.append(f"{topic} has open transactions on partitions {hanging}")
+    return verdict
+
+
+def _check_outputs(outputs: list[Row], aggs: dict[bytes, Aggregate], verdict: Verdict) -> None:
+    counts: dict[bytes, list[int]] = defaultdict(list)
+    last: dict[bytes, Aggregate] = {}
+    for _, _, key, value, _ in sorted(outputs, key=lambda r: (r[0], r[1])):
+        assert key is not None
+        assert value is not None
+        agg = Aggregate.decode(value)
+        counts[key].append(agg.count)
+        last[key] = agg
+    for key, seen in counts.items():
+        if seen != list(range(1, len(seen) + 1)):
+            dup = len(seen) - len(set(seen))
+            verdict.problems.append(
+                f"key {key!r}: counts not 1..n ({dup} duplicates, {seen[:8]}...)"
+            )
+            if len(verdict.problems) > 20:
+                return
+    if last != aggs:
+        missing = [k for k in aggs if last.get(k) != aggs[k]][:5]
+        extra = [k for k in last if k not in aggs][:5]
+        wrong = len([k for k in aggs if last.get(k) != aggs[k]])
+        verdict.problems.append(
+            f"last emitted != recomputed for {wrong} keys "
+            f"(e.g. {[(k, last.get(k), aggs[k]) for k in missing]}), extra keys {extra}"
+        )
+
+
+def _check_changelog(rows: list[Row], aggs: dict[bytes, Aggregate], verdict: Verdict) -> None:
+    state: dict[bytes, Aggregate] = {}
+    for _, _, key, value, _ in sorted(rows, key=lambda r: (r[0], r[1])):
+        assert key is not None
+        if value is None:
+            state.pop(key, None)
+        else:
+            state[key] = Aggregate.decode(value)
+    if state != aggs:
+        wrong = [k for k in aggs if state.get(k) != aggs[k]]
+        verdict.problems.append(f"changelog state differs from recomputed for {len(wrong)} keys")
+
+
+def dlq_rows(bootstrap: str, topic: str) -> list[dict[str, Any]]:
+    """The DLQ records of ``topic`` with their headers decoded."""
+    out = []
+    for partition, offset, key, value, headers in read_all(bootstrap, topic + ".dlq"):
+        out.append(
+            {
+                "partition": partition,
+                "offset": offset,
+                "key": key,
+                "value": value,
+                "headers": {k: v.decode() for k, v in headers},
+            }
+        )
+    return out
