@@ -1,0 +1,139 @@
+"""The analytics events (Avro ``OrderStats`` and ``OrderAlert``) and how they are built."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, ClassVar
+
+from orderstream.serde import EnrichedOrder, register_event_type
+from orderstream.services.analytics.latency import LatencySketch
+from orderstream.services.analytics.model import Verdict
+from orderstream.services.analytics.windows import OrderFacts, WindowAggregate
+
+ORDER_STATS = "order-stats"
+ORDER_ALERTS = "order-alerts"
+LATE_ORDERS = "enriched-orders.late"
+MODEL_NAME = "river.anomaly.HalfSpaceTrees"
+
+
+@register_event_type
+@dataclasses.dataclass(frozen=True, slots=True)
+class OrderStats:
+    """One closed window of one enriched-orders partition (topic ``order-stats``)."""
+
+    schema_name: ClassVar[str] = "OrderStats"
+    window_start: int
+    window_end: int
+    partition: int
+    orders: int
+    reserved: int
+    rejected: int
+    revenue_cents: int
+    revenue_by_category: dict[str, int]
+    product_orders: dict[str, int]
+    top_products: list[dict[str, Any]]  # [{"productId": ..., "orders": ...}]
+    latency_p50_ms: float
+    latency_p95_ms: float
+    latency_p99_ms: float
+    latency_max_ms: int
+    latency_buckets: dict[str, int]
+    closed_at: int
+
+    @property
+    def key(self) -> bytes:
+        return stats_key(self.window_start, self.partition)
+
+    def aggregate(self) -> WindowAggregate:
+        """The window aggregate this record carries (to merge partitions or compare)."""
+        return WindowAggregate(
+            start_ms=self.window_start,
+            end_ms=self.window_end,
+            orders=self.orders,
+            reserved=self.reserved,
+            rejected=self.rejected,
+            revenue_cents=self.revenue_cents,
+            revenue_by_category=dict(self.revenue_by_category),
+            product_orders=dict(self.product_orders),
+            latency=LatencySketch(
+                {int(k): int(v) for k, v in self.latency_buckets.items()}, self.latency_max_ms
+            ),
+        )
+
+
+@register_event_type
+@dataclasses.dataclass(frozen=True, slots=True)
+class OrderAlert:
+    """An order the anomaly model flagged (topic ``order-alerts``, key orderId)."""
+
+    schema_name: ClassVar[str] = "OrderAlert"
+    order_id: str
+    customer_id: str
+    product_id: str
+    category: str
+    quantity: int
+    amount_cents: int
+    status: str
+    score: float
+    threshold: float
+    model: str
+    reason: str
+    order_timestamp: int
+    detected_at: int
+
+
+def stats_key(window_start: int, partition: int) -> bytes:
+    return f"{window_start}-{partition}".encode()
+
+
+def facts_of(order: EnrichedOrder) -> OrderFacts:
+    return OrderFacts(
+        order_id=order.order_id,
+        customer_id=order.customer_id,
+        product_id=order.product_id,
+        category=order.category,
+        status=order.status,
+        quantity=order.quantity,
+        amount_cents=order.amount_cents,
+        timestamp_ms=order.timestamp,
+        enriched_at_ms=order.enriched_at,
+    )
+
+
+def stats_of(window: WindowAggregate, partition: int, closed_at: int) -> OrderStats:
+    latency = window.latency
+    return OrderStats(
+        window_start=window.start_ms,
+        window_end=window.end_ms,
+        partition=partition,
+        orders=window.orders,
+        reserved=window.reserved,
+        rejected=window.rejected,
+        revenue_cents=window.revenue_cents,
+        revenue_by_category=dict(window.revenue_by_category),
+        product_orders=dict(window.product_orders),
+        top_products=[{"productId": p, "orders": n} for p, n in window.top_products()],
+        latency_p50_ms=latency.percentile(0.50),
+        latency_p95_ms=latency.percentile(0.95),
+        latency_p99_ms=latency.percentile(0.99),
+        latency_max_ms=latency.max_ms,
+        latency_buckets={str(k): v for k, v in latency.buckets.items()},
+        closed_at=closed_at,
+    )
+
+
+def alert_of(order: OrderFacts, verdict: Verdict, threshold: float, detected_at: int) -> OrderAlert:
+    return OrderAlert(
+        order_id=order.order_id,
+        customer_id=order.customer_id,
+        product_id=order.product_id,
+        category=order.category,
+        quantity=order.quantity,
+        amount_cents=order.amount_cents,
+        status=order.status,
+        score=round(verdict.score, 6),
+        threshold=threshold,
+        model=MODEL_NAME,
+        reason=verdict.reason,
+        order_timestamp=order.timestamp_ms,
+        detected_at=detected_at,
+    )

@@ -1,0 +1,170 @@
+"""Run analytics: the exactly-once processing loop, the dashboard app and the lag poller.
+
+The loop runs in the main thread (it owns the signals); uvicorn serves the app from a thread.
+SIGTERM or SIGINT finishes the open transaction, leaves the group and stops the app.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+
+import uvicorn
+from confluent_kafka.admin import AdminClient
+
+from orderstream.config import Role, Settings, kafka_config
+from orderstream.errors import ConfigError
+from orderstream.runtime import ProcessingLoop, RuntimeConfig
+from orderstream.serde import EventSerde, value_subject
+from orderstream.services.analytics.app import create_app
+from orderstream.services.analytics.events import ORDER_ALERTS, ORDER_STATS
+from orderstream.services.analytics.lag import LagPoller
+from orderstream.services.analytics.live import LiveView
+from orderstream.services.analytics.model import ModelConfig
+from orderstream.services.analytics.processor import AnalyticsOptions, AnalyticsProcessor
+from orderstream.services.analytics.windows import WindowSpec
+
+logger = logging.getLogger(__name__)
+
+APP_ID = "analytics"
+
+
+@dataclass(frozen=True)
+class HttpOptions:
+    host: str = "127.0.0.1"
+    port: int = 8088
+
+
+def analytics_config(
+    instance_id: str,
+    *,
+    state_dir: Path | None = None,
+    commit_interval_ms: int = 100,
+    metrics_port: int | None = None,
+) -> RuntimeConfig:
+    """The runtime configuration of one analytics instance (exactly-once)."""
+    return RuntimeConfig(
+        app_id=APP_ID,
+        instance_id=instance_id,
+        commit_interval_ms=commit_interval_ms,
+        state_dir=state_dir,
+        http_port=metrics_port,
+    )
+
+
+def register_schemas(serde: EventSerde) -> None:
+    """Put the analytics subjects under FULL compatibility before the first write."""
+    for topic in (ORDER_STATS, ORDER_ALERTS):
+        serde.client.set_level(value_subject(topic), "FULL")
+
+
+class AnalyticsService:
+    """The processing loop, the dashboard server and the lag poller of one instance."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        runtime: RuntimeConfig,
+        options: AnalyticsOptions | None = None,
+        http: HttpOptions | None = None,
+    ) -> None:
+        self.options = options or AnalyticsOptions()
+        self.http = http or HttpOptions()
+        self.serde = EventSerde.from_settings(settings)
+        self.live = LiveView(self.options.window)
+        self.processor = AnalyticsProcessor(self.serde, self.options, self.live)
+        self.loop = ProcessingLoop(self.processor, runtime, settings)
+        app = create_app(self.live, ready=lambda: self.loop.ready()[0])
+        config = uvicorn.Config(
+            app, host=self.http.host, port=self.http.port, log_level="warning", lifespan="off"
+        )
+        self.server = uvicorn.Server(config)
+        admin = AdminClient(kafka_config(Role.ADMIN, "analytics-lag", settings=settings))
+        self.lag = LagPoller(admin, self.live)
+
+    def run(self) -> None:
+        """Block until ``stop()``; always stops the app and the poller."""
+        register_schemas(self.serde)
+        web = threading.Thread(target=self.server.run, name="dashboard", daemon=True)
+        web.start()
+        self.lag.start()
+        logger.info(
+            "analytics dashboard",
+            extra={"url": f"http://{self.http.host}:{self.http.port}/"},
+        )
+        try:
+            self.loop.run()
+        finally:
+            self.server.should_exit = True
+            web.join(timeout=10)
+            self.lag.stop()
+            self.serde.close()
+
+    def stop(self) -> None:
+        self.loop.stop()
+
+
+def run_analytics(
+    settings: Settings,
+    runtime: RuntimeConfig,
+    options: AnalyticsOptions | None = None,
+    http: HttpOptions | None = None,
+) -> None:
+    """Run until SIGTERM/SIGINT."""
+    service = AnalyticsService(settings, runtime, options, http)
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        logger.info("stopping on signal", extra={"signal": signal.Signals(signum).name})
+        service.stop()
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        service.run()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+@dataclass(frozen=True)
+class AnalyticsArgs:
+    """What ``orderstream run analytics`` takes, before validation."""
+
+    host: str
+    port: int
+    window_ms: int
+    grace_ms: int
+    idle_close_ms: int
+    threshold: float
+    seed: int
+
+    def options(self) -> AnalyticsOptions:
+        if not 0 < self.threshold <= 1:
+            raise ConfigError(f"--threshold must be in (0, 1], got {self.threshold}")
+        if self.idle_close_ms < 0:
+            raise ConfigError(f"--idle-close-ms must not be negative, got {self.idle_close_ms}")
+        return AnalyticsOptions(
+            window=WindowSpec(self.window_ms, self.grace_ms),
+            model=ModelConfig(seed=self.seed, threshold=self.threshold),
+            idle_close_ms=self.idle_close_ms or None,
+        )
+
+
+def run_from_args(
+    settings: Settings,
+    args: AnalyticsArgs,
+    instance_id: str,
+    state_dir: Path | None,
+    commit_interval_ms: int,
+) -> None:
+    """``orderstream run analytics``: validate, then run until SIGTERM/SIGINT."""
+    options = args.options()
+    runtime = analytics_config(
+        instance_id,
+        state_dir=(state_dir or settings.home / "analytics") / instance_id,
+        commit_interval_ms=commit_interval_ms,
+    )
+    run_analytics(settings, runtime, options, HttpOptions(args.host, args.port))

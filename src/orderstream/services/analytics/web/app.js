@@ -1,0 +1,175 @@
+// The live dashboard: one JSON snapshot per update, from server-sent events (/api/events),
+// falling back to polling /api/stats. Plain DOM and SVG, no libraries, nothing from the web.
+"use strict";
+
+const money = new Intl.NumberFormat("en-US", { style: "currency", currency: "USD" });
+const count = new Intl.NumberFormat("en-US");
+const $ = (id) => document.getElementById(id);
+const SVG = "http://www.w3.org/2000/svg";
+
+function cents(c) { return money.format(c / 100); }
+function ms(v) { return v >= 1000 ? (v / 1000).toFixed(2) + " s" : Math.round(v) + " ms"; }
+function clock(t) { return new Date(t).toLocaleTimeString("en-GB"); }
+
+function setStat(id, raw, text) {
+  const el = $(id);
+  el.dataset.value = String(raw);
+  el.textContent = text;
+}
+
+function el(tag, attrs, text) {
+  const node = tag.startsWith("svg:") ? document.createElementNS(SVG, tag.slice(4))
+    : document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) node.setAttribute(k, v);
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+function renderTiles(s) {
+  const t = s.totals;
+  setStat("orders-per-sec", s.ordersPerSec, count.format(Math.round(s.ordersPerSec)));
+  setStat("orders-total", t.orders, count.format(t.orders));
+  setStat("windows-closed", t.windowsClosed, count.format(t.windowsClosed));
+  setStat("revenue-total", t.revenueCents, cents(t.revenueCents));
+  setStat("reserved", t.reserved, count.format(t.reserved));
+  setStat("rejected", t.rejected, count.format(t.rejected));
+  setStat("p50", s.latency.p50Ms, ms(s.latency.p50Ms));
+  setStat("p99", s.latency.p99Ms, ms(s.latency.p99Ms));
+  setStat("late", t.late, count.format(t.late));
+  const decided = t.reserved + t.rejected;
+  $("reserved-bar").style.width = (decided ? (100 * t.reserved) / decided : 0) + "%";
+}
+
+function renderWindows(windows) {
+  const svg = $("windows-chart");
+  svg.replaceChildren();
+  const W = 900, H = 200, n = Math.max(windows.length, 1);
+  const top = Math.max(1, ...windows.map((w) => w.orders));
+  const bw = W / n;
+  windows.forEach((w, i) => {
+    const x = i * bw + 2, width = Math.max(bw - 4, 1);
+    const hOk = (H * w.reserved) / top, hBad = (H * w.rejected) / top;
+    const other = (H * (w.orders - w.reserved - w.rejected)) / top;
+    const okFill = w.closed ? "var(--ok)" : "var(--open)";
+    svg.append(el("svg:rect", { x, y: H - hOk, width, height: hOk, fill: okFill }));
+    svg.append(el("svg:rect", { x, y: H - hOk - hBad, width, height: hBad, fill: "var(--bad)",
+      opacity: w.closed ? 1 : 0.5 }));
+    if (other > 0) svg.append(el("svg:rect", { x, y: H - hOk - hBad - other, width, height: other,
+      fill: "var(--muted)" }));
+    const label = el("svg:title", {}, `${clock(w.start)}: ${w.orders} orders, ` +
+      `${w.reserved} reserved, ${w.rejected} rejected${w.closed ? "" : " (open)"}`);
+    svg.lastChild.append(label);
+  });
+  svg.append(el("svg:text", { x: 4, y: 12 }, `max ${count.format(top)} orders / window`));
+  const axis = $("windows-axis");
+  axis.replaceChildren();
+  if (windows.length) {
+    axis.append(el("span", {}, clock(windows[0].start)));
+    axis.append(el("span", {}, `${windows.length} windows`));
+    axis.append(el("span", {}, clock(windows[windows.length - 1].end)));
+  }
+}
+
+function renderLatency(windows) {
+  const svg = $("latency-chart");
+  svg.replaceChildren();
+  const W = 900, H = 145, n = windows.length;
+  if (!n) return;
+  const top = Math.max(1, ...windows.map((w) => w.p99Ms));
+  const x = (i) => (n === 1 ? W / 2 : (i * W) / (n - 1));
+  const y = (v) => 10 + H - (H * v) / top;
+  for (const [key, color] of [["p50Ms", "var(--p50)"], ["p99Ms", "var(--p99)"]]) {
+    const pts = windows.map((w, i) => `${x(i).toFixed(1)},${y(w[key]).toFixed(1)}`).join(" ");
+    svg.append(el("svg:polyline", { points: pts, fill: "none", stroke: color,
+      "stroke-width": 2.5, "vector-effect": "non-scaling-stroke" }));
+  }
+  svg.append(el("svg:text", { x: 4, y: 12 }, `max p99 ${ms(top)}`));
+}
+
+function renderCategories(rows) {
+  const box = $("categories");
+  box.replaceChildren();
+  if (!rows.length) { box.append(el("div", { class: "empty" }, "no revenue yet")); return; }
+  const top = Math.max(...rows.map((r) => r.cents), 1);
+  for (const r of rows.slice(0, 10)) {
+    const row = el("div", { class: "row", "data-category": r.category, "data-value": r.cents });
+    row.append(el("span", {}, r.category));
+    const track = el("div", {});
+    track.append(el("div", { class: "bar", style: `width:${(100 * r.cents) / top}%` }));
+    row.append(track, el("span", { class: "amt" }, cents(r.cents)));
+    box.append(row);
+  }
+}
+
+function renderLag(rows) {
+  const body = $("lag");
+  body.replaceChildren();
+  if (!rows.length) {
+    const tr = el("tr", {}); tr.append(el("td", { colspan: 3, class: "empty" }, "no consumer groups yet"));
+    body.append(tr); return;
+  }
+  for (const r of rows) {
+    const tr = el("tr", { "data-group": r.group });
+    const cls = r.lag < 1000 ? "lag-ok" : r.lag < 20000 ? "lag-warn" : "lag-bad";
+    tr.append(el("td", {}, r.group), el("td", {}, r.topic),
+      el("td", { class: `num ${cls}`, "data-value": r.lag }, count.format(r.lag)));
+    body.append(tr);
+  }
+}
+
+function renderAlerts(rows) {
+  const body = $("alerts");
+  body.replaceChildren();
+  if (!rows.length) {
+    const tr = el("tr", {}); tr.append(el("td", { colspan: 7, class: "empty" }, "no anomalies so far"));
+    body.append(tr); return;
+  }
+  for (const a of rows.slice(0, 8)) {
+    const tr = el("tr", { "data-order": a.orderId });
+    tr.append(el("td", {}, clock(a.detectedAt)), el("td", {}, a.orderId.slice(0, 13)),
+      el("td", {}, a.customerId), el("td", { class: "num" }, cents(a.amountCents)),
+      el("td", { class: "num" }, String(a.quantity)), el("td", { class: "num bad" }, a.score.toFixed(2)),
+      el("td", { class: "why" }, a.reason));
+    body.append(tr);
+  }
+}
+
+function renderTop(rows) {
+  const list = $("top-products");
+  list.replaceChildren();
+  if (!rows.length) { list.append(el("li", { class: "empty" }, "no closed window yet")); return; }
+  for (const p of rows) list.append(el("li", {}, `${p.productId} — ${count.format(p.orders)} orders`));
+}
+
+function render(s) {
+  renderTiles(s);
+  renderWindows(s.windows);
+  renderLatency(s.windows);
+  renderCategories(s.revenueByCategory);
+  renderLag(s.lag);
+  renderAlerts(s.alerts);
+  renderTop(s.topProducts);
+  document.body.dataset.seq = String(s.seq);
+  document.body.dataset.generatedAt = String(s.generatedAt);
+  $("updated").textContent = "updated " + clock(s.generatedAt);
+}
+
+function connected(on, text) {
+  $("conn").className = "dot " + (on ? "on" : "off");
+  $("conn-text").textContent = text;
+}
+
+let pollTimer = null;
+function poll() {
+  fetch("/api/stats").then((r) => r.json()).then((s) => { render(s); connected(true, "live (polling)"); })
+    .catch(() => connected(false, "disconnected"));
+}
+
+function start() {
+  if (!window.EventSource) { pollTimer = setInterval(poll, 2000); poll(); return; }
+  const source = new EventSource("/api/events");
+  source.addEventListener("stats", (e) => { render(JSON.parse(e.data)); connected(true, "live"); });
+  source.onerror = () => connected(false, "reconnecting…");
+}
+
+start();
