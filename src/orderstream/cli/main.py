@@ -6,8 +6,9 @@ import sys
 
 import typer
 
-from orderstream.cli import kafka, topics
+from orderstream.cli import kafka, pipeline, stack, topics
 from orderstream.cli import registry as registry_cli
+from orderstream.cli import run as run_cli
 from orderstream.cli.common import console_error
 from orderstream.errors import OrderstreamError
 
@@ -20,6 +21,9 @@ app = typer.Typer(
 )
 app.add_typer(kafka.app, name="kafka")
 app.add_typer(topics.app, name="topics")
+app.add_typer(run_cli.app, name="run")
+stack.register(app)  # up, down, ps
+pipeline.register(app)  # seed, load, audit
 app.add_typer(registry_cli.app, name="registry")
 
 

@@ -1,0 +1,84 @@
+"""``orderstream run <service>``: run one service in the foreground (JSON logs on stderr)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from orderstream.cli.context import effective_settings
+from orderstream.logging import configure_logging
+
+app = typer.Typer(help="Run one orderstream service in the foreground.", no_args_is_help=True)
+
+
+@app.command()
+def orders(
+    host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="HTTP port")] = 8080,
+    log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING")] = "INFO",
+) -> None:
+    """The orders HTTP API: POST /orders, POST /orders/batch, GET /orders/{id}."""
+    from orderstream.services.orders.server import serve_orders
+
+    configure_logging(log_level, service="orders")
+    serve_orders(effective_settings(), host=host, port=port)
+
+
+@app.command()
+def enrichment(
+    instances: Annotated[int, typer.Option(help="instances to run as child processes")] = 1,
+    instance_id: Annotated[
+        str, typer.Option(help="stable id of this instance (transactional.id suffix)")
+    ] = "0",
+    http_port: Annotated[
+        int | None, typer.Option(help="/metrics /healthz /readyz port (instance i: port + i)")
+    ] = None,
+    state_dir: Annotated[
+        Path | None, typer.Option(help="local store snapshots (default: $ORDERSTREAM_HOME)")
+    ] = None,
+    commit_interval_ms: Annotated[int, typer.Option(help="transaction per interval")] = 100,
+    log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING")] = "INFO",
+) -> None:
+    """Stock-reserving enrichment on the exactly-once runtime."""
+    if instances < 1:
+        raise typer.BadParameter(f"--instances must be at least 1, got {instances}")
+    configure_logging(log_level, service="enrichment")
+    settings = effective_settings()
+    if instances > 1:
+        _supervise_enrichment(instances, http_port, state_dir, commit_interval_ms, log_level)
+        return
+    from orderstream.services.enrichment.service import enrichment_config, run_enrichment
+
+    base = state_dir or settings.home / "enrichment"
+    config = enrichment_config(
+        instance_id,
+        http_port=http_port,
+        state_dir=base / instance_id,
+        commit_interval_ms=commit_interval_ms,
+    )
+    run_enrichment(settings, config)
+
+
+def _supervise_enrichment(
+    instances: int,
+    http_port: int | None,
+    state_dir: Path | None,
+    commit_interval_ms: int,
+    log_level: str,
+) -> None:
+    from orderstream.ops.instances import InstanceSupervisor
+
+    argvs = []
+    for i in range(instances):
+        argv = [sys.executable, "-m", "orderstream.cli", "run", "enrichment"]
+        argv += ["--instance-id", str(i), "--commit-interval-ms", str(commit_interval_ms)]
+        argv += ["--log-level", log_level]
+        if http_port is not None:
+            argv += ["--http-port", str(http_port + i)]
+        if state_dir is not None:
+            argv += ["--state-dir", str(state_dir)]
+        argvs.append(argv)
+    InstanceSupervisor(argvs).run()

@@ -1,0 +1,54 @@
+"""``orderstream up | down | ps | demo``: the whole local stack, in the background."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from orderstream.cli.common import console, print_json, print_table
+from orderstream.config import load_settings
+from orderstream.ops.stack import Stack
+
+
+def _say(line: str) -> None:
+    console.print(line, highlight=False)
+
+
+def up(
+    timeout: Annotated[float, typer.Option(help="seconds to wait for each service")] = 120,
+) -> None:
+    """Start Kafka, topics, registry, schemas and every service that is not running."""
+    # load_settings(), not effective_settings(): up decides itself whether to start Kafka.
+    stack = Stack(load_settings())
+    stack.up(_say, timeout_s=timeout)
+    _say("stack is up; 'orderstream ps' lists it, 'orderstream down' stops it")
+
+
+def down(
+    timeout: Annotated[float, typer.Option(help="seconds before SIGKILL")] = 20,
+) -> None:
+    """Stop every service that up started (and Kafka, if up started it)."""
+    Stack(load_settings()).down(_say, timeout_s=timeout)
+
+
+def ps(
+    json_out: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+) -> None:
+    """The stack's processes: name, pid, port, alive."""
+    infos = Stack(load_settings()).ps()
+    if json_out:
+        print_json([i.as_json() for i in infos])
+        return
+    print_table(
+        "orderstream processes",
+        ["name", "pid", "port", "alive"],
+        [(i.name, i.pid, i.port, "yes" if i.alive else "no") for i in infos],
+    )
+
+
+def register(app: typer.Typer) -> None:
+    """Add up, down and ps to the top-level app."""
+    app.command()(up)
+    app.command()(down)
+    app.command()(ps)

@@ -1,0 +1,223 @@
+"""``orderstream audit``: DESIGN.md's invariants, checked on the live topics (read_committed).
+
+    1. every orderId in ``orders`` appears exactly once in ``enriched-orders``;
+    2. per product, restocks (seed included) - RESERVED quantities = the stock in the changelog,
+       and the changelog never holds a negative stock;
+    3. (analytics) added by appending a check to ``CHECKS``;
+    -  no transaction is left hanging on the pipeline's output topics.
+
+The pipeline may still be draining when the audit starts, so the audit reads incrementally and
+re-checks until every check holds or the timeout passes; only the last verdict is reported.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from confluent_kafka.admin import AdminClient
+
+from orderstream.config import Role, Settings, kafka_config
+from orderstream.errors import DeserializationError
+from orderstream.ops.topics_reader import RawRecord, TopicFollower, open_transactions
+from orderstream.serde import EnrichedOrder, EventSerde, InventoryAdjusted, OrderCreated
+from orderstream.services.enrichment.rules import decode_int, product_of_stock_key
+from orderstream.services.topics import (
+    ENRICHED_ORDERS,
+    INVENTORY_ADJUSTMENTS,
+    ORDERS,
+    ORDERS_BY_PRODUCT,
+    STOCK_CHANGELOG,
+    dlq,
+)
+
+logger = logging.getLogger(__name__)
+
+TRANSACTIONAL_OUTPUTS = (
+    ORDERS_BY_PRODUCT,
+    ENRICHED_ORDERS,
+    STOCK_CHANGELOG,
+    dlq(ORDERS),
+    dlq(INVENTORY_ADJUSTMENTS),
+    dlq(ORDERS_BY_PRODUCT),
+)
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    name: str
+    ok: bool
+    detail: str
+
+    def as_json(self) -> dict[str, object]:
+        return {"check": self.name, "ok": self.ok, "detail": self.detail}
+
+
+@dataclass
+class AuditSnapshot:
+    """What the audit has read so far; ``refresh`` folds in what was committed since."""
+
+    settings: Settings
+    serde: EventSerde
+    order_ids: set[str] = field(default_factory=set)
+    undecodable: Counter[str] = field(default_factory=Counter)
+    enriched: dict[str, EnrichedOrder] = field(default_factory=dict)
+    enriched_count: Counter[str] = field(default_factory=Counter)
+    reserved: Counter[str] = field(default_factory=Counter)
+    restocked: Counter[str] = field(default_factory=Counter)
+    stock: dict[str, int] = field(default_factory=dict)
+    lowest_stock: dict[str, int] = field(default_factory=dict)
+    _followers: dict[str, TopicFollower] = field(default_factory=dict)
+    _records: dict[str, list[RawRecord]] = field(default_factory=dict)
+
+    def follow(self, topic: str) -> list[RawRecord]:
+        """Every committed record of ``topic`` read so far (for checks added by others)."""
+        if topic not in self._followers:
+            self._followers[topic] = TopicFollower(self.settings, topic)
+            self._records[topic] = []
+        return self._records[topic]
+
+    def refresh(self) -> None:
+        for topic, fold in (
+            (ORDERS, self._fold_order),
+            (ENRICHED_ORDERS, self._fold_enriched),
+            (INVENTORY_ADJUSTMENTS, self._fold_restock),
+            (STOCK_CHANGELOG, self._fold_stock),
+        ):
+            self.follow(topic)
+            for record in self._catch_up(topic):
+                fold(record)
+        for topic in self._followers:
+            if topic not in (ORDERS, ENRICHED_ORDERS, INVENTORY_ADJUSTMENTS, STOCK_CHANGELOG):
+                self._catch_up(topic)
+
+    def _catch_up(self, topic: str) -> list[RawRecord]:
+        fresh = self._followers[topic].catch_up()
+        if topic not in (ORDERS, ENRICHED_ORDERS, INVENTORY_ADJUSTMENTS, STOCK_CHANGELOG):
+            self._records[topic].extend(fresh)
+        return fresh
+
+    def close(self) -> None:
+        for follower in self._followers.values():
+            follower.close()
+
+    def _decode(self, topic: str, record: RawRecord, expected: type[Any]) -> Any | None:
+        try:
+            event = self.serde.decode(record.value)
+        except DeserializationError:
+            self.undecodable[topic] += 1
+            return None
+        if not isinstance(event, expected):
+            self.undecodable[topic] += 1
+            return None
+        return event
+
+    def _fold_order(self, record: RawRecord) -> None:
+        order = self._decode(ORDERS, record, OrderCreated)
+        if order is not None:
+            self.order_ids.add(order.order_id)
+
+    def _fold_enriched(self, record: RawRecord) -> None:
+        event = self._decode(ENRICHED_ORDERS, record, EnrichedOrder)
+        if event is None:
+            return
+        self.enriched[event.order_id] = event
+        self.enriched_count[event.order_id] += 1
+        if event.status == "RESERVED":
+            self.reserved[event.product_id] += event.quantity
+
+    def _fold_restock(self, record: RawRecord) -> None:
+        event = self._decode(INVENTORY_ADJUSTMENTS, record, InventoryAdjusted)
+        if event is not None and event.delta > 0:  # enrichment dead-letters the others
+            self.restocked[event.product_id] += event.delta
+
+    def _fold_stock(self, record: RawRecord) -> None:
+        product = product_of_stock_key(record.key or b"")
+        if product is None:
+            return
+        value = 0 if record.value is None else decode_int(record.value)
+        self.stock[product] = value
+        self.lowest_stock[product] = min(value, self.lowest_stock.get(product, value))
+
+
+Check = Callable[[AuditSnapshot], CheckResult]
+
+
+def check_enriched_exactly_once(snap: AuditSnapshot) -> CheckResult:
+    missing = snap.order_ids - snap.enriched.keys()
+    doubled = [oid for oid, n in snap.enriched_count.items() if n > 1]
+    unknown = snap.enriched.keys() - snap.order_ids
+    ok = not (missing or doubled or unknown)
+    detail = (
+        f"{len(snap.order_ids)} orders, {sum(snap.enriched_count.values())} enriched; "
+        f"missing {len(missing)}, duplicated {len(doubled)}, not in orders {len(unknown)}"
+    )
+    if not ok:
+        examples = sorted(missing)[:3] + sorted(doubled)[:3] + sorted(unknown)[:3]
+        detail += f" (e.g. {', '.join(examples)})"
+    return CheckResult("1. every order enriched exactly once", ok, detail)
+
+
+def check_stock_conserved(snap: AuditSnapshot) -> CheckResult:
+    products = set(snap.restocked) | set(snap.reserved) | set(snap.stock)
+    wrong = {
+        p: (snap.restocked[p] - snap.reserved[p], snap.stock.get(p, 0))
+        for p in products
+        if snap.restocked[p] - snap.reserved[p] != snap.stock.get(p, 0)
+    }
+    negative = sorted(p for p, low in snap.lowest_stock.items() if low < 0)
+    detail = (
+        f"{len(products)} products, {sum(snap.restocked.values())} units stocked, "
+        f"{sum(snap.reserved.values())} reserved, {sum(snap.stock.values())} left; "
+        f"{len(wrong)} mismatched, {len(negative)} ever negative"
+    )
+    if wrong:
+        p, (want, have) = sorted(wrong.items())[0]
+        detail += f" (e.g. {p}: expected {want}, changelog {have})"
+    return CheckResult("2. stock conserved and never negative", not (wrong or negative), detail)
+
+
+def check_no_hanging_transactions(snap: AuditSnapshot) -> CheckResult:
+    admin = AdminClient(kafka_config(Role.ADMIN, "audit", settings=snap.settings))
+    hanging = {t: open_transactions(admin, t) for t in TRANSACTIONAL_OUTPUTS}
+    hanging = {t: parts for t, parts in hanging.items() if parts}
+    detail = f"{len(TRANSACTIONAL_OUTPUTS)} topics: last stable offset = log end offset"
+    if hanging:
+        detail = "open transactions on " + "; ".join(
+            f"{t} partitions {sorted(parts)}" for t, parts in hanging.items()
+        )
+    return CheckResult("no hanging transactions", not hanging, detail)
+
+
+CHECKS: list[Check] = [
+    check_enriched_exactly_once,
+    check_stock_conserved,
+    check_no_hanging_transactions,
+]
+
+
+def run_audit(
+    settings: Settings, timeout_s: float = 30.0, checks: list[Check] | None = None
+) -> list[CheckResult]:
+    """Check every invariant, re-reading until all hold or ``timeout_s`` has passed."""
+    checks = checks if checks is not None else CHECKS
+    serde = EventSerde.from_settings(settings)
+    snap = AuditSnapshot(settings, serde)
+    deadline = time.monotonic() + timeout_s
+    try:
+        while True:
+            snap.refresh()
+            results = [check(snap) for check in checks]
+            if all(r.ok for r in results) or time.monotonic() > deadline:
+                return results
+            logger.info(
+                "audit not settled yet", extra={"failing": [r.name for r in results if not r.ok]}
+            )
+            time.sleep(1.0)
+    finally:
+        snap.close()
+        serde.close()

@@ -1,0 +1,111 @@
+"""Background processes with pid files: start detached, check liveness, stop gracefully.
+
+A pid file alone is not proof: a pid can be reused. A process counts as alive only while its
+``/proc/<pid>/cmdline`` still carries the marker it was started with, and it is not a zombie.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class ManagedProcess:
+    """One background process: where its pid and log live and how to recognise it."""
+
+    name: str
+    run_dir: Path
+    marker: str  # a string of its argv that no other process of ours has
+
+    @property
+    def pid_file(self) -> Path:
+        return self.run_dir / f"{self.name}.pid"
+
+    @property
+    def log_file(self) -> Path:
+        return self.run_dir / f"{self.name}.log"
+
+    def pid(self) -> int | None:
+        try:
+            return int(self.pid_file.read_text().strip())
+        except (OSError, ValueError):
+            return None
+
+    def alive(self) -> bool:
+        pid = self.pid()
+        return pid is not None and is_alive(pid, self.marker)
+
+    def start(self, argv: Sequence[str], env: Mapping[str, str] | None = None) -> int:
+        """Start detached (own session), stdout and stderr appended to the log file."""
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        with self.log_file.open("ab") as log:
+            proc = subprocess.Popen(
+                list(argv),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                env=dict(env) if env is not None else None,
+            )
+        self.pid_file.write_text(str(proc.pid))
+        return proc.pid
+
+    def stop(self, timeout_s: float = 20.0) -> str:
+        """SIGTERM, then SIGKILL after ``timeout_s``; returns how it stopped."""
+        pid = self.pid()
+        if pid is None or not is_alive(pid, self.marker):
+            self.pid_file.unlink(missing_ok=True)
+            return "not running"
+        how = "stopped"
+        send(pid, signal.SIGTERM)
+        if not wait_dead(pid, self.marker, timeout_s):
+            send(pid, signal.SIGKILL)
+            wait_dead(pid, self.marker, 10.0)
+            how = "killed"
+        self.pid_file.unlink(missing_ok=True)
+        return how
+
+    def log_tail(self, lines: int = 20) -> str:
+        try:
+            return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+
+def is_alive(pid: int, marker: str) -> bool:
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    if stat.rsplit(")", 1)[-1].split()[0] == "Z":
+        return False
+    return marker.encode() in cmdline.replace(b"\0", b" ")
+
+
+def send(pid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.kill(pid, sig)
+
+
+def wait_dead(pid: int, marker: str, timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        reap(pid)
+        if not is_alive(pid, marker):
+            return True
+        time.sleep(0.05)
+    return not is_alive(pid, marker)
+
+
+def reap(pid: int) -> None:
+    """Collect a child of ours that exited, so it does not linger as a zombie."""
+    with contextlib.suppress(ChildProcessError, OSError):
+        os.waitpid(pid, os.WNOHANG)

@@ -1,0 +1,50 @@
+"""Wiring of one enrichment instance: serde, catalog, processor, and the EOS runtime."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from orderstream.config import Settings
+from orderstream.runtime import RuntimeConfig, run_processor
+from orderstream.serde import EventSerde
+from orderstream.services.enrichment.catalog import ProductCatalog
+from orderstream.services.enrichment.processor import APP_ID, DedupeConfig, EnrichmentProcessor
+from orderstream.services.topics import PRODUCTS
+
+logger = logging.getLogger(__name__)
+
+
+def enrichment_config(
+    instance_id: str,
+    *,
+    http_port: int | None = None,
+    state_dir: Path | None = None,
+    commit_interval_ms: int = 100,
+) -> RuntimeConfig:
+    return RuntimeConfig(
+        app_id=APP_ID,
+        instance_id=instance_id,
+        commit_interval_ms=commit_interval_ms,
+        http_port=http_port,
+        state_dir=state_dir,
+    )
+
+
+def run_enrichment(
+    settings: Settings, config: RuntimeConfig, dedupe: DedupeConfig | None = None
+) -> None:
+    """Run one instance until SIGTERM/SIGINT; the catalog is caught up before processing."""
+    serde = EventSerde.from_settings(settings)
+    catalog = ProductCatalog(settings, PRODUCTS, serde.decode)
+    try:
+        catalog.start()
+        catalog.wait_caught_up(timeout_s=120.0)
+        logger.info(
+            "catalog loaded",
+            extra={"products": len(catalog), "instance_id": config.instance_id},
+        )
+        run_processor(EnrichmentProcessor(serde, catalog, dedupe), config, settings)
+    finally:
+        catalog.close()
+        serde.close()

@@ -1,0 +1,1 @@
+"""Orders: the HTTP ingest API, durable before it answers."""

@@ -1,0 +1,82 @@
+"""Wiring of the orders service: serde, publisher and view from settings, served by uvicorn."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI
+
+from orderstream.config import Settings
+from orderstream.serde import EnrichedOrder, EventSerde, OrderCreated
+from orderstream.services.orders.app import OrdersComponents, create_app
+from orderstream.services.orders.models import OrderRequest
+from orderstream.services.orders.publisher import OrderPublisher
+from orderstream.services.orders.view import EnrichedOrderView
+from orderstream.services.topics import ENRICHED_ORDERS, ORDERS
+
+logger = logging.getLogger(__name__)
+
+
+def order_created(order: OrderRequest, now_ms: int | None = None) -> OrderCreated:
+    """The OrderCreated event of a validated request."""
+    assert order.orderId is not None
+    return OrderCreated(
+        order_id=order.orderId,
+        customer_id=order.customerId,
+        product_id=order.productId,
+        quantity=order.quantity,
+        amount_cents=order.amountCents,
+        currency=order.currency,
+        timestamp=now_ms if now_ms is not None else int(time.time() * 1000),
+    )
+
+
+def outcome_json(event: Any) -> dict[str, Any]:
+    """An EnrichedOrder as the camelCase JSON the API answers with."""
+    if not isinstance(event, EnrichedOrder):
+        raise TypeError(f"expected EnrichedOrder, got {type(event).__name__}")
+    return {_camel(k): v for k, v in dataclasses.asdict(event).items()}
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(p.title() for p in rest)
+
+
+def components_factory(settings: Settings, *, ack_timeout_s: float = 4.0) -> Any:
+    """A builder of the service's parts, run by the app's lifespan."""
+
+    def build() -> OrdersComponents:
+        serde = EventSerde.from_settings(settings)
+        return OrdersComponents(
+            publisher=OrderPublisher(settings, ORDERS, ack_timeout_s=ack_timeout_s),
+            view=EnrichedOrderView(
+                settings, ENRICHED_ORDERS, lambda data: outcome_json(serde.decode(data))
+            ),
+            encode_order=lambda order: serde.encode(ORDERS, order_created(order)),
+        )
+
+    return build
+
+
+def orders_app(settings: Settings, *, ack_timeout_s: float = 4.0) -> FastAPI:
+    return create_app(components_factory(settings, ack_timeout_s=ack_timeout_s))
+
+
+def serve_orders(settings: Settings, host: str = "127.0.0.1", port: int = 8080) -> None:
+    """Run the orders API until SIGTERM/SIGINT."""
+    logger.info("orders API starting", extra={"host": host, "port": port})
+    uvicorn.run(
+        orders_app(settings),
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        loop="uvloop",
+        http="httptools",
+        timeout_graceful_shutdown=5,
+    )
