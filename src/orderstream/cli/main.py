@@ -9,6 +9,7 @@ import typer
 from orderstream.cli import kafka, pipeline, stack, topics
 from orderstream.cli import registry as registry_cli
 from orderstream.cli import run as run_cli
+from orderstream.cli import schemas as schemas_cli
 from orderstream.cli.common import console_error
 from orderstream.errors import OrderstreamError
 
@@ -25,6 +26,7 @@ app.add_typer(run_cli.app, name="run")
 stack.register(app)  # up, down, ps
 pipeline.register(app)  # seed, load, audit
 app.add_typer(registry_cli.app, name="registry")
+app.add_typer(schemas_cli.app, name="schemas")
 
 
 def main() -> None:

@@ -29,6 +29,7 @@ class PrimaryElection:
         self.group_id = f"{settings.client_id_prefix}-registry-{topic}"
         self.generation = 0
         self._primary = threading.Event()
+        self._decided = threading.Event()  # set once the group assigned us anything (or nothing)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="primary-election", daemon=True)
 
@@ -40,7 +41,9 @@ class PrimaryElection:
         self._thread.start()
 
     def wait_primary(self, timeout: float) -> bool:
-        return self._primary.wait(timeout)
+        """Whether this instance is primary, waiting up to ``timeout`` for a first election."""
+        self._decided.wait(timeout)
+        return self.is_primary
 
     def close(self) -> None:
         self._stop.set()
@@ -79,6 +82,7 @@ class PrimaryElection:
         for tp in partitions:
             tp.offset = OFFSET_END
         consumer.assign(partitions)
+        self._decided.set()
         if any(tp.partition == 0 for tp in partitions):
             self.generation += 1
             self._primary.set()

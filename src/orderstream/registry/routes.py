@@ -119,6 +119,9 @@ def build_router(service: RegistryService) -> Router:  # noqa: PLR0915 - one lin
     async def mode(_: Request) -> Any:
         return {"mode": "READWRITE"}
 
+    async def status(_: Request) -> Any:
+        return service.status()
+
     router.add("GET", "/", root)
     router.add("GET", "/schemas/types", schema_types)
     router.add("GET", "/schemas/ids/{id}", schema_by_id)
@@ -143,6 +146,7 @@ def build_router(service: RegistryService) -> Router:  # noqa: PLR0915 - one lin
     router.add("POST", "/compatibility/subjects/{subject}/versions/{version}", compatibility)
     router.add("POST", "/compatibility/subjects/{subject}/versions", compatibility)
     router.add("GET", "/mode", mode)
+    router.add("GET", "/_orderstream/status", status)  # ours: readiness, primacy, start-up
     return router
 
 

@@ -112,6 +112,19 @@ class RegistryService:
         if not self.store.ready.is_set():
             raise errors.not_ready(f"still reading {self.store.topic}")
 
+    def status(self) -> dict[str, Any]:
+        """Readiness, primacy and start-up figures of this instance (not a Confluent route)."""
+        with self.state.lock:
+            records, max_id = self.state.records, self.state.max_id
+        return {
+            "ready": self.store.ready.is_set(),
+            "primary": self.election.is_primary,
+            "records": records,
+            "max_id": max_id,
+            "offset": self.store.position,
+            "ready_after_s": self.store.ready_after_s,
+        }
+
     # ---- reads ---------------------------------------------------------------------------
 
     def schema_by_id(self, schema_id: int) -> dict[str, Any]:

@@ -61,6 +61,38 @@ class RegistryClient:
             self._schemas[schema_id] = schema
         return schema
 
+    def set_level(self, subject: str, level: str) -> None:
+        """Set the subject's compatibility level (``PUT /config/{subject}``)."""
+        self._call("PUT", f"/config/{quote(subject, safe='')}", {"compatibility": level})
+
+    def subject_level(self, subject: str) -> str | None:
+        """The subject's own level, or None when it has none (40408)."""
+        try:
+            body = self._call("GET", f"/config/{quote(subject, safe='')}", None)
+        except RegistryError as exc:
+            if exc.error_code in (40408, 40401):
+                return None
+            raise
+        return str(body["compatibilityLevel"])
+
+    def latest_version(self, subject: str) -> int | None:
+        """The latest live version of ``subject``, or None when it does not exist."""
+        try:
+            body = self._call("GET", f"/subjects/{quote(subject, safe='')}/versions/latest", None)
+        except RegistryError as exc:
+            if exc.error_code == 40401:
+                return None
+            raise
+        return int(body["version"])
+
+    def check_compatibility(self, subject: str, schema: str) -> list[str]:
+        """Why ``schema`` is incompatible with ``subject`` at its level (empty: compatible)."""
+        path = f"/compatibility/subjects/{quote(subject, safe='')}/versions/latest?verbose=true"
+        body = self._call("POST", path, {"schema": schema})
+        if body.get("is_compatible"):
+            return []
+        return [str(m) for m in body.get("messages", [])] or ["incompatible"]
+
     def close(self) -> None:
         self._http.close()
 
