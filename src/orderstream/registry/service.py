@@ -21,6 +21,7 @@ from orderstream.registry.election import PrimaryElection
 from orderstream.registry.keys import config_key, delete_subject_key, encode_value, schema_key
 from orderstream.registry.state import (
     AVRO,
+    DEFAULT_LEVEL,
     Reference,
     RegistryState,
     SchemaVersion,
@@ -194,11 +195,10 @@ class RegistryService:
     def get_level(self, subject: str | None, *, default_to_global: bool) -> dict[str, str]:
         with self.state.lock:
             level = self.state.level(subject)
-            if level is None and subject is not None and default_to_global:
-                level = self.state.level(None)
-        if level is None and subject is not None:
+            global_level = self.state.level(None) or DEFAULT_LEVEL
+        if level is None and subject is not None and not default_to_global:
             raise errors.no_subject_level(subject)
-        return {"compatibilityLevel": level or "BACKWARD"}
+        return {"compatibilityLevel": level or global_level}
 
     def test_compatibility(
         self, subject: str, version: str | None, body: Any, *, verbose: bool

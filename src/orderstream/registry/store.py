@@ -117,7 +117,11 @@ class SchemaStore:
                 if self._end_at_start is None:
                     self._end_at_start = self._end_offset(consumer)
                     self._check_ready(self._position)
-                for msg in consumer.consume(num_messages=1000, timeout=0.05):
+                first = consumer.poll(0.1)  # returns as soon as one record arrives
+                if first is None:
+                    continue
+                self._apply(first)
+                for msg in consumer.consume(num_messages=1000, timeout=0):  # what is buffered
                     self._apply(msg)
         except Exception:
             logger.exception("schemas reader stopped", extra={"topic": self.topic})
