@@ -82,3 +82,28 @@ def _supervise_enrichment(
             argv += ["--state-dir", str(state_dir)]
         argvs.append(argv)
     InstanceSupervisor(argvs).run()
+
+
+@app.command()
+def analytics(
+    host: Annotated[str, typer.Option(help="dashboard interface")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="dashboard and /api/stats port")] = 8088,
+    window_ms: Annotated[int, typer.Option(help="tumbling window size")] = 10_000,
+    grace_ms: Annotated[int, typer.Option(help="grace period after a window's end")] = 2_000,
+    idle_close_ms: Annotated[int, typer.Option(help="close windows of idle partitions")] = 5_000,
+    threshold: Annotated[float, typer.Option(help="anomaly score that raises an alert")] = 0.9,
+    seed: Annotated[int, typer.Option(help="anomaly model seed")] = 42,
+    instance_id: Annotated[str, typer.Option(help="stable id (transactional.id suffix)")] = "0",
+    topic_prefix: Annotated[str, typer.Option(help="prefix of its topics and group")] = "",
+    state_dir: Annotated[Path | None, typer.Option(help="store snapshots")] = None,
+    commit_interval_ms: Annotated[int, typer.Option(help="transaction per interval")] = 100,
+    log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING")] = "INFO",
+) -> None:
+    """Windows, anomaly alerts and the live dashboard on the exactly-once runtime."""
+    from orderstream.services.analytics.service import AnalyticsArgs, run_from_args
+
+    configure_logging(log_level, service="analytics")
+    args = AnalyticsArgs(
+        host, port, window_ms, grace_ms, idle_close_ms, threshold, seed, topic_prefix
+    )
+    run_from_args(effective_settings(), args, instance_id, state_dir, commit_interval_ms)

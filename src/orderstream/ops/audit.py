@@ -97,7 +97,8 @@ class AuditSnapshot:
 
     def _catch_up(self, topic: str) -> list[RawRecord]:
         fresh = self._followers[topic].catch_up()
-        if topic not in (ORDERS, ENRICHED_ORDERS, INVENTORY_ADJUSTMENTS, STOCK_CHANGELOG):
+        # Raw enriched-orders records are kept too: the analytics check needs their offsets.
+        if topic not in (ORDERS, INVENTORY_ADJUSTMENTS, STOCK_CHANGELOG):
             self._records[topic].extend(fresh)
         return fresh
 
@@ -193,9 +194,17 @@ def check_no_hanging_transactions(snap: AuditSnapshot) -> CheckResult:
     return CheckResult("no hanging transactions", not hanging, detail)
 
 
+def check_analytics_windows(snap: AuditSnapshot) -> CheckResult:
+    from orderstream.services.analytics.audit import CHECK_NAME, check_analytics_totals
+
+    result = check_analytics_totals(snap)
+    return CheckResult(CHECK_NAME, result.ok, result.detail)
+
+
 CHECKS: list[Check] = [
     check_enriched_exactly_once,
     check_stock_conserved,
+    check_analytics_windows,
     check_no_hanging_transactions,
 ]
 

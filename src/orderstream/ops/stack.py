@@ -49,6 +49,7 @@ SERVICES: tuple[ServiceSpec, ...] = (
     ServiceSpec("registry", ("registry", "--port", "{port}"), 8081, ready_path="/subjects"),
     ServiceSpec("orders", ("run", "orders", "--port", "{port}"), 8080),
     ServiceSpec("enrichment", ("run", "enrichment", "--http-port", "{port}"), 8090),
+    ServiceSpec("analytics", ("run", "analytics", "--port", "{port}"), 8088),
 )
 
 

@@ -3,17 +3,51 @@
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from orderstream.serde import EnrichedOrder, register_event_type
 from orderstream.services.analytics.latency import LatencySketch
 from orderstream.services.analytics.model import Verdict
 from orderstream.services.analytics.windows import OrderFacts, WindowAggregate
+from orderstream.services.topics import ENRICHED_ORDERS
 
 ORDER_STATS = "order-stats"
 ORDER_ALERTS = "order-alerts"
 LATE_ORDERS = "enriched-orders.late"
+STATE_CHANGELOG = "analytics-state-changelog"
 MODEL_NAME = "river.anomaly.HalfSpaceTrees"
+APP_ID = "analytics"  # consumer group and transactional.id prefix
+
+
+@dataclass(frozen=True)
+class AnalyticsTopics:
+    """The topics analytics reads and writes; a prefix isolates test runs on a shared broker."""
+
+    prefix: str = ""
+
+    @property
+    def enriched(self) -> str:
+        return self.prefix + ENRICHED_ORDERS
+
+    @property
+    def stats(self) -> str:
+        return self.prefix + ORDER_STATS
+
+    @property
+    def alerts(self) -> str:
+        return self.prefix + ORDER_ALERTS
+
+    @property
+    def late(self) -> str:
+        return self.prefix + LATE_ORDERS
+
+    @property
+    def changelog(self) -> str:
+        return self.prefix + STATE_CHANGELOG
+
+    def all(self) -> tuple[str, ...]:
+        return (self.enriched, self.stats, self.alerts, self.late, self.changelog)
 
 
 @register_event_type

@@ -23,9 +23,7 @@ from orderstream.errors import DeserializationError
 from orderstream.runtime.api import ProcessorContext, PunctuateContext, Record, StoreSpec
 from orderstream.serde import EnrichedOrder, EventSerde
 from orderstream.services.analytics.events import (
-    LATE_ORDERS,
-    ORDER_ALERTS,
-    ORDER_STATS,
+    AnalyticsTopics,
     OrderAlert,
     alert_of,
     facts_of,
@@ -35,7 +33,6 @@ from orderstream.services.analytics.live import LiveView
 from orderstream.services.analytics.model import AnomalyModel, ModelConfig
 from orderstream.services.analytics.store import MODEL, PartitionWindows
 from orderstream.services.analytics.windows import WindowSpec
-from orderstream.services.topics import ENRICHED_ORDERS
 from orderstream.state.store import KeyValueStore
 
 logger = logging.getLogger(__name__)
@@ -47,7 +44,6 @@ H_SOURCE_TOPIC = "late.source.topic"
 H_SOURCE_PARTITION = "late.source.partition"
 H_SOURCE_OFFSET = "late.source.offset"
 H_STREAM_TIME = "late.stream-time"
-CHANGELOG = "analytics-state-changelog"
 
 LATE_ORDERS_TOTAL = Counter(
     "analytics_late_orders_total", "Orders later than their window's grace, sent to the late topic"
@@ -71,13 +67,11 @@ class AnalyticsOptions:
     # the wall clock); None: stream time moves only with orders.
     idle_close_ms: int | None = 5_000
     model_snapshot_ms: int = 5_000
+    topics: AnalyticsTopics = field(default_factory=AnalyticsTopics)
 
 
 class AnalyticsProcessor:
     """A runtime ``Processor`` with ``punctuate``; state lives in the ``analytics-state`` store."""
-
-    input_topics = (ENRICHED_ORDERS,)
-    stores = (StoreSpec(STORE, CHANGELOG, ENRICHED_ORDERS),)
 
     def __init__(
         self,
@@ -90,6 +84,9 @@ class AnalyticsProcessor:
         self.options = options or AnalyticsOptions()
         self.live = live or LiveView(self.options.window)
         self._clock = clock
+        self.topics = topics = self.options.topics
+        self.input_topics: tuple[str, ...] = (topics.enriched,)
+        self.stores: tuple[StoreSpec, ...] = (StoreSpec(STORE, topics.changelog, topics.enriched),)
         self._windows: dict[int, PartitionWindows] = {}
         self._models: dict[int, AnomalyModel] = {}
         self._snapshotted: dict[int, int] = {}  # partition -> model.seen at the last snapshot
@@ -109,7 +106,9 @@ class AnalyticsProcessor:
         self._last_order_at[record.partition] = self._clock()
         if windows.is_late(store, order):
             windows.count_late(store)
-            ctx.emit(LATE_ORDERS, record.key, record.value, _late_headers(record, windows, store))
+            ctx.emit(
+                self.topics.late, record.key, record.value, _late_headers(record, windows, store)
+            )
             LATE_ORDERS_TOTAL.inc()
         else:
             windows.add(store, order)
@@ -117,7 +116,8 @@ class AnalyticsProcessor:
         verdict = self._model(record.partition, store).observe(order)
         if verdict.is_anomaly:
             alert = alert_of(order, verdict, self.options.model.threshold, self._now_ms())
-            ctx.emit(ORDER_ALERTS, order.order_id.encode(), self.serde.encode(ORDER_ALERTS, alert))
+            value = self.serde.encode(self.topics.alerts, alert)
+            ctx.emit(self.topics.alerts, order.order_id.encode(), value)
             self._alerted(alert)
 
     def _alerted(self, alert: OrderAlert) -> None:
@@ -134,7 +134,8 @@ class AnalyticsProcessor:
             self._advance_if_idle(partition, windows, store, now_ms)
             for window in windows.close_due(store):
                 stats = stats_of(window, partition, now_ms)
-                ctx.emit(ORDER_STATS, stats.key, self.serde.encode(ORDER_STATS, stats))
+                value = self.serde.encode(self.topics.stats, stats)
+                ctx.emit(self.topics.stats, stats.key, value)
                 WINDOWS_CLOSED_TOTAL.inc()
                 delay_ms = now_ms - self.options.window.closes_at(window.start_ms)
                 CLOSE_DELAY.observe(max(delay_ms, 0) / 1000)

@@ -21,7 +21,12 @@ from orderstream.errors import ConfigError
 from orderstream.runtime import ProcessingLoop, RuntimeConfig
 from orderstream.serde import EventSerde, value_subject
 from orderstream.services.analytics.app import create_app
-from orderstream.services.analytics.events import ORDER_ALERTS, ORDER_STATS
+from orderstream.services.analytics.events import (
+    APP_ID,
+    ORDER_ALERTS,
+    ORDER_STATS,
+    AnalyticsTopics,
+)
 from orderstream.services.analytics.lag import LagPoller
 from orderstream.services.analytics.live import LiveView
 from orderstream.services.analytics.model import ModelConfig
@@ -29,8 +34,6 @@ from orderstream.services.analytics.processor import AnalyticsOptions, Analytics
 from orderstream.services.analytics.windows import WindowSpec
 
 logger = logging.getLogger(__name__)
-
-APP_ID = "analytics"
 
 
 @dataclass(frozen=True)
@@ -42,13 +45,14 @@ class HttpOptions:
 def analytics_config(
     instance_id: str,
     *,
+    app_id: str = APP_ID,
     state_dir: Path | None = None,
     commit_interval_ms: int = 100,
     metrics_port: int | None = None,
 ) -> RuntimeConfig:
     """The runtime configuration of one analytics instance (exactly-once)."""
     return RuntimeConfig(
-        app_id=APP_ID,
+        app_id=app_id,
         instance_id=instance_id,
         commit_interval_ms=commit_interval_ms,
         state_dir=state_dir,
@@ -140,6 +144,7 @@ class AnalyticsArgs:
     idle_close_ms: int
     threshold: float
     seed: int
+    topic_prefix: str = ""
 
     def options(self) -> AnalyticsOptions:
         if not 0 < self.threshold <= 1:
@@ -150,6 +155,7 @@ class AnalyticsArgs:
             window=WindowSpec(self.window_ms, self.grace_ms),
             model=ModelConfig(seed=self.seed, threshold=self.threshold),
             idle_close_ms=self.idle_close_ms or None,
+            topics=AnalyticsTopics(self.topic_prefix),
         )
 
 
@@ -164,6 +170,7 @@ def run_from_args(
     options = args.options()
     runtime = analytics_config(
         instance_id,
+        app_id=args.topic_prefix + APP_ID,
         state_dir=(state_dir or settings.home / "analytics") / instance_id,
         commit_interval_ms=commit_interval_ms,
     )
