@@ -58,7 +58,8 @@ class PrimaryElection:
                 settings=self.settings,
                 group_id=self.group_id,
                 overrides={
-                    "partition.assignment.strategy": "range",
+                    # sticky: a joining instance never takes the partition from a live primary
+                    "partition.assignment.strategy": "cooperative-sticky",
                     "session.timeout.ms": SESSION_TIMEOUT_MS,
                     "heartbeat.interval.ms": 500,
                     "enable.partition.eof": False,
@@ -81,7 +82,7 @@ class PrimaryElection:
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         for tp in partitions:
             tp.offset = OFFSET_END
-        consumer.assign(partitions)
+        consumer.incremental_assign(partitions)
         self._decided.set()
         if any(tp.partition == 0 for tp in partitions):
             self.generation += 1

@@ -8,6 +8,7 @@ segment after. Every answer is ``application/vnd.schemaregistry.v1+json``; every
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -104,7 +105,9 @@ class RegistryApp:
         *,
         auth: Authenticator | None = None,
         max_body: int = MAX_BODY_BYTES,
+        on_shutdown: Callable[[], None] | None = None,
     ) -> None:
+        self.on_shutdown = on_shutdown
         self.service = service
         self.router = router
         self.auth = auth
@@ -112,7 +115,7 @@ class RegistryApp:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            await _lifespan(receive, send)
+            await self._lifespan(receive, send)
             return
         if scope["type"] != "http":
             return
@@ -137,6 +140,18 @@ class RegistryApp:
         body = await self._read_body(receive, headers)
         result = await handler(Request(method, params, query, body, headers))
         return 200, result
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        """Shutdown hook: uvicorn re-raises SIGTERM after serving, so clean up here, before."""
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                if self.on_shutdown is not None:
+                    await asyncio.to_thread(self.on_shutdown)
+                await send({"type": "lifespan.shutdown.complete"})
+                return
 
     async def _read_body(self, receive: Receive, headers: dict[str, str]) -> bytes:
         declared = headers.get("content-length", "")
@@ -172,13 +187,3 @@ async def _send_json(send: Send, status: int, payload: Any, scope: Scope) -> Non
         headers.append((b"www-authenticate", b'Basic realm="orderstream-registry"'))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body})
-
-
-async def _lifespan(receive: Receive, send: Send) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        elif message["type"] == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
-            return

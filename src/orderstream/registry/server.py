@@ -37,7 +37,12 @@ def serve(
     store.start()
     election.start()
     service = RegistryService(state, store, election)
-    app = RegistryApp(service, build_router(service), auth=auth)
+
+    def shutdown() -> None:
+        election.close()  # leaves the group: another instance becomes primary at once
+        store.close()
+
+    app = RegistryApp(service, build_router(service), auth=auth, on_shutdown=shutdown)
     config = uvicorn.Config(
         app, host=host, port=port, access_log=False, log_config=None, lifespan="on"
     )
@@ -45,5 +50,4 @@ def serve(
     try:
         uvicorn.Server(config).run()
     finally:
-        election.close()
-        store.close()
+        shutdown()  # idempotent; covers a failed start-up

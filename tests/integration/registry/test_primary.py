@@ -1,0 +1,60 @@
+"""Two instances on one topic: one primary assigns ids; the other serves reads and answers
+503 / 50004 to writes (it does not forward); when the primary stops, the other takes over."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import pytest
+
+from orderstream.testing.registry import RegistryProcess
+
+from .conftest import StartRegistry, record_schema
+
+pytestmark = pytest.mark.integration
+
+
+def _schema(n: int) -> dict[str, str]:
+    return {"schema": record_schema(f"P{n}", [{"name": "a", "type": "int"}])}
+
+
+def _primaries(registries: list[RegistryProcess], timeout: float = 20) -> list[RegistryProcess]:
+    """The primaries, once exactly one instance reports being primary."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = [
+            r for r in registries if httpx.get(f"{r.url}/_orderstream/status").json()["primary"]
+        ]
+        if len(found) == 1:
+            return found
+        time.sleep(0.2)
+    raise AssertionError("no single primary was elected")
+
+
+def _wait_visible(url: str, subject: str, timeout: float = 10) -> dict[str, object]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        answer = httpx.get(f"{url}/subjects/{subject}/versions/latest")
+        if answer.status_code == 200:
+            return dict(answer.json())
+        time.sleep(0.05)
+    raise AssertionError(f"{subject} never became visible at {url}")
+
+
+def test_one_primary_assigns_ids_and_the_other_takes_over(start_private: StartRegistry) -> None:
+    both = [start_private(), start_private()]
+    (primary,) = _primaries(both)
+    (secondary,) = [r for r in both if r is not primary]
+
+    first = httpx.post(f"{primary.url}/subjects/one/versions", json=_schema(1), timeout=30)
+    assert first.status_code == 200
+    refused = httpx.post(f"{secondary.url}/subjects/two/versions", json=_schema(2), timeout=30)
+    assert (refused.status_code, refused.json().get("error_code")) == (503, 50004), refused.text
+    assert _wait_visible(secondary.url, "one")["id"] == first.json()["id"]
+
+    primary.stop()
+    assert _primaries([secondary]) == [secondary]
+    taken = httpx.post(f"{secondary.url}/subjects/two/versions", json=_schema(2), timeout=30)
+    assert taken.status_code == 200
+    assert taken.json()["id"] == first.json()["id"] + 1
