@@ -76,9 +76,11 @@ def check(registry_url: UrlOption = None, folder: DirOption = None) -> None:
         reasons = client.check_compatibility(subject, text)
         if reasons:
             failures += 1
-            console.print(f"{subject}: INCOMPATIBLE under {level}:", highlight=False)
+            console.print(
+                f"{subject}: INCOMPATIBLE under {level}:", highlight=False, soft_wrap=True
+            )
             for reason in reasons:
-                console.print(f"  - {reason}", highlight=False, markup=False)
+                console.print(f"  - {reason}", highlight=False, markup=False, soft_wrap=True)
         else:
             console.print(f"{subject}: compatible with version {latest} ({level})", highlight=False)
     if failures:
