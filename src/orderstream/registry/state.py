@@ -143,7 +143,11 @@ class RegistryState:
         users = self.id_users.get(old.schema_id, set())
         users.discard((subject, version_number))
         if users:
-            if self.by_id.get(old.schema_id) == old:
+            current = self.by_id.get(old.schema_id)
+            if current is not None and (current.subject, current.version) == (
+                subject,
+                version_number,
+            ):
                 s, v = next(iter(users))
                 self.by_id[old.schema_id] = self.subjects[s][v]
             return
