@@ -101,7 +101,9 @@ class EventSerde:
             cached = self._writers.get(key)
         if cached is not None:
             return cached
-        stem: str = event_type.schema_name
+        stem = getattr(event_type, "schema_name", None)
+        if not isinstance(stem, str):
+            raise SerializationError(f"{event_type.__name__} is not an event type (no schema_name)")
         text = schema_text(stem)
         writer = _Writer(self.client.register(subject_for(topic, stem), text), _parse(text))
         with self._lock:

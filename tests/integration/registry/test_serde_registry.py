@@ -6,7 +6,7 @@ import struct
 
 import pytest
 
-from orderstream.errors import DeserializationError
+from orderstream.errors import DeserializationError, SerializationError
 from orderstream.serde import (
     EnrichedOrder,
     EventSerde,
@@ -71,3 +71,12 @@ def test_truncated_and_garbage_bodies(schema_registry_url: str) -> None:
         serde.decode(data[:-4])
     with pytest.raises(DeserializationError, match="trailing bytes"):
         serde.decode(data + b"\x00")
+
+
+def test_values_that_do_not_fit_raise_serialization_error(schema_registry_url: str) -> None:
+    serde = EventSerde(schema_registry_url)
+    bad = OrderCreated("o-1", "c-1", "p-1", "two", 1998, "EUR", 1)  # type: ignore[arg-type]
+    with pytest.raises(SerializationError, match="OrderCreated does not fit"):
+        serde.encode("orders", bad)
+    with pytest.raises(SerializationError, match="not an event type"):
+        serde.encode("orders", object())
