@@ -17,7 +17,15 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    IsolationLevel,
+    KafkaError,
+    KafkaException,
+    TopicPartition,
+)
+from confluent_kafka.admin import AdminClient, OffsetSpec
 
 from orderstream.config import Role, Settings, kafka_config
 from orderstream.errors import OrderstreamError
@@ -48,6 +56,8 @@ class ProductCatalog:
             overrides={"fetch.wait.max.ms": 20, "enable.partition.eof": True},
         )
         self._consumer = Consumer(conf)
+        self._admin = AdminClient(kafka_config(Role.ADMIN, "enrichment-catalog", settings=settings))
+        self._partitions: list[int] = []
         self.topic = topic
         self._decode = decode
         self._products: dict[str, Any] = {}
@@ -83,8 +93,9 @@ class ProductCatalog:
         described = meta.topics.get(self.topic)
         if described is None or described.error is not None or not described.partitions:
             raise CatalogUnavailable(f"topic {self.topic} does not exist")
+        self._partitions = sorted(described.partitions)
         self._consumer.assign(
-            [TopicPartition(self.topic, p, OFFSET_BEGINNING) for p in described.partitions]
+            [TopicPartition(self.topic, p, OFFSET_BEGINNING) for p in self._partitions]
         )
         self._running = True
         self._thread = threading.Thread(target=self._follow, name="catalog", daemon=True)
@@ -111,13 +122,23 @@ class ProductCatalog:
                 self._cond.wait(min(left, 0.1))
 
     def _end_offsets(self) -> dict[int, int]:
-        """The end of each non-empty partition; a reader is there once position >= end."""
-        ends = {}
-        for tp in self._consumer.assignment():
-            low, high = self._consumer.get_watermark_offsets(tp, timeout=5, cached=False)
-            if high > low:
-                ends[tp.partition] = high
-        return ends
+        """The last stable offset of each partition; a reader is there once position >= it.
+
+        Asked through an admin client: watermark queries on the consumer itself can stall
+        for seconds while its own thread is fetching.
+        """
+        request = {
+            TopicPartition(self.topic, p): OffsetSpec.latest()  # type: ignore[no-untyped-call]
+            for p in self._partitions
+        }
+        try:
+            futures = self._admin.list_offsets(
+                request, isolation_level=IsolationLevel.READ_COMMITTED, request_timeout=5
+            )
+            ends = {tp.partition: fut.result(6).offset for tp, fut in futures.items()}
+        except KafkaException as exc:
+            raise CatalogUnavailable(f"cannot read the end offsets of {self.topic}: {exc}") from exc
+        return {p: end for p, end in ends.items() if end > 0}
 
     def _follow(self) -> None:
         while self._running:

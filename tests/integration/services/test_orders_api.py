@@ -1,0 +1,153 @@
+"""The orders API against a real broker: 4xx for bad bodies, 202 after the ack, read-your-writes,
+and 503 within 5 s while the broker is down, with every 2xx order in ``orders`` afterwards."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from orderstream.config import Settings, load_settings
+from orderstream.ops.harness import PipelineHarness, ServiceHandle, pipeline_environment
+from orderstream.ops.seed import product_id, seed_catalog
+from orderstream.ops.topics_reader import read_topic
+from orderstream.platform.cluster import cluster_up
+from orderstream.serde import EventSerde
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def api(
+    pipeline_env: tuple[object, Settings], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServiceHandle]:
+    settings = pipeline_env[1]
+    seed_catalog(settings, 10, 100)
+    h = PipelineHarness(settings, tmp_path_factory.mktemp("api"))
+    try:
+        handle = h.start_orders()
+        h.start_enrichment()
+        yield handle
+    finally:
+        h.stop_all()
+
+
+def order(**fields: object) -> dict[str, object]:
+    return {"customerId": "c-1", "productId": product_id(1), "quantity": 1, **fields}
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"productId": "p-1", "quantity": 1}, "customerId"),
+        (order(quantity=0), "quantity"),
+        (order(quantity=1001), "quantity"),
+        (order(quantity="2"), "quantity"),
+        (order(productId=""), "productId"),
+        (order(currency="euro"), "currency"),
+        (order(extra=1), "extra"),
+    ],
+)
+def test_invalid_orders_get_422_naming_the_field(
+    api: ServiceHandle, body: dict[str, object], field: str
+) -> None:
+    r = httpx.post(f"{api.url}/orders", json=body)
+    assert r.status_code == 422
+    assert any(field in err["loc"] for err in r.json()["detail"]), r.json()
+
+
+def test_malformed_and_oversized_bodies(api: ServiceHandle) -> None:
+    assert httpx.post(f"{api.url}/orders", content=b"{not json").status_code == 422
+    assert httpx.post(f"{api.url}/orders", content=b"[]").status_code == 422
+    huge = b'{"customerId": "' + b"x" * 1_100_000 + b'"}'
+    assert httpx.post(f"{api.url}/orders", content=huge).status_code == 413
+    too_many = [order() for _ in range(1001)]
+    assert httpx.post(f"{api.url}/orders/batch", json=too_many).status_code == 422
+
+
+def test_post_then_long_poll_returns_the_outcome(api: ServiceHandle) -> None:
+    r = httpx.post(f"{api.url}/orders", json=order(quantity=2))
+    assert r.status_code == 202
+    order_id = r.json()["orderId"]
+    uuid.UUID(order_id)  # assigned by the server
+    outcome = httpx.get(f"{api.url}/orders/{order_id}", params={"wait": 5}, timeout=10)
+    assert outcome.status_code == 200, outcome.text
+    body = outcome.json()
+    assert body["orderId"] == order_id
+    assert body["status"] == "RESERVED"
+    assert body["productName"] == "Product 1"
+    assert body["stockAfter"] >= 0
+
+    unknown = httpx.post(f"{api.url}/orders", json=order(productId="no-such-product"))
+    oid = unknown.json()["orderId"]
+    rejected = httpx.get(f"{api.url}/orders/{oid}", params={"wait": 5}, timeout=10).json()
+    assert (rejected["status"], rejected["rejectReason"]) == ("REJECTED", "UNKNOWN_PRODUCT")
+
+
+def test_unknown_order_is_404(api: ServiceHandle) -> None:
+    assert httpx.get(f"{api.url}/orders/never-posted").status_code == 404
+    started = time.monotonic()
+    assert httpx.get(f"{api.url}/orders/never-posted", params={"wait": 0.5}).status_code == 404
+    assert time.monotonic() - started >= 0.5
+
+
+def test_batch_reports_each_order(api: ServiceHandle) -> None:
+    items = [order(orderId=f"b-{uuid.uuid4().hex}"), order(quantity=0), order()]
+    r = httpx.post(f"{api.url}/orders/batch", json=items)
+    assert r.status_code == 200
+    statuses = [res["status"] for res in r.json()["results"]]
+    assert statuses == [202, 422, 202]
+    assert r.json()["results"][0]["orderId"] == items[0]["orderId"]
+
+
+def test_broker_down_gives_503_fast_and_no_2xx_is_lost(tmp_path: Path) -> None:
+    """A broker of its own: stopping the shared one would break every other test."""
+    with pipeline_environment(tmp_path / "env", load_settings().cache_dir) as (cluster, settings):
+        h = PipelineHarness(settings, tmp_path / "run")
+        try:
+            api = h.start_orders()
+            accepted = _post_until(api, 20, expect_any=False)
+            assert len(accepted) == 20
+            assert cluster.spec is not None and cluster.dist is not None
+            cluster.kill(1)  # the broker is gone; what it acknowledged is on disk
+
+            for _ in range(2):
+                started = time.monotonic()
+                r = httpx.post(f"{api.url}/orders", json=order(), timeout=10)
+                assert r.status_code == 503, r.text
+                assert r.headers["Retry-After"]
+                assert time.monotonic() - started < 5.0
+
+            cluster_up(cluster.dist, cluster.spec, timeout=120)
+            accepted |= _post_until(api, 5, expect_any=True)
+            written = _order_ids_in_orders(settings)
+            assert accepted <= written
+        finally:
+            h.stop_all()
+
+
+def _post_until(api: ServiceHandle, count: int, *, expect_any: bool) -> set[str]:
+    """Post until ``count`` orders got 202 (retrying 503s for up to 60 s); their orderIds."""
+    accepted: set[str] = set()
+    deadline = time.monotonic() + 60
+    while len(accepted) < count and time.monotonic() < deadline:
+        r = httpx.post(f"{api.url}/orders", json=order(), timeout=10)
+        if r.status_code == 202:
+            accepted.add(r.json()["orderId"])
+        else:
+            assert expect_any and r.status_code == 503, r.text
+            time.sleep(0.5)
+    assert len(accepted) == count
+    return accepted
+
+
+def _order_ids_in_orders(settings: Settings) -> set[str]:
+    serde = EventSerde.from_settings(settings)
+    try:
+        return {serde.decode(r.value).order_id for r in read_topic(settings, "orders")}
+    finally:
+        serde.close()
