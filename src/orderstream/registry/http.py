@@ -24,6 +24,7 @@ logger = logging.getLogger(__name__)
 
 CONTENT_TYPE = b"application/vnd.schemaregistry.v1+json"
 MAX_BODY_BYTES = 1024 * 1024
+STATUS_PATH = ["_orderstream", "status"]  # readiness for probes: no auth, no secrets in it
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -131,11 +132,10 @@ class RegistryApp:
     async def _answer(self, scope: Scope, receive: Receive) -> tuple[int, Any]:
         method = scope["method"]
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        if self.auth is not None:
+        segments = split_raw_path(scope.get("raw_path") or scope["path"].encode())
+        if self.auth is not None and segments != STATUS_PATH:
             self.auth.authorize(headers.get("authorization"), method)
-        handler, params = self.router.match(
-            method, split_raw_path(scope.get("raw_path") or scope["path"].encode())
-        )
+        handler, params = self.router.match(method, segments)
         query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
         body = await self._read_body(receive, headers)
         result = await handler(Request(method, params, query, body, headers))

@@ -51,7 +51,7 @@ class RegistryProcess:
         return self.log.read().decode(errors="replace")[-size:]
 
     def wait_ready(self, timeout: float = START_TIMEOUT_S) -> None:
-        """Block until ``GET /subjects`` answers 2xx, or 401 when auth is on."""
+        """Block until the registry read its topic to the end (its status says ready)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -59,8 +59,8 @@ class RegistryProcess:
                     f"registry exited with {self.proc.returncode}: {self.log_tail()}"
                 )
             with contextlib.suppress(httpx.HTTPError):
-                status = httpx.get(f"{self.url}/subjects", timeout=2).status_code
-                if status < 300 or status == 401:
+                answer = httpx.get(f"{self.url}/_orderstream/status", timeout=2)
+                if answer.status_code == 200 and answer.json()["ready"]:
                     return
             time.sleep(0.1)
         raise TimeoutError(f"registry at {self.url} not ready after {timeout}s: {self.log_tail()}")
