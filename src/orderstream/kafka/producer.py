@@ -20,7 +20,7 @@ from collections.abc import Callable
 from enum import Enum
 from typing import Any
 
-from confluent_kafka import KafkaException, Producer, TopicPartition
+from confluent_kafka import KafkaError, KafkaException, Producer, TopicPartition
 
 from orderstream.config import KafkaConfig
 from orderstream.errors import TaskMigrated, TransactionAborted
@@ -116,6 +116,11 @@ class TransactionalProducer:
             except BufferError:
                 self._producer.poll(0.05)
             except KafkaException as exc:
+                err = kafka_error(exc)
+                if err is not None and err.code() == KafkaError._STATE:
+                    # The transaction already failed (librdkafka refuses produce in its abortable
+                    # state without saying so); abort() tells whether it is abortable or fatal.
+                    raise TransactionAborted(f"produce refused: {err.str()}") from exc
                 raise self._translate(exc, "produce") from exc
 
     def poll(self, timeout: float = 0.0) -> int:

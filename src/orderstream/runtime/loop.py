@@ -38,6 +38,8 @@ class ProcessingLoop:
         self.shell: ServiceShell | None = None
         self.rebuilds = 0
         self._stop = threading.Event()
+        self.finished = threading.Event()  # set when run() returns
+        self.error: BaseException | None = None  # what ended run() with an exception
         self._running = False
         self._last_lag = 0.0
 
@@ -66,10 +68,14 @@ class ProcessingLoop:
         try:
             while not self._stop.is_set():
                 self._run_session()
+        except BaseException as exc:
+            self.error = exc
+            raise
         finally:
             self._running = False
             if self.shell is not None:
                 self.shell.close()
+            self.finished.set()
 
     def _run_session(self) -> None:
         session = Session(self.processor, self.config, self.settings, self.metrics)

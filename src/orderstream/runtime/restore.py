@@ -43,8 +43,7 @@ class Restorer:
     def restore_store(self, name: str, store: ChangeLoggingStore) -> int:
         tp: TP = (store.changelog_topic, store.partition)
         backend = store.inner.backend
-        stable = self._settled_end(tp)
-        low, _, _ = self.reader.offsets(tp)
+        low, stable = self._settled_end(tp)
         plan = plan_restore(backend, low, stable, f"{name}/{store.partition}")
         if plan.records == 0:
             return 0
@@ -68,16 +67,16 @@ class Restorer:
         )
         return replayed
 
-    def _settled_end(self, tp: TP) -> int:
-        """The last stable offset, once it has caught up with the log end seen at the start."""
-        _, stable, end = self.reader.offsets(tp)
+    def _settled_end(self, tp: TP) -> tuple[int, int]:
+        """(low, last stable offset), once the LSO has caught up with the log end seen first."""
+        low, stable, end = self.reader.offsets(tp)
         deadline = time.monotonic() + self.settle_timeout_s
         while stable < end:
             if time.monotonic() > deadline:
                 raise TaskMigrated(f"changelog {tp} has a transaction that does not finish")
             time.sleep(0.1)
-            _, stable, _ = self.reader.offsets(tp)
-        return stable
+            low, stable, _ = self.reader.offsets(tp)
+        return low, stable
 
     def _replay(
         self, tp: TP, backend_apply: ChangeLoggingStore, start: int, end: int, gauge: object
@@ -89,7 +88,7 @@ class Restorer:
         position = start
         try:
             while position < end:
-                batch: list[Any] = reader.read(_BATCH, 1.0)
+                batch: list[Any] = reader.read(_BATCH, 0.05)
                 changes: list[Change] = []
                 for msg in batch:
                     err = msg.error()

@@ -70,7 +70,12 @@ def _client_configs(
         f"{name}-restore",
         settings=settings,
         group_id=f"{config.app_id}-restore",
-        overrides={"enable.partition.eof": True, "fetch.max.bytes": 64 * 1024 * 1024},
+        overrides={
+            "enable.partition.eof": True,
+            "fetch.max.bytes": 64 * 1024 * 1024,
+            # Restores read to the end: do not let the broker hold an empty fetch.
+            "fetch.wait.max.ms": 10,
+        },
     )
     probe = dict(reader, **{"isolation.level": "read_uncommitted", "client.id": f"{name}-probe"})
     return producer, consumer, reader, probe
@@ -175,7 +180,17 @@ class Session:
             self._relieve_backpressure()
         except TransactionAborted as exc:
             logger.warning("transaction aborted, rewinding", extra={"error": str(exc)})
+            self._drop_pending_emits()
             self.checkpoint.abort()
+
+    def _drop_pending_emits(self) -> None:
+        """Forget outputs of the aborted transaction that were not produced yet.
+
+        The record being processed when the error surfaced may have left emits and savepoints
+        in the contexts; produced in the next transaction they would become visible.
+        """
+        self.ctx.rollback()
+        self.cycle_ctx.emits.clear()
 
     def _restore_assigned(self) -> None:
         restoring = self.registry.restoring()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import struct
 import sys
 from dataclasses import dataclass
@@ -91,7 +92,7 @@ class AggregateProcessor:
         ctx.emit(self.output_topic, record.key, value)
         self._seen += 1
         if self.fail_once_topic and self._seen == self.fail_at_count:
-            ctx.emit(self.fail_once_topic, record.key, b"x" * 10_000)
+            ctx.emit(self.fail_once_topic, record.key, os.urandom(10_000))
             self.fail_once_topic = None
 
 

@@ -12,13 +12,22 @@ import random
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Producer,
+    TopicPartition,
+)
 
 from orderstream.errors import DeserializationError
 from orderstream.testing.aggregate import Aggregate, decode_value, encode_value
+from orderstream.testing.cluster import LocalCluster
 
 Row = tuple[int, int, bytes | None, bytes | None, list[tuple[str, bytes]]]
 
@@ -103,7 +112,14 @@ def committed_offsets(bootstrap: str, group: str, topic: str) -> dict[int, int]:
     c = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
     try:
         parts = [TopicPartition(topic, p) for p in partitions_of(bootstrap, topic)]
-        return {tp.partition: tp.offset for tp in c.committed(parts, timeout=30)}
+        for attempt in range(20):
+            try:
+                return {tp.partition: tp.offset for tp in c.committed(parts, timeout=30)}
+            except KafkaException:
+                if attempt == 19:
+                    raise
+                time.sleep(0.5)  # the group coordinator is still loading
+        raise AssertionError("unreachable")
     finally:
         c.close()
 
@@ -241,3 +257,56 @@ def dlq_rows(bootstrap: str, topic: str) -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+@dataclass(frozen=True)
+class EosTopics:
+    """The topics of one verification run: 6-partition input, output and changelog, and DLQ."""
+
+    input: str
+    output: str
+    changelog: str
+    group: str
+
+    @property
+    def dlq(self) -> str:
+        return self.input + ".dlq"
+
+
+def make_eos_topics(cluster: LocalCluster, partitions: int = 6) -> EosTopics:
+    """Create a fresh set of verification topics (random names) and a group name."""
+    u = uuid.uuid4().hex[:8]
+    topics = EosTopics(f"agg-in-{u}", f"agg-out-{u}", f"agg-changelog-{u}", f"agg-app-{u}")
+    cluster.create_topic(topics.input, partitions)
+    cluster.create_topic(topics.dlq, 1)
+    cluster.create_topic(topics.output, partitions)
+    cluster.create_topic(topics.changelog, partitions, config={"cleanup.policy": "compact"})
+    return topics
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.05)
+
+
+def committed_total(bootstrap: str, topics: EosTopics) -> int:
+    offsets = committed_offsets(bootstrap, topics.group, topics.input)
+    return sum(max(0, o) for o in offsets.values())
+
+
+def wait_committed(bootstrap: str, topics: EosTopics, total: int, timeout: float = 60) -> None:
+    """Wait until the group's committed input offsets cover ``total`` records."""
+    wait_for(
+        lambda: committed_total(bootstrap, topics) >= total,
+        timeout,
+        f"{total} committed input records",
+    )
+
+
+def verify(bootstrap: str, topics: EosTopics) -> Verdict:
+    return verify_exactly_once(
+        bootstrap, topics.group, topics.input, topics.output, topics.changelog
+    )

@@ -41,12 +41,17 @@ class SqliteSnapshotBackend:
         self._offset: int | None = None
         self._snapshot_offset: int | None = None
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._conn = self._connect()
+        conn: sqlite3.Connection | None = None
         try:
+            conn = self._conn = self._connect()
             self._load()
-        except sqlite3.DatabaseError as exc:
-            self._conn.close()
+        except (sqlite3.DatabaseError, ValueError, KeyError) as exc:
+            if conn is not None:
+                conn.close()
             raise TaskCorrupted(f"snapshot {path} is unreadable: {exc}") from exc
+        except TaskCorrupted:
+            self._conn.close()
+            raise
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
