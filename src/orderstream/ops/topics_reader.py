@@ -10,6 +10,7 @@ import contextlib
 import time
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from confluent_kafka import (
     OFFSET_BEGINNING,
@@ -31,6 +32,7 @@ class RawRecord:
     offset: int
     key: bytes | None
     value: bytes | None
+    headers: tuple[tuple[str, bytes], ...] = ()
 
 
 def partitions_of(admin: AdminClient, topic: str) -> list[int]:
@@ -82,7 +84,9 @@ class TopicFollower:
                 err = msg.error()
                 part, offset = msg.partition() or 0, msg.offset() or 0
                 if err is None:
-                    records.append(RawRecord(part, offset, msg.key(), msg.value()))
+                    records.append(
+                        RawRecord(part, offset, msg.key(), msg.value(), _headers(msg.headers()))
+                    )
                 elif err.code() == KafkaError._PARTITION_EOF:
                     self._eof_at[part] = offset
                     if offset >= stable[part]:
@@ -120,3 +124,7 @@ def open_transactions(admin: AdminClient, topic: str) -> dict[int, tuple[int, in
     stable = end_offsets(admin, topic, parts, IsolationLevel.READ_COMMITTED)
     logged = end_offsets(admin, topic, parts, IsolationLevel.READ_UNCOMMITTED)
     return {p: (stable[p], logged[p]) for p in parts if stable[p] != logged[p]}
+
+
+def _headers(raw: Any) -> tuple[tuple[str, bytes], ...]:
+    return tuple((str(k), v if isinstance(v, bytes) else b"") for k, v in raw or ())
