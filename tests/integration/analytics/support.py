@@ -9,6 +9,7 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -100,6 +101,19 @@ class OrderFeed:
                 ahead = self.sent / rate_per_s - (time.monotonic() - started)
                 if ahead > 0:
                     time.sleep(ahead)
+        self.producer.flush(30)
+
+    def produce_live(self, seconds: float, rate_per_s: float, stop: threading.Event) -> None:
+        """Orders stamped with the wall clock, like real traffic; every 500th is an outlier."""
+        started = time.monotonic()
+        while time.monotonic() - started < seconds and not stop.is_set():
+            i = self.sent
+            order = make_order(i, int(time.time() * 1000), self.rng, outlier=i % 500 == 499)
+            self._send(order, i % PARTITIONS)
+            self.sent += 1
+            ahead = self.sent / rate_per_s - (time.monotonic() - started)
+            if ahead > 0:
+                time.sleep(ahead)
         self.producer.flush(30)
 
     def close_windows(self) -> None:

@@ -83,7 +83,7 @@ function renderLatency(windows) {
     svg.append(el("svg:polyline", { points: pts, fill: "none", stroke: color,
       "stroke-width": 2.5, "vector-effect": "non-scaling-stroke" }));
   }
-  svg.append(el("svg:text", { x: 4, y: 12 }, `max p99 ${ms(top)}`));
+  $("latency-max").textContent = `(top of chart: ${ms(top)})`;
 }
 
 function renderCategories(rows) {
@@ -142,6 +142,7 @@ function renderTop(rows) {
 }
 
 function render(s) {
+  $("window-size").textContent = `${s.window.sizeMs / 1000} s`;
   renderTiles(s);
   renderWindows(s.windows);
   renderLatency(s.windows);
