@@ -6,9 +6,9 @@ PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install kafka-install lint test unit demo clean
+.PHONY: install kafka-install browser lint test unit demo clean
 
-install: $(STAMP) kafka-install
+install: $(STAMP) kafka-install browser
 
 # Re-run pip only when pyproject.toml changes.
 $(STAMP): pyproject.toml
@@ -20,6 +20,10 @@ $(STAMP): pyproject.toml
 # Idempotent: resolves Kafka with Maven only when the cache lacks it.
 kafka-install: $(STAMP)
 	$(BIN)/orderstream kafka install
+
+# The dashboard tests drive Debian's chromium with Playwright: never a browser download.
+browser:
+	@test -x /usr/bin/chromium || (apt-get update && apt-get install -y chromium)
 
 lint: $(STAMP)
 	$(BIN)/ruff format --check src tests
