@@ -34,6 +34,10 @@ def run(
         typer.Option(help="users with salted password hashes (see `registry hash-password`)"),
     ] = None,
     topic: Annotated[str, typer.Option(help="the schemas topic")] = "_schemas",
+    advertised_url: Annotated[
+        str | None,
+        typer.Option(help="URL other instances forward writes to (default: http://host:port)"),
+    ] = None,
     log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING")] = "INFO",
 ) -> None:
     """Serve the registry until SIGINT/SIGTERM (503 until _schemas is read to its end)."""
@@ -42,7 +46,14 @@ def run(
     from orderstream.registry.server import serve
 
     configure_logging(log_level, service="registry")
-    serve(effective_settings(), host=host, port=port, topic=topic, auth_file=auth_file)
+    serve(
+        effective_settings(),
+        host=host,
+        port=port,
+        topic=topic,
+        auth_file=auth_file,
+        advertised_url=advertised_url,
+    )
 
 
 @app.command("hash-password")

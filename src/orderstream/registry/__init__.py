@@ -9,14 +9,17 @@ Layout (reads flow down, writes flow up)::
     state                a pure fold of the topic's records (subjects, versions, ids, levels)
     store                reader thread (-> state, readiness, read-your-writes) + idempotent producer
     election             primary election through a Kafka consumer group
+    forward              non-primary -> primary forwarding of writes
 
 Several instances: every instance reads ``_schemas`` and serves reads. Exactly one, the member of
-the consumer group ``<prefix>-registry-<topic>`` that owns the topic's partition 0, is the
-primary; only it assigns ids and writes. **A non-primary does not forward**: a write sent to it
-answers HTTP 503 with ``error_code`` 50004, so clients retry against the primary (put the
-instances behind a load balancer that targets the primary, or point writers at it). After
-winning an election, the primary first reads to the end of the topic (a NOOP marker round-trip)
-before it decides any id. A crashed primary is replaced after the session timeout (~6 s).
+the consumer group ``<prefix>-registry-<topic>`` that owns the topic's partition 0 (sticky
+assignment), is the primary; only it assigns ids and writes. **A non-primary forwards writes**
+to the primary, found through that group (each member's client id carries its advertised URL),
+relays the answer verbatim, then catches up with the topic so the client reads its own write.
+A forwarded request is never forwarded again; when no primary is known the answer is HTTP 503
+with ``error_code`` 50004, and a failed forward is 500/50003. After winning an election, the
+primary first reads to the end of the topic (a NOOP marker round-trip) before it decides any
+id. A stopped primary is replaced at once, a crashed one after the session timeout (~6 s).
 """
 
 from orderstream.registry.server import DEFAULT_TOPIC, serve

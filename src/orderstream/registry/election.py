@@ -12,20 +12,23 @@ import logging
 import threading
 
 from confluent_kafka import OFFSET_END, Consumer, TopicPartition
+from confluent_kafka.admin import AdminClient
 
 from orderstream.config import Role, Settings, kafka_config
 
 logger = logging.getLogger(__name__)
 
+URL_MARK = "|"
 SESSION_TIMEOUT_MS = 6000  # the broker's minimum: a dead primary is replaced within ~6 s
 
 
 class PrimaryElection:
     """Tracks whether this instance is the primary; ``generation`` counts each election won."""
 
-    def __init__(self, settings: Settings, topic: str) -> None:
+    def __init__(self, settings: Settings, topic: str, advertised_url: str = "") -> None:
         self.settings = settings
         self.topic = topic
+        self.advertised_url = advertised_url
         self.group_id = f"{settings.client_id_prefix}-registry-{topic}"
         self.generation = 0
         self._primary = threading.Event()
@@ -45,6 +48,22 @@ class PrimaryElection:
         self._decided.wait(timeout)
         return self.is_primary
 
+    def primary_url(self) -> str | None:
+        """The advertised URL of the group member that owns partition 0, if any (blocking)."""
+        admin = AdminClient(kafka_config(Role.ADMIN, "registry-lookup", settings=self.settings))
+        try:
+            group = admin.describe_consumer_groups([self.group_id], request_timeout=5)
+            description = group[self.group_id].result(10)
+        except Exception as exc:  # KafkaException and timeouts: no primary known right now
+            logger.warning("cannot describe the election group", extra={"error": str(exc)})
+            return None
+        for member in description.members:
+            owned = member.assignment.topic_partitions if member.assignment else []
+            if any(tp.topic == self.topic and tp.partition == 0 for tp in owned):
+                _, mark, url = str(member.client_id).partition(URL_MARK)
+                return url if mark and url else None
+        return None
+
     def close(self) -> None:
         self._stop.set()
         if self._thread.is_alive():
@@ -54,7 +73,8 @@ class PrimaryElection:
         consumer = Consumer(
             kafka_config(
                 Role.CONSUMER,
-                "registry-election",
+                # the member's client id carries its URL, so others can find the primary
+                f"registry{URL_MARK}{self.advertised_url}",
                 settings=self.settings,
                 group_id=self.group_id,
                 overrides={

@@ -106,8 +106,5 @@ def not_ready(detail: str) -> RegistryError:
 
 def not_primary() -> RegistryError:
     return RegistryError(
-        503,
-        50004,
-        "This instance is not the primary, so it does not accept writes; "
-        "send writes to the primary instance",
+        503, 50004, "This instance is not the primary and does not accept writes; retry later"
     )

@@ -18,6 +18,7 @@ from urllib.parse import parse_qsl, unquote
 
 from orderstream.errors import RegistryError
 from orderstream.registry.auth import Authenticator
+from orderstream.registry.forward import FORWARDED_HEADER, Forwarder
 from orderstream.registry.service import RegistryService
 
 logger = logging.getLogger(__name__)
@@ -107,7 +108,9 @@ class RegistryApp:
         auth: Authenticator | None = None,
         max_body: int = MAX_BODY_BYTES,
         on_shutdown: Callable[[], None] | None = None,
+        forwarder: Forwarder | None = None,
     ) -> None:
+        self.forwarder = forwarder
         self.on_shutdown = on_shutdown
         self.service = service
         self.router = router
@@ -138,8 +141,26 @@ class RegistryApp:
         handler, params = self.router.match(method, segments)
         query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
         body = await self._read_body(receive, headers)
-        result = await handler(Request(method, params, query, body, headers))
+        try:
+            result = await handler(Request(method, params, query, body, headers))
+        except RegistryError as exc:
+            if exc.error_code != 50004 or self.forwarder is None or FORWARDED_HEADER in headers:
+                raise
+            return await self._forward(scope, body, headers)
         return 200, result
+
+    async def _forward(
+        self, scope: Scope, body: bytes, headers: dict[str, str]
+    ) -> tuple[int, bytes]:
+        """Relay a write to the primary; on success, catch up so the client reads its write."""
+        assert self.forwarder is not None
+        target = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
+        if scope.get("query_string"):
+            target += "?" + scope["query_string"].decode("latin-1")
+        status, answer = await self.forwarder.forward(scope["method"], target, body, headers)
+        if status < 300:
+            await asyncio.to_thread(self.service.store.sync)
+        return status, answer
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         """Shutdown hook: uvicorn re-raises SIGTERM after serving, so clean up here, before."""

@@ -10,6 +10,7 @@ import uvicorn
 from orderstream.config import Settings
 from orderstream.registry.auth import Authenticator, load_users
 from orderstream.registry.election import PrimaryElection
+from orderstream.registry.forward import Forwarder
 from orderstream.registry.http import RegistryApp
 from orderstream.registry.routes import build_router
 from orderstream.registry.service import RegistryService
@@ -28,12 +29,14 @@ def serve(
     port: int = 8081,
     topic: str = DEFAULT_TOPIC,
     auth_file: Path | None = None,
+    advertised_url: str | None = None,
 ) -> None:
     """Serve until SIGINT/SIGTERM; answers 503 until ``topic`` was read to its end."""
     auth = Authenticator(load_users(auth_file)) if auth_file is not None else None
     state = RegistryState()
     store = SchemaStore(settings, topic, state)
-    election = PrimaryElection(settings, topic)
+    url = advertised_url or f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
+    election = PrimaryElection(settings, topic, url)
     store.start()
     election.start()
     service = RegistryService(state, store, election)
@@ -42,7 +45,13 @@ def serve(
         election.close()  # leaves the group: another instance becomes primary at once
         store.close()
 
-    app = RegistryApp(service, build_router(service), auth=auth, on_shutdown=shutdown)
+    app = RegistryApp(
+        service,
+        build_router(service),
+        auth=auth,
+        on_shutdown=shutdown,
+        forwarder=Forwarder(election),
+    )
     config = uvicorn.Config(
         app, host=host, port=port, access_log=False, log_config=None, lifespan="on"
     )

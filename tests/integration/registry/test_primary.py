@@ -1,5 +1,6 @@
-"""Two instances on one topic: one primary assigns ids; the other serves reads and answers
-503 / 50004 to writes (it does not forward); when the primary stops, the other takes over."""
+"""Two instances on one topic: one primary assigns ids; the other serves reads and forwards
+writes to it (answers relayed verbatim, then read-your-writes); when the primary stops, the
+other takes over."""
 
 from __future__ import annotations
 
@@ -49,12 +50,19 @@ def test_one_primary_assigns_ids_and_the_other_takes_over(start_private: StartRe
 
     first = httpx.post(f"{primary.url}/subjects/one/versions", json=_schema(1), timeout=30)
     assert first.status_code == 200
-    refused = httpx.post(f"{secondary.url}/subjects/two/versions", json=_schema(2), timeout=30)
-    assert (refused.status_code, refused.json().get("error_code")) == (503, 50004), refused.text
     assert _wait_visible(secondary.url, "one")["id"] == first.json()["id"]
+
+    forwarded = httpx.post(f"{secondary.url}/subjects/two/versions", json=_schema(2), timeout=30)
+    assert forwarded.status_code == 200
+    assert forwarded.json()["id"] == first.json()["id"] + 1
+    seen = httpx.get(f"{secondary.url}/subjects/two/versions/latest")  # no waiting needed
+    assert seen.json()["id"] == forwarded.json()["id"]
+    httpx.put(f"{secondary.url}/config/two", json={"compatibility": "FULL"})
+    refused = httpx.post(f"{secondary.url}/subjects/two/versions", json=_schema(3), timeout=30)
+    assert (refused.status_code, refused.json()["error_code"]) == (409, 40901)  # relayed
 
     primary.stop()
     assert _primaries([secondary]) == [secondary]
-    taken = httpx.post(f"{secondary.url}/subjects/two/versions", json=_schema(2), timeout=30)
+    taken = httpx.post(f"{secondary.url}/subjects/three/versions", json=_schema(3), timeout=30)
     assert taken.status_code == 200
-    assert taken.json()["id"] == first.json()["id"] + 1
+    assert taken.json()["id"] == forwarded.json()["id"] + 1
