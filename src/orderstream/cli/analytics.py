@@ -1,0 +1,131 @@
+"""``orderstream analytics``: watch the live summary in the terminal, benchmark analytics."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import httpx
+import typer
+from rich.console import Group
+from rich.live import Live
+from rich.table import Table
+
+from orderstream.cli.common import console, print_table
+from orderstream.cli.context import effective_settings
+from orderstream.errors import ConfigError
+
+app = typer.Typer(help="Live analytics: terminal summary and benchmarks.", no_args_is_help=True)
+
+DASHBOARD = "http://127.0.0.1:8088"
+
+
+def _money(cents: int) -> str:
+    return f"${cents / 100:,.2f}"
+
+
+def summary_view(stats: dict[str, Any], url: str) -> Group:
+    """The terminal summary of one ``/api/stats`` snapshot."""
+    t = stats["totals"]
+    head = Table.grid(padding=(0, 3))
+    for _ in range(6):
+        head.add_column(justify="right")
+    head.add_row("orders/s", "orders", "revenue", "reserved / rejected", "p50 / p99", "late")
+    head.add_row(
+        f"[bold]{stats['ordersPerSec']:,.0f}",
+        f"[bold]{t['orders']:,}",
+        f"[bold]{_money(t['revenueCents'])}",
+        f"[green]{t['reserved']:,}[/] / [red]{t['rejected']:,}",
+        f"{stats['latency']['p50Ms']:.0f} / {stats['latency']['p99Ms']:.0f} ms",
+        f"{t['late']:,}",
+    )
+    lag = Table("group", "topic", "lag", title="consumer lag", title_justify="left")
+    for row in stats["lag"]:
+        lag.add_row(row["group"], row["topic"], f"{row['lag']:,}")
+    alerts = Table("order", "amount", "score", "why", title="latest alerts", title_justify="left")
+    for a in stats["alerts"][:5]:
+        alerts.add_row(
+            a["orderId"][:13], _money(a["amountCents"]), f"{a['score']:.2f}", a["reason"]
+        )
+    return Group(
+        f"[bold]orderstream[/] live analytics  dashboard: [link]{url}/[/]", head, lag, alerts
+    )
+
+
+def watch_summary(url: str, duration: float | None) -> None:
+    """Redraw the summary twice a second until Ctrl-C or ``duration`` seconds."""
+    deadline = None if duration is None else time.monotonic() + duration
+    with httpx.Client(base_url=url, timeout=5) as client, Live(console=console) as live:
+        try:
+            while deadline is None or time.monotonic() < deadline:
+                try:
+                    live.update(summary_view(client.get("/api/stats").json(), url))
+                except httpx.HTTPError as exc:
+                    live.update(f"[yellow]waiting for analytics at {url}: {exc}")
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            pass
+
+
+@app.command()
+def watch(
+    url: Annotated[str, typer.Option(help="the analytics service")] = DASHBOARD,
+    duration: Annotated[float | None, typer.Option(help="seconds (default: until Ctrl-C)")] = None,
+) -> None:
+    """A live terminal summary of the analytics service."""
+    watch_summary(url, duration)
+
+
+@app.command()
+def bench(
+    events: Annotated[int, typer.Option(help="backlog for the throughput run")] = 100_000,
+    rates: Annotated[
+        str, typer.Option(help="offered rates for window-close latency")
+    ] = "1000,5000,10000",
+    seconds: Annotated[float, typer.Option(help="seconds per rate")] = 15.0,
+    samples: Annotated[int, typer.Option(help="dashboard delay samples")] = 20,
+    home: Annotated[Path | None, typer.Option(help="logs and state (default: $HOME/bench)")] = None,
+) -> None:
+    """Throughput under EOS, window-close latency per rate, and dashboard update delay."""
+    from orderstream.services.analytics.bench import Bench, BenchReport, median, percentile
+
+    try:
+        rate_list = [int(r) for r in rates.split(",") if r.strip()]
+    except ValueError as exc:
+        raise ConfigError(f"--rates must be integers separated by commas, got {rates!r}") from exc
+    settings = effective_settings()
+    run = Bench(settings, home or settings.home / "bench" / "analytics", console.print)
+    report = BenchReport()
+    try:
+        run.create_topics()
+        run.throughput(events, report)
+        run.close_latency(rate_list, seconds, report)
+        run.dashboard_delay(samples, report)
+    finally:
+        run.close()
+    console.print(
+        f"analytics throughput under exactly-once: {report.events_per_s:,.0f} events/s "
+        f"({report.throughput_events:,} events in {report.throughput_s:.1f} s, 6 partitions)"
+    )
+    rows = [
+        (
+            f"{rate:,}",
+            f"{report.achieved_rate.get(rate, 0):,.0f}",
+            len(lat),
+            f"{median(lat) * 1000:,.0f}",
+            f"{percentile(lat, 0.99) * 1000:,.0f}",
+            f"{max(lat, default=float('nan')) * 1000:,.0f}",
+        )
+        for rate, lat in report.close_latency.items()
+    ]
+    print_table(
+        "window-close latency, 2 s windows + 0.5 s grace: end + grace -> readable in order-stats",
+        ["offered/s", "produced/s", "windows", "p50 ms", "p99 ms", "max ms"],
+        rows,
+    )
+    d = report.dashboard_delay
+    console.print(
+        f"dashboard update delay (produce -> /api/events): p50 {median(d) * 1000:.0f} ms, "
+        f"max {max(d, default=float('nan')) * 1000:.0f} ms over {len(d)} samples"
+    )

@@ -1,0 +1,317 @@
+"""``orderstream analytics bench``: throughput under EOS, window-close latency, dashboard delay.
+
+It runs the real ``orderstream run analytics`` as a child process on fresh, prefixed topics of
+the configured cluster and registry, and produces EnrichedOrders straight to its input:
+
+1. throughput: a backlog of N orders is pre-produced; events/s is measured between the
+   analytics group's first and last committed progress (start-up and restore excluded);
+2. window-close latency at each offered rate: orders stamped with the wall clock, 2 s windows
+   (grace 0.5 s); per window, from end + grace to the moment its last partition's record is
+   readable (read_committed) in order-stats;
+3. dashboard delay: one order at a time while idle, from produce to the ``/api/events`` update.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from orderstream.config import Role, Settings, kafka_config
+from orderstream.errors import PlatformError
+from orderstream.serde import EnrichedOrder, EventSerde
+from orderstream.services.analytics.events import APP_ID, AnalyticsTopics, OrderStats
+from orderstream.services.analytics.windows import WindowSpec
+
+PARTITIONS = 6
+BENCH_SPEC = WindowSpec(size_ms=2_000, grace_ms=500)
+CATEGORIES = ("books", "games", "garden", "music", "toys")
+
+Say = Callable[[str], None]
+
+
+@dataclass
+class BenchReport:
+    throughput_events: int = 0
+    throughput_s: float = 0.0
+    close_latency: dict[int, list[float]] = field(default_factory=dict)  # rate -> seconds
+    achieved_rate: dict[int, float] = field(default_factory=dict)
+    dashboard_delay: list[float] = field(default_factory=list)
+
+    @property
+    def events_per_s(self) -> float:
+        return self.throughput_events / self.throughput_s if self.throughput_s else 0.0
+
+
+def _order(rng: random.Random, ts: int) -> EnrichedOrder:
+    product = rng.randint(1, 100)
+    quantity = rng.randint(1, 4)
+    reserved = rng.random() < 0.9
+    return EnrichedOrder(
+        order_id=uuid.uuid4().hex,
+        customer_id=f"C-{rng.randint(1, 1000)}",
+        product_id=f"P-{product:03d}",
+        quantity=quantity,
+        amount_cents=quantity * (300 + product * 41),
+        currency="EUR",
+        timestamp=ts,
+        product_name=f"product {product}",
+        category=CATEGORIES[product % len(CATEGORIES)],
+        status="RESERVED" if reserved else "REJECTED",
+        reject_reason=None if reserved else "insufficient stock",
+        stock_after=rng.randint(0, 500),
+        enriched_at=ts + rng.randint(2, 40),
+    )
+
+
+class Bench:
+    """One benchmark run on its own topics; ``close()`` deletes them."""
+
+    def __init__(self, settings: Settings, home: Path, say: Say) -> None:
+        self.settings = settings
+        self.home = home
+        self.say = say
+        self.topics = AnalyticsTopics(prefix=f"bench-{uuid.uuid4().hex[:6]}-")
+        self.serde = EventSerde.from_settings(settings)
+        self.admin = AdminClient(kafka_config(Role.ADMIN, "analytics-bench", settings=settings))
+        self.producer = Producer(kafka_config(Role.PRODUCER, "analytics-bench", settings=settings))
+        self.rng = random.Random(11)
+
+    # -- set-up ---------------------------------------------------------------------------------
+    def create_topics(self) -> None:
+        t = self.topics
+        specs = [NewTopic(t.enriched, PARTITIONS), NewTopic(t.enriched + ".dlq", 1)]
+        specs.append(NewTopic(t.changelog, PARTITIONS, config={"cleanup.policy": "compact"}))
+        specs += [NewTopic(name, 1) for name in (t.stats, t.alerts, t.late)]
+        for name, future in self.admin.create_topics(specs, operation_timeout=30).items():
+            try:
+                future.result(40)
+            except Exception as exc:
+                raise PlatformError(f"cannot create bench topic {name}: {exc}") from exc
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            futures = self.admin.delete_topics([*self.topics.all(), self.topics.enriched + ".dlq"])
+            for future in futures.values():
+                future.result(30)
+        self.serde.close()
+
+    @contextlib.contextmanager
+    def analytics(self, instance: str) -> Iterator[str]:
+        """A running analytics process; yields its dashboard URL."""
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        argv = [sys.executable, "-m", "orderstream.cli", "run", "analytics", "--port", str(port)]
+        argv += ["--topic-prefix", self.topics.prefix, "--instance-id", instance]
+        argv += ["--window-ms", str(BENCH_SPEC.size_ms), "--grace-ms", str(BENCH_SPEC.grace_ms)]
+        argv += ["--idle-close-ms", "1000", "--log-level", "WARNING"]
+        env = dict(os.environ)
+        env |= {
+            "ORDERSTREAM_BOOTSTRAP_SERVERS": self.settings.bootstrap_servers,
+            "ORDERSTREAM_REGISTRY_URL": self.settings.registry_url,
+            "ORDERSTREAM_HOME": str(self.home),
+        }
+        self.home.mkdir(parents=True, exist_ok=True)
+        with (self.home / f"analytics-{instance}.log").open("ab") as log:
+            proc = subprocess.Popen(argv, stdout=log, stderr=log, env=env, start_new_session=True)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            self._wait_ready(proc, url)
+            yield url
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(10)
+
+    def _wait_ready(self, proc: subprocess.Popen[bytes], url: str) -> None:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise PlatformError(f"analytics exited with {proc.returncode}; see {self.home}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(url + "/readyz", timeout=2).status_code == 200:
+                    return
+            time.sleep(0.3)
+        raise PlatformError("analytics did not become ready in 90 s")
+
+    # -- producing ------------------------------------------------------------------------------
+    def produce(self, count: int, rate: float | None, stamp: Callable[[int], int]) -> float:
+        """Produce ``count`` orders (at ``rate``/s if given); returns the achieved rate."""
+        started = time.monotonic()
+        for i in range(count):
+            value = self.serde.encode(self.topics.enriched, _order(self.rng, stamp(i)))
+            while True:
+                try:
+                    self.producer.produce(self.topics.enriched, value, partition=i % PARTITIONS)
+                    break
+                except BufferError:
+                    self.producer.poll(0.01)
+            if i % 500 == 0:
+                self.producer.poll(0)
+                if rate:
+                    ahead = i / rate - (time.monotonic() - started)
+                    if ahead > 0:
+                        time.sleep(ahead)
+        self.producer.flush(60)
+        return count / (time.monotonic() - started)
+
+    # -- measuring ------------------------------------------------------------------------------
+    def committed_total(self) -> int:
+        group = self.topics.prefix + APP_ID
+        futures = self.admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)])
+        parts = futures[group].result(10).topic_partitions or []
+        return sum(tp.offset for tp in parts if tp.offset > 0)
+
+    def throughput(self, count: int, report: BenchReport) -> None:
+        base = int(time.time() * 1000) - 3_600_000
+        self.say(f"throughput: pre-producing {count:,} orders ...")
+        self.produce(count, None, lambda i: base + i // 10)  # 10 orders per ms of event time
+        with self.analytics("throughput"):
+            first_t, first_n = 0.0, 0
+            deadline = time.monotonic() + 600
+            while time.monotonic() < deadline:
+                done = self.committed_total()
+                now = time.monotonic()
+                if done > 0 and not first_t:
+                    first_t, first_n = now, done
+                if done >= count:
+                    report.throughput_events = done - first_n
+                    report.throughput_s = now - first_t
+                    return
+                time.sleep(0.2)
+            raise PlatformError("analytics did not catch up with the backlog in 600 s")
+
+    def close_latency(self, rates: list[int], seconds: float, report: BenchReport) -> None:
+        spec = BENCH_SPEC
+        with self.analytics("latency"):
+            for rate in rates:
+                self.say(f"window-close latency: {rate:,} orders/s for {seconds:.0f} s ...")
+                reader = _StatsClock(self.settings, self.topics, self.serde)
+                reader.start()
+                t0 = time.time()
+                report.achieved_rate[rate] = self.produce(
+                    int(rate * seconds), rate, lambda _: int(time.time() * 1000)
+                )
+                time.sleep((spec.size_ms + spec.grace_ms) / 1000 + 4)
+                reader.stop()
+                latencies = [
+                    seen - (start + spec.size_ms + spec.grace_ms) / 1000
+                    for start, seen in reader.last_seen.items()
+                    if start / 1000 >= t0  # whole windows of this rate only
+                    and (start + spec.size_ms) / 1000 <= t0 + seconds
+                ]
+                report.close_latency[rate] = sorted(latencies)
+
+    def dashboard_delay(self, samples: int, report: BenchReport) -> None:
+        with self.analytics("dashboard") as url:
+            feed = _Feed(url)
+            feed.start()
+            try:
+                time.sleep(2)
+                for _ in range(samples):
+                    before = feed.orders
+                    sent = time.monotonic()
+                    self.produce(1, None, lambda _: int(time.time() * 1000))
+                    seen = feed.wait_above(before, 10)
+                    if seen is not None:
+                        report.dashboard_delay.append(seen - sent)
+                    time.sleep(0.5)
+            finally:
+                feed.stop()
+
+
+class _StatsClock(threading.Thread):
+    """Reads order-stats (read_committed); notes when each window's last record arrived."""
+
+    def __init__(self, settings: Settings, topics: AnalyticsTopics, serde: EventSerde) -> None:
+        super().__init__(daemon=True)
+        conf = kafka_config(
+            Role.CONSUMER,
+            "analytics-bench",
+            settings=settings,
+            group_id=uuid.uuid4().hex,
+            overrides={"fetch.wait.max.ms": 10, "auto.offset.reset": "latest"},
+        )
+        self._consumer = Consumer(conf)
+        self._consumer.assign([TopicPartition(topics.stats, 0, -1)])  # -1: the end
+        self._serde = serde
+        self._stop = threading.Event()
+        self.last_seen: dict[int, float] = {}
+
+    def run(self) -> None:
+        while not self._stop.is_set():
+            for msg in self._consumer.consume(100, 0.05):
+                if msg.error() is None:
+                    stats = self._serde.decode(msg.value())
+                    if isinstance(stats, OrderStats):
+                        self.last_seen[stats.window_start] = time.time()
+        self._consumer.close()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.join(10)
+
+
+class _Feed(threading.Thread):
+    """Follows the dashboard's server-sent events and the order count they show."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(daemon=True)
+        self._url = url
+        self._changed = threading.Condition()
+        self._stop = threading.Event()
+        self.orders = 0
+        self.seen_at = 0.0
+
+    def run(self) -> None:
+        import json
+
+        with httpx.stream("GET", self._url + "/api/events", timeout=None) as response:
+            for line in response.iter_lines():
+                if self._stop.is_set():
+                    return
+                if line.startswith("data: "):
+                    totals = json.loads(line[6:])["totals"]
+                    with self._changed:
+                        self.orders = totals["orders"] + totals["late"]
+                        self.seen_at = time.monotonic()
+                        self._changed.notify_all()
+
+    def wait_above(self, count: int, timeout: float) -> float | None:
+        with self._changed:
+            if self._changed.wait_for(lambda: self.orders > count, timeout):
+                return self.seen_at
+        return None
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    return sorted(values)[min(len(values) - 1, int(q * len(values)))]
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
