@@ -17,6 +17,7 @@ from confluent_kafka import (
     OFFSET_BEGINNING,
     Consumer,
     KafkaError,
+    KafkaException,
     Message,
     Producer,
     TopicPartition,
@@ -24,7 +25,7 @@ from confluent_kafka import (
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from orderstream.config import Role, Settings, kafka_config
-from orderstream.errors import RegistryError
+from orderstream.errors import PlatformError, RegistryError
 from orderstream.registry.keys import noop_key
 from orderstream.registry.state import RegistryState
 
@@ -168,7 +169,12 @@ class SchemaStore:
 def ensure_schemas_topic(settings: Settings, topic: str) -> None:
     """Create the compacted, single-partition schemas topic when it does not exist."""
     admin = AdminClient(kafka_config(Role.ADMIN, "registry-admin", settings=settings))
-    meta = admin.list_topics(timeout=15)
+    try:
+        meta = admin.list_topics(timeout=10)
+    except KafkaException as exc:
+        raise PlatformError(
+            f"cannot reach Kafka at {settings.bootstrap_servers} to read {topic}: {exc}"
+        ) from exc
     if topic in meta.topics:
         return
     replication = min(3, len(meta.brokers))
