@@ -127,3 +127,23 @@ async def _httpx_load(url: str, first: int, last: int, seconds: float, workers: 
         percentile(latencies, 0.5) * 1000,
         percentile(latencies, 0.99) * 1000,
     )
+
+
+def serde_throughput(url: str, count: int = 50_000) -> tuple[float, float]:
+    """(encodes/s, decodes/s) of ``EventSerde`` for OrderCreated, ids cached after the first."""
+    from orderstream.serde import EventSerde, OrderCreated
+
+    serde = EventSerde(url)
+    event = OrderCreated("order-1", "customer-1", "product-1", 2, 1998, "EUR", 1_795_000_000_000)
+    data = serde.encode("orders", event)
+    serde.decode(data)  # warm both caches
+    started = time.perf_counter()
+    for _ in range(count):
+        serde.encode("orders", event)
+    encoded = time.perf_counter() - started
+    started = time.perf_counter()
+    for _ in range(count):
+        serde.decode(data)
+    decoded = time.perf_counter() - started
+    serde.close()
+    return count / encoded, count / decoded
