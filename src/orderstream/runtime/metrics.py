@@ -16,18 +16,19 @@ class RuntimeMetrics:
 
     def __init__(self, app_id: str, instance_id: str) -> None:
         self.registry = CollectorRegistry()
-        labels = {"app": app_id, "instance": instance_id}
         reg = self.registry
 
         def counter(name: str, doc: str) -> Counter:
             return Counter(name, doc, registry=reg)
 
-        self.labels = labels
         self.records_in = counter("orderstream_records_in", "Records consumed and processed")
         self.records_out = counter("orderstream_records_out", "Records emitted by the processor")
         self.dlq_records = counter("orderstream_dlq_records", "Records routed to a DLQ topic")
         self.txn_commits = counter("orderstream_txn_commits", "Committed transactions (cycles)")
         self.txn_aborts = counter("orderstream_txn_aborts", "Aborted transactions")
+        self.partitions_lost = counter(
+            "orderstream_partitions_lost", "Partitions lost (session timed out: fenced)"
+        )
         self.task_migrations = counter(
             "orderstream_task_migrations", "Fenced or fatal errors that rebuilt the runtime"
         )

@@ -55,6 +55,7 @@ class RebalanceHandler:
 
     def on_lost(self, partitions: list[TP]) -> None:
         logger.warning("partitions lost", extra={"partitions": partitions})
+        self.metrics.partitions_lost.inc(len(partitions))
         aborted = not self.closing and self.checkpoint.is_open
         if aborted:
             self.checkpoint.abort(rewind=False)

@@ -122,6 +122,8 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--mode", default="exactly_once", choices=["exactly_once", "at_least_once"])
     p.add_argument("--commit-interval-ms", type=int, default=100)
     p.add_argument("--max-record-bytes", type=int, default=1_048_576)
+    p.add_argument("--snapshot-interval-ms", type=int, default=10_000)
+    p.add_argument("--session-timeout-ms", type=int, default=6_000)
     p.add_argument("--fail-once-topic")
     p.add_argument("--fail-at-count", type=int, default=1000)
     return p.parse_args(argv)
@@ -145,6 +147,8 @@ def main(argv: list[str] | None = None) -> None:
         max_record_bytes=args.max_record_bytes,
         http_port=args.http_port,
         state_dir=args.state_dir,
+        snapshot_interval_ms=args.snapshot_interval_ms,
+        session_timeout_ms=args.session_timeout_ms,
     )
     run_processor(processor, config, Settings(bootstrap_servers=args.bootstrap))
     logging.getLogger(__name__).info("aggregate processor stopped")

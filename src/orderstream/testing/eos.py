@@ -9,6 +9,7 @@ topic the last stable offset must equal the log end offset.
 from __future__ import annotations
 
 import random
+import threading
 import time
 import uuid
 from collections import defaultdict
@@ -44,12 +45,8 @@ def _consumer(bootstrap: str, isolation: str) -> Consumer:
     )
 
 
-def produce_inputs(
-    bootstrap: str, topic: str, count: int, keys: int, seed: int = 1, start: int = 0
-) -> None:
-    """``count`` integer inputs over ``keys`` keys, with a plain idempotent producer."""
-    rng = random.Random(seed)
-    producer = Producer(
+def _input_producer(bootstrap: str) -> Producer:
+    return Producer(
         {
             "bootstrap.servers": bootstrap,
             "enable.idempotence": True,
@@ -58,6 +55,14 @@ def produce_inputs(
             "queue.buffering.max.messages": 1_000_000,
         }
     )
+
+
+def produce_inputs(
+    bootstrap: str, topic: str, count: int, keys: int, seed: int = 1, start: int = 0
+) -> None:
+    """``count`` integer inputs over ``keys`` keys, with a plain idempotent producer."""
+    rng = random.Random(seed)
+    producer = _input_producer(bootstrap)
     for _ in range(start, start + count):
         key = f"k{rng.randrange(keys)}".encode()
         while True:
@@ -68,6 +73,41 @@ def produce_inputs(
                 producer.poll(0.05)
     if producer.flush(60) != 0:
         raise RuntimeError(f"inputs to {topic} not delivered")
+
+
+class InputTrickle:
+    """Produces inputs at a steady rate in a thread, so that work is in flight during faults."""
+
+    def __init__(
+        self, bootstrap: str, topic: str, count: int, keys: int, rate: int, seed: int = 7
+    ) -> None:
+        self.produced = 0
+        self._args = (bootstrap, topic, count, keys, rate, seed)
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        bootstrap, topic, count, keys, rate, seed = self._args
+        rng = random.Random(seed)
+        producer = _input_producer(bootstrap)
+        started = time.monotonic()
+        while self.produced < count:
+            due = min(count, int((time.monotonic() - started) * rate) + 1)
+            for _ in range(self.produced, due):
+                producer.produce(
+                    topic,
+                    encode_value(rng.randint(-1000, 1000)),
+                    f"k{rng.randrange(keys)}".encode(),
+                )
+            self.produced = due
+            producer.poll(0)
+            time.sleep(0.01)
+        producer.flush(60)
+
+    def join(self, timeout: float = 120) -> None:
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            raise AssertionError("the input trickle did not finish")
 
 
 def partitions_of(bootstrap: str, topic: str) -> list[int]:
