@@ -86,6 +86,17 @@ class Stack:
         marker = " ".join(a.replace("{port}", str(spec.port)) for a in spec.args)
         return ManagedProcess(spec.name, self.run_dir, marker)
 
+    def _port_file(self, spec: ServiceSpec) -> Path:
+        return self.run_dir / f"{spec.name}.port"
+
+    def recorded(self, spec: ServiceSpec) -> ServiceSpec:
+        """The spec with the port the service was last started on (ports are configurable)."""
+        try:
+            port = int(self._port_file(spec).read_text())
+        except (OSError, ValueError):
+            return spec
+        return ServiceSpec(spec.name, spec.args, port, spec.ready_path)
+
     def argv(self, spec: ServiceSpec) -> list[str]:
         args = [a.replace("{port}", str(spec.port)) for a in spec.args]
         return [sys.executable, "-m", CLI_MODULE, *args]
@@ -138,11 +149,17 @@ class Stack:
         report: Callable[[str], None],
         timeout_s: float,
     ) -> None:
-        proc = self.process(spec)
-        if proc.alive():
-            report(f"{spec.name}: already running (pid {proc.pid()}, port {spec.port})")
+        running = self.recorded(spec)
+        if self.process(running).alive():
+            pid = self.process(running).pid()
+            report(f"{spec.name}: already running (pid {pid}, port {running.port})")
             return
+        if probe_ready(spec):
+            report(f"{spec.name}: port {spec.port} already serves it (not started by up)")
+            return
+        proc = self.process(spec)
         pid = proc.start(self.argv(spec), env)
+        self._port_file(spec).write_text(str(spec.port))
         wait_ready(proc, spec, timeout_s)
         report(f"{spec.name}: started (pid {pid}, port {spec.port}); log {proc.log_file}")
 
@@ -150,7 +167,7 @@ class Stack:
 
     def down(self, report: Callable[[str], None], timeout_s: float = 20.0) -> None:
         for spec in reversed(self.services):
-            report(f"{spec.name}: {self.process(spec).stop(timeout_s)}")
+            report(f"{spec.name}: {self.process(self.recorded(spec)).stop(timeout_s)}")
         if self._read_state().get("started_kafka"):
             cluster = load_spec(self.kafka_home)
             if cluster is not None:
@@ -164,7 +181,8 @@ class Stack:
         return [*self._kafka_processes(), *self._service_processes()]
 
     def _service_processes(self) -> Iterator[ProcessInfo]:
-        for spec in self.services:
+        for configured in self.services:
+            spec = self.recorded(configured)
             proc = self.process(spec)
             alive = proc.alive()
             yield ProcessInfo(spec.name, proc.pid() if alive else None, spec.port, alive)
@@ -193,6 +211,15 @@ class Stack:
     def _write_state(self, state: dict[str, bool]) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self._state_file().write_text(json.dumps(state))
+
+
+def probe_ready(spec: ServiceSpec) -> bool:
+    """True when something on the service's port answers its readiness URL with 200."""
+    try:
+        url = f"http://127.0.0.1:{spec.port}{spec.ready_path}"
+        return httpx.get(url, timeout=1.0).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 def wait_ready(proc: ManagedProcess, spec: ServiceSpec, timeout_s: float) -> None:
