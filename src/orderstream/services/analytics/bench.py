@@ -255,11 +255,11 @@ class _StatsClock(threading.Thread):
         self._consumer = Consumer(conf)
         self._consumer.assign([TopicPartition(topics.stats, 0, -1)])  # -1: the end
         self._serde = serde
-        self._stop = threading.Event()
+        self._halt = threading.Event()
         self.last_seen: dict[int, float] = {}
 
     def run(self) -> None:
-        while not self._stop.is_set():
+        while not self._halt.is_set():
             for msg in self._consumer.consume(100, 0.05):
                 if msg.error() is None:
                     stats = self._serde.decode(msg.value())
@@ -268,7 +268,7 @@ class _StatsClock(threading.Thread):
         self._consumer.close()
 
     def stop(self) -> None:
-        self._stop.set()
+        self._halt.set()
         self.join(10)
 
 
@@ -279,16 +279,19 @@ class _Feed(threading.Thread):
         super().__init__(daemon=True)
         self._url = url
         self._changed = threading.Condition()
-        self._stop = threading.Event()
+        self._halt = threading.Event()
         self.orders = 0
         self.seen_at = 0.0
 
     def run(self) -> None:
         import json
 
-        with httpx.stream("GET", self._url + "/api/events", timeout=None) as response:
+        with (
+            contextlib.suppress(httpx.HTTPError),  # the service stops at the end of the run
+            httpx.stream("GET", self._url + "/api/events", timeout=None) as response,
+        ):
             for line in response.iter_lines():
-                if self._stop.is_set():
+                if self._halt.is_set():
                     return
                 if line.startswith("data: "):
                     totals = json.loads(line[6:])["totals"]
@@ -304,7 +307,7 @@ class _Feed(threading.Thread):
         return None
 
     def stop(self) -> None:
-        self._stop.set()
+        self._halt.set()
 
 
 def percentile(values: list[float], q: float) -> float:
