@@ -47,8 +47,38 @@ def ps(
     )
 
 
+NEXT_STEPS = """
+[bold]What to look at next[/]
+  orderstream ps                          the processes, their pids and ports
+  curl -s localhost:8080/orders/<orderId>  an order's outcome (RESERVED / REJECTED)
+  curl -s localhost:8080/metrics           orders accepted, refused, ack latency
+  curl -s localhost:8090/metrics           enrichment: records in/out, commits, lag
+  ls {logs}                               the services' JSON logs
+  orderstream load --count 20000 --rate 2000   more load; then orderstream audit
+  orderstream down                        stop everything up started
+"""
+
+
+def demo(
+    seconds: Annotated[int, typer.Option(help="seconds of load")] = 30,
+    rate: Annotated[int, typer.Option(help="orders per second")] = 500,
+    products: Annotated[int, typer.Option(help="products to seed")] = 100,
+    stock: Annotated[int, typer.Option(help="initial stock per product")] = 2_000,
+) -> None:
+    """up, seed, load for --seconds, audit, then what to look at next."""
+    from orderstream.cli import pipeline
+
+    up()
+    pipeline.seed(products=products, stock=stock)
+    pipeline.load(count=seconds * rate, rate=rate, products=products)
+    pipeline.audit(json_out=False, timeout=60)
+    logs = load_settings().home / "services"
+    console.print(NEXT_STEPS.format(logs=logs), highlight=False)
+
+
 def register(app: typer.Typer) -> None:
-    """Add up, down and ps to the top-level app."""
+    """Add up, down, ps and demo to the top-level app."""
     app.command()(up)
     app.command()(down)
     app.command()(ps)
+    app.command()(demo)
