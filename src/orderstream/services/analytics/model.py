@@ -77,12 +77,13 @@ class AnomalyModel:
         """Score the order against what was seen so far, then learn it."""
         features = order_features(order)
         score = float(self._trees.score_one(features))
-        reason = self._reason(features, order)
+        flagged = score >= self.config.threshold
+        reason = self._reason(features, order) if flagged else ""  # only alerts need words
         self._trees.learn_one(features)
         for name, value in features.items():
             self._spread[name].update(value)
         self.seen += 1
-        return Verdict(score, reason, score >= self.config.threshold)
+        return Verdict(score, reason, flagged)
 
     def _reason(self, features: dict[str, float], order: OrderFacts) -> str:
         """The feature furthest from its running mean, in plain words."""
