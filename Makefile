@@ -38,15 +38,11 @@ test: install lint
 unit: $(STAMP)
 	$(BIN)/pytest -q tests/unit
 
-# The whole pipeline in the background, 30 s of orders through the API, then the audit.
+# The whole pipeline in the background, steady orders through the API with a live summary
+# (dashboard: http://127.0.0.1:8088/) until Ctrl-C or DURATION seconds, then the audit.
+DURATION ?=
 demo: install
-	$(BIN)/orderstream up
-	$(BIN)/orderstream seed --products 100 --stock 2000
-	$(BIN)/orderstream load --count 15000 --rate 500 --products 100
-	$(BIN)/orderstream audit
-	@echo; echo "Next: 'orderstream ps' (processes), 'curl -s localhost:8080/orders/<orderId>',"; \
-	echo "  'curl -s localhost:8090/metrics' (enrichment), logs in var/services/,"; \
-	echo "  'orderstream load --count 20000 --rate 2000' then 'orderstream audit', 'orderstream down'."
+	$(BIN)/orderstream demo $(if $(DURATION),--duration $(DURATION))
 
 clean:
 	-$(BIN)/orderstream kafka down --purge

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import subprocess
+import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -129,3 +134,22 @@ def bench(
         f"dashboard update delay (produce -> /api/events): p50 {median(d) * 1000:.0f} ms, "
         f"max {max(d, default=float('nan')) * 1000:.0f} ms over {len(d)} samples"
     )
+
+
+@contextlib.contextmanager
+def steady_load(rate: int, products: int, log: Path) -> Iterator[None]:
+    """``orderstream load`` at ``rate`` in the background (its own session: Ctrl-C is ours)."""
+    argv = [sys.executable, "-m", "orderstream.cli", "load", "--count", str(10**9)]
+    argv += ["--rate", str(rate), "--products", str(products)]
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as out:
+        proc = subprocess.Popen(argv, stdout=out, stderr=out, start_new_session=True)
+    try:
+        yield
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)

@@ -49,6 +49,8 @@ def ps(
 
 NEXT_STEPS = """
 [bold]What to look at next[/]
+  http://127.0.0.1:8088/                  the live analytics dashboard
+  orderstream analytics watch             the same summary in the terminal
   orderstream ps                          the processes, their pids and ports
   curl -s localhost:8080/orders/<orderId>  an order's outcome (RESERVED / REJECTED)
   curl -s localhost:8080/metrics           orders accepted, refused, ack latency
@@ -60,17 +62,21 @@ NEXT_STEPS = """
 
 
 def demo(
-    seconds: Annotated[int, typer.Option(help="seconds of load")] = 30,
+    duration: Annotated[
+        float | None, typer.Option(help="seconds of load and live summary (default: Ctrl-C)")
+    ] = None,
     rate: Annotated[int, typer.Option(help="orders per second")] = 500,
     products: Annotated[int, typer.Option(help="products to seed")] = 100,
     stock: Annotated[int, typer.Option(help="initial stock per product")] = 2_000,
 ) -> None:
-    """up, seed, load for --seconds, audit, then what to look at next."""
-    from orderstream.cli import pipeline
+    """up, seed, steady load with a live summary until Ctrl-C or --duration, audit, next steps."""
+    from orderstream.cli import analytics, pipeline
 
     up()
     pipeline.seed(products=products, stock=stock)
-    pipeline.load(count=seconds * rate, rate=rate, products=products)
+    _say(f"dashboard: {analytics.DASHBOARD}/  (Ctrl-C stops the load, then the audit runs)")
+    with analytics.steady_load(rate, products, load_settings().home / "services" / "demo-load.log"):
+        analytics.watch_summary(analytics.DASHBOARD, duration)
     pipeline.audit(json_out=False, timeout=60)
     logs = load_settings().home / "services"
     console.print(NEXT_STEPS.format(logs=logs), highlight=False)
