@@ -1,0 +1,210 @@
+"""The pipeline benchmark behind ``orderstream bench pipeline``; it prints figures, not verdicts.
+
+On a fresh local 1-node cluster (or the one given), in one run:
+
+1. the raw Python ceiling of ``bench runtime`` (consume + produce, no decoding), as reference;
+2. enrichment throughput: ``orders`` pre-loaded with N orders, then one enrichment instance
+   (exactly-once, 100 ms commits) drains them; timed from its first to its last committed
+   EnrichedOrder;
+3. end-to-end latency at fixed rates, from the HTTP 202 to the moment a read_committed consumer
+   sees the order's EnrichedOrder;
+4. the orders API's sustained accepted orders/s (acks=all), single orders and batches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from confluent_kafka import OFFSET_END, Consumer, TopicPartition
+from confluent_kafka.admin import AdminClient
+
+from orderstream.config import Role, Settings, kafka_config
+from orderstream.ops.harness import PipelineHarness, pipeline_environment
+from orderstream.ops.load import LoadSpec, build_orders, load_direct, load_over_http, percentile
+from orderstream.ops.seed import seed_catalog
+from orderstream.ops.topics_reader import partitions_of
+from orderstream.services.topics import ENRICHED_ORDERS
+from orderstream.testing.benchmark import RuntimeBench
+from orderstream.testing.cluster import LocalCluster
+from orderstream.testing.eos import produce_inputs
+
+Progress = Callable[[str], None]
+PRODUCTS = 1_000
+
+
+@dataclass
+class PipelineFigures:
+    ceiling_rps: float = 0.0
+    enrichment_orders: int = 0
+    enrichment_rps: float = 0.0
+    enrichment_wall_s: float = 0.0
+    latency_ms: dict[int, tuple[float, float, float]] = field(
+        default_factory=dict
+    )  # rate->p50,p99,max
+    offered_rps: dict[int, float] = field(default_factory=dict)
+    api_single_rps: float = 0.0
+    api_batch_rps: float = 0.0
+    api_batch_size: int = 0
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "ceiling_rps": round(self.ceiling_rps),
+            "enrichment_orders": self.enrichment_orders,
+            "enrichment_eos_orders_per_s": round(self.enrichment_rps),
+            "enrichment_wall_s": round(self.enrichment_wall_s, 2),
+            "e2e_latency_ms": {
+                str(rate): {"p50": p50, "p99": p99, "max": mx, "offered": self.offered_rps[rate]}
+                for rate, (p50, p99, mx) in self.latency_ms.items()
+            },
+            "api_single_orders_per_s": round(self.api_single_rps),
+            "api_batch_orders_per_s": round(self.api_batch_rps),
+            "api_batch_size": self.api_batch_size,
+        }
+
+
+class EnrichedArrivals:
+    """Wall-clock time at which each orderId's EnrichedOrder became visible (read_committed)."""
+
+    def __init__(self, settings: Settings) -> None:
+        conf = kafka_config(
+            Role.CONSUMER,
+            "bench-arrivals",
+            settings=settings,
+            group_id=f"bench-{uuid.uuid4().hex[:6]}",
+            overrides={"fetch.wait.max.ms": 5, "fetch.min.bytes": 1},
+        )
+        self._consumer = Consumer(conf)
+        admin_parts = partitions_of(_admin(settings), ENRICHED_ORDERS)
+        self._consumer.assign([TopicPartition(ENRICHED_ORDERS, p, OFFSET_END) for p in admin_parts])
+        self.seen: dict[bytes, float] = {}
+        self.first = 0.0
+        self._running = True
+        self._thread = threading.Thread(target=self._follow, daemon=True)
+        self._thread.start()
+
+    def _follow(self) -> None:
+        while self._running:
+            for msg in self._consumer.consume(5000, 0.05):
+                key = msg.key()
+                if msg.error() is None and isinstance(key, bytes):
+                    now = time.time()
+                    if not self.first:
+                        self.first = now
+                    self.seen[key] = now
+
+    def wait_for(self, count: int, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while len(self.seen) < count and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    def close(self) -> None:
+        self._running = False
+        self._thread.join(5)
+        self._consumer.close()
+
+
+def _admin(settings: Settings) -> AdminClient:
+    return AdminClient(kafka_config(Role.ADMIN, "bench", settings=settings))
+
+
+class PipelineBench:
+    def __init__(
+        self, cluster: LocalCluster, settings: Settings, run_dir: Path, progress: Progress
+    ) -> None:
+        self.cluster = cluster
+        self.settings = settings
+        self.harness = PipelineHarness(settings, run_dir)
+        self.say = progress
+
+    def run(
+        self, orders: int, rates: tuple[int, ...], seconds: int, api_count: int, batch: int
+    ) -> PipelineFigures:
+        figures = PipelineFigures()
+        figures.ceiling_rps = self.ceiling(orders)
+        seed_catalog(self.settings, PRODUCTS, 10_000_000)
+        try:
+            self.enrichment_throughput(orders, figures)
+            api = self.harness.start_orders()
+            for rate in rates:
+                self.latency_at(api.url, rate, seconds, figures)
+            self.api_throughput(api.url, api_count, batch, figures)
+        finally:
+            self.harness.stop_all()
+        return figures
+
+    def ceiling(self, records: int) -> float:
+        self.say(f"raw Python ceiling over {records:,} records")
+        bench = RuntimeBench(self.cluster, records, 1_000, lambda *_a: None)
+        produce_inputs(self.cluster.bootstrap, bench.input, records, keys=10_000)
+        return bench.ceiling()
+
+    def enrichment_throughput(self, count: int, figures: PipelineFigures) -> None:
+        self.say(f"pre-loading {count:,} orders")
+        spec = LoadSpec(count=count, rate=0, products=PRODUCTS, direct=True, seed=1)
+        load_direct(spec, self.settings, build_orders(spec, "drain"), lambda _n: None)
+        arrivals = EnrichedArrivals(self.settings)
+        try:
+            self.say("enrichment draining them (exactly-once, 100 ms commits, 1 instance)")
+            began = time.time()
+            self.harness.start_enrichment("bench", wait=False)
+            arrivals.wait_for(count, timeout_s=1_800)
+            last = max(arrivals.seen.values(), default=time.time())
+        finally:
+            arrivals.close()
+        figures.enrichment_orders = len(arrivals.seen)
+        figures.enrichment_wall_s = last - began
+        span = last - arrivals.first
+        figures.enrichment_rps = len(arrivals.seen) / span if span > 0 else 0.0
+
+    def latency_at(self, url: str, rate: int, seconds: int, figures: PipelineFigures) -> None:
+        self.say(f"end-to-end latency at {rate:,} orders/s for {seconds} s")
+        spec = LoadSpec(count=rate * seconds, rate=rate, products=PRODUCTS, url=url, seed=rate)
+        orders = build_orders(spec, f"lat{rate}")
+        arrivals = EnrichedArrivals(self.settings)
+        try:
+            report = asyncio.run(load_over_http(spec, orders, lambda _n: None))
+            arrivals.wait_for(report.accepted, timeout_s=60)
+        finally:
+            arrivals.close()
+        lags = [
+            (arrivals.seen[oid.encode()] - acked) * 1000
+            for oid, acked in report.acked_at.items()
+            if oid.encode() in arrivals.seen
+        ]
+        figures.latency_ms[rate] = (
+            round(percentile(lags, 0.5), 1),
+            round(percentile(lags, 0.99), 1),
+            round(max(lags, default=0.0), 1),
+        )
+        figures.offered_rps[rate] = round(report.rate)
+
+    def api_throughput(self, url: str, count: int, batch: int, figures: PipelineFigures) -> None:
+        self.say(f"orders API: {count:,} single orders, as fast as accepted")
+        single = LoadSpec(count=count, rate=0, products=PRODUCTS, url=url, seed=3)
+        report = asyncio.run(load_over_http(single, build_orders(single, "api1"), lambda _n: None))
+        figures.api_single_rps = report.rate
+        self.say(f"orders API: {count * 5:,} orders in batches of {batch}")
+        batched = LoadSpec(
+            count=count * 5, rate=0, products=PRODUCTS, url=url, seed=4, batch=batch, concurrency=8
+        )
+        report = asyncio.run(
+            load_over_http(batched, build_orders(batched, "apib"), lambda _n: None)
+        )
+        figures.api_batch_rps = report.rate
+        figures.api_batch_size = batch
+
+
+@contextlib.contextmanager
+def bench_environment(cache_dir: Path) -> Iterator[tuple[LocalCluster, Settings, Path]]:
+    """A fresh cluster with registry, topology and schemas, in a temporary directory."""
+    home = Path(tempfile.mkdtemp(prefix="orderstream-bench-pipeline-"))
+    with pipeline_environment(home, cache_dir) as (cluster, settings):
+        yield cluster, settings, home
