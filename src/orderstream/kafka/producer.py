@@ -47,6 +47,7 @@ class TransactionalProducer:
     def __init__(self, conf: KafkaConfig, api_timeout_s: float = 30.0) -> None:
         self.transactional_id = str(conf["transactional.id"])
         self._producer = Producer(conf)
+        self._raw_produce: Callable[..., None] = self._producer.produce
         self._timeout = api_timeout_s
         self.state = TxnState.NEW
 
@@ -99,29 +100,43 @@ class TransactionalProducer:
         on_delivery: DeliveryCallback | None = None,
     ) -> None:
         """Produce inside the open transaction, waiting for queue space when it is full."""
+        try:
+            self._raw_produce(
+                topic, value, key, partition, headers=headers, on_delivery=on_delivery
+            )
+        except BufferError:
+            self._produce_when_room(topic, key, value, partition, headers, on_delivery)
+        except KafkaException as exc:
+            raise self._produce_error(exc) from exc
+
+    def _produce_when_room(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        partition: int,
+        headers: Headers,
+        on_delivery: DeliveryCallback | None,
+    ) -> None:
         while True:
+            self._producer.poll(0.05)
             try:
-                if on_delivery is None:
-                    self._producer.produce(topic, value, key, partition, headers=headers)  # type: ignore[arg-type]
-                else:
-                    self._producer.produce(
-                        topic,
-                        value,
-                        key,
-                        partition,
-                        headers=headers,  # type: ignore[arg-type]
-                        on_delivery=on_delivery,
-                    )
+                self._raw_produce(
+                    topic, value, key, partition, headers=headers, on_delivery=on_delivery
+                )
                 return
             except BufferError:
-                self._producer.poll(0.05)
+                continue
             except KafkaException as exc:
-                err = kafka_error(exc)
-                if err is not None and err.code() == KafkaError._STATE:
-                    # The transaction already failed (librdkafka refuses produce in its abortable
-                    # state without saying so); abort() tells whether it is abortable or fatal.
-                    raise TransactionAborted(f"produce refused: {err.str()}") from exc
-                raise self._translate(exc, "produce") from exc
+                raise self._produce_error(exc) from exc
+
+    def _produce_error(self, exc: KafkaException) -> TaskMigrated | TransactionAborted:
+        err = kafka_error(exc)
+        if err is not None and err.code() == KafkaError._STATE:
+            # The transaction already failed (librdkafka refuses produce in its abortable
+            # state without saying so); abort() tells whether it is abortable or fatal.
+            return TransactionAborted(f"produce refused: {err.str()}")
+        return self._translate(exc, "produce")
 
     def poll(self, timeout: float = 0.0) -> int:
         return int(self._producer.poll(timeout))

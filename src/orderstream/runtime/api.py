@@ -16,7 +16,7 @@ from orderstream.state.store import KeyValueStore
 Header = tuple[str, bytes]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Record:
     """One consumed record, undecoded."""
 
@@ -27,6 +27,41 @@ class Record:
     value: bytes | None
     headers: tuple[Header, ...] = ()
     timestamp_ms: int = 0
+
+
+_new = object.__new__
+_set = object.__setattr__
+
+
+def fast_record(
+    topic: str,
+    partition: int,
+    offset: int,
+    key: bytes | None,
+    value: bytes | None,
+    headers: tuple[Header, ...],
+    timestamp_ms: int,
+) -> Record:
+    """Build a Record for the hot path.
+
+    A frozen dataclass's ``__init__`` sets each field through ``object.__setattr__``; setting
+    the instance dict at once is about three times faster, and this runs once per record.
+    """
+    record: Record = _new(Record)
+    _set(
+        record,
+        "__dict__",
+        {
+            "topic": topic,
+            "partition": partition,
+            "offset": offset,
+            "key": key,
+            "value": value,
+            "headers": headers,
+            "timestamp_ms": timestamp_ms,
+        },
+    )
+    return record
 
 
 @dataclass(frozen=True)

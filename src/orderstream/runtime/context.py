@@ -9,7 +9,7 @@ from orderstream.runtime.api import Header
 from orderstream.state import ChangeLoggingStore, KeyValueStore
 
 # (topic, key, value, headers) waiting to be produced once the record succeeded.
-Emit = tuple[str, bytes | None, bytes | None, Sequence[Header]]
+Emit = tuple[str, bytes | None, bytes | None, list[Header] | None]
 
 
 class StoreNotAssigned(OrderstreamError):
@@ -49,7 +49,7 @@ class RecordContext:
     def emit(
         self, topic: str, key: bytes | None, value: bytes | None, headers: Sequence[Header] = ()
     ) -> None:
-        self.emits.append((topic, key, value, headers))
+        self.emits.append((topic, key, value, list(headers) if headers else None))
 
     def succeed(self) -> None:
         """Keep the record's writes (its emits are taken by the caller)."""
@@ -79,4 +79,4 @@ class CycleContext:
     def emit(
         self, topic: str, key: bytes | None, value: bytes | None, headers: Sequence[Header] = ()
     ) -> None:
-        self.emits.append((topic, key, value, headers))
+        self.emits.append((topic, key, value, list(headers) if headers else None))

@@ -21,7 +21,7 @@ from orderstream.config import KafkaConfig, Role, Settings, kafka_config
 from orderstream.errors import ConfigError, TaskMigrated, TransactionAborted
 from orderstream.kafka.consumer import ChangelogReader, GroupConsumer
 from orderstream.kafka.producer import PlainProducer, TransactionalProducer
-from orderstream.runtime.api import Processor, Punctuator, Record, RuntimeConfig
+from orderstream.runtime.api import Processor, Punctuator, Record, RuntimeConfig, fast_record
 from orderstream.runtime.checkpoint import AtLeastOnceCheckpoint, Checkpoint
 from orderstream.runtime.context import CycleContext, Emit, RecordContext
 from orderstream.runtime.dlq import RecordTooLarge, dlq_headers, dlq_topic
@@ -137,7 +137,11 @@ class Session:
         needed = set(self.processor.input_topics)
         needed |= {dlq_topic(t) for t in self.processor.input_topics}
         needed |= {s.changelog_topic for s in self.processor.stores}
+        deadline = time.monotonic() + 10  # a topic created a moment ago may not be visible yet
         missing = sorted(needed - self.consumer.topics())
+        while missing and time.monotonic() < deadline:
+            time.sleep(0.2)
+            missing = sorted(needed - self.consumer.topics())
         if missing:
             raise ConfigError(
                 f"missing topics for {self.config.app_id}: {', '.join(missing)} "
@@ -236,10 +240,12 @@ class Session:
         emits = ctx.emits
         process = self.processor.process
         max_bytes = self.config.max_record_bytes
+        produce = self.producer.produce
         produced = processed = 0
         topic: str = ""
         partition = -1
         task: PartitionTask | None = None
+        runnable = False
         for msg in msgs:
             if msg.error() is not None:
                 self._consumer_error(msg)
@@ -247,14 +253,15 @@ class Session:
             if msg.partition() != partition or msg.topic() != topic:
                 topic, partition = msg.topic(), msg.partition()
                 task = tasks.get((topic, partition))
+                runnable = task is not None and task.state is TaskState.RUNNING
                 ctx.start(partition)
-            if task is None or task.state is not TaskState.RUNNING:
+            if not runnable:
                 self._not_running(task, msg)
                 continue
             offset = msg.offset()
             key, value = msg.key(), msg.value()
             headers = msg.headers()
-            record = Record(
+            record = fast_record(
                 topic,
                 partition,
                 offset,
@@ -273,9 +280,11 @@ class Session:
             else:
                 ctx.succeed()
                 if emits:
-                    produced += self._produce(emits)
+                    for out_topic, out_key, out_value, out_headers in emits:
+                        produce(out_topic, out_key, out_value, -1, out_headers)
+                    produced += len(emits)
                     emits.clear()
-            task.next_offset = offset + 1
+            task.next_offset = offset + 1  # type: ignore[union-attr]
             processed += 1
         self.checkpoint.records += processed
         self.processed += processed
@@ -285,7 +294,7 @@ class Session:
     def _produce(self, emits: list[Emit]) -> int:
         produce = self.producer.produce
         for topic, key, value, headers in emits:
-            produce(topic, key, value, -1, list(headers) if headers else None)
+            produce(topic, key, value, -1, headers)
         return len(emits)
 
     def _to_dlq(self, record: Record, error: Exception) -> None:

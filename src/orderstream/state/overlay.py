@@ -29,6 +29,7 @@ class TransactionalStore:
 
     def __init__(self, backend: StoreBackend) -> None:
         self.backend = backend
+        self._committed_get = backend.get
         # key -> new value, or None for a deletion.
         self._overlay: dict[bytes, bytes | None] = {}
         self._undo: dict[bytes, object] | None = None
@@ -40,7 +41,7 @@ class TransactionalStore:
     def get(self, key: bytes) -> bytes | None:
         value = self._overlay.get(key, _MISSING)
         if value is _MISSING:
-            return self.backend.get(key)
+            return self._committed_get(key)
         return value  # type: ignore[return-value]
 
     def put(self, key: bytes, value: bytes) -> None:

@@ -29,6 +29,7 @@ VALUE_SCHEMA_ID = 1
 STORE = "aggregates"
 _INT = struct.Struct(">q")
 _AGG = struct.Struct(">qqqq")
+_FRAMED = struct.Struct(">bIq")  # the fast path of decode_value: magic, schema id, integer
 
 
 def encode_value(n: int) -> bytes:
@@ -37,12 +38,15 @@ def encode_value(n: int) -> bytes:
 
 
 def decode_value(data: bytes | None) -> int:
+    """The integer of an input value, or DeserializationError."""
+    if data is not None and len(data) == _FRAMED.size and data[0] == 0:
+        _, schema_id, n = _FRAMED.unpack(data)
+        if schema_id == VALUE_SCHEMA_ID:
+            return int(n)
     schema_id, body = unframe(data)
     if schema_id != VALUE_SCHEMA_ID:
         raise DeserializationError(f"unknown schema id {schema_id}")
-    if len(body) != _INT.size:
-        raise DeserializationError(f"body of {len(body)} bytes is not an 8-byte integer")
-    return int(_INT.unpack(body)[0])
+    raise DeserializationError(f"body of {len(body)} bytes is not an 8-byte integer")
 
 
 @dataclass(frozen=True)
@@ -82,14 +86,18 @@ class AggregateProcessor:
 
     def process(self, record: Record, ctx: ProcessorContext) -> None:
         n = decode_value(record.value)
-        if record.key is None:
+        key = record.key
+        if key is None:
             raise ValueError("aggregate input needs a key")
         store = ctx.store(STORE)
-        old = store.get(record.key)
-        agg = Aggregate.first(n) if old is None else Aggregate.decode(old).add(n)
-        value = agg.encode()
-        store.put(record.key, value)
-        ctx.emit(self.output_topic, record.key, value)
+        old = store.get(key)
+        if old is None:
+            value = _AGG.pack(n, 1, n, n)
+        else:  # Aggregate.add without the objects: this runs once per record in the bench
+            total, count, low, high = _AGG.unpack(old)
+            value = _AGG.pack(total + n, count + 1, min(low, n), max(high, n))
+        store.put(key, value)
+        ctx.emit(self.output_topic, key, value)
         self._seen += 1
         if self.fail_once_topic and self._seen == self.fail_at_count:
             ctx.emit(self.fail_once_topic, record.key, os.urandom(10_000))

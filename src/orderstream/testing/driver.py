@@ -111,7 +111,7 @@ class ProcessorDriver:
         return outputs
 
     def _outputs(self, emits: list[Emit]) -> list[Output]:
-        return [Output(t, k, v, tuple(h)) for t, k, v, h in emits]
+        return [Output(t, k, v, tuple(h or ())) for t, k, v, h in emits]
 
     def _commit(self) -> list[Output]:
         """Log every store's pending writes to its changelog, then apply them."""

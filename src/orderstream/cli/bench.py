@@ -1,0 +1,85 @@
+"""``orderstream bench``: commands that measure and print figures (never timed tests)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+
+from orderstream.cli.common import console, print_json, print_table
+from orderstream.config import load_settings
+
+app = typer.Typer(help="Benchmarks that print figures.", no_args_is_help=True)
+
+
+@app.command("runtime")
+def runtime_bench(
+    bootstrap: Annotated[
+        str | None,
+        typer.Option(help="Broker to measure; by default a fresh local 1-node cluster is started"),
+    ] = None,
+    records: Annotated[int, typer.Option(min=10_000, help="Input records per scenario")] = 300_000,
+    restore_keys: Annotated[
+        int, typer.Option(min=1_000, help="Keys in the store for the restart figures")
+    ] = 1_000_000,
+    json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
+) -> None:
+    """Throughput of the runtime against the raw Python ceiling, and restart times."""
+    from orderstream.testing.benchmark import RuntimeBench, bench_cluster_or
+
+    settings = load_settings()
+    with (
+        Progress(
+            TextColumn("{task.description:<32}"),
+            BarColumn(),
+            TextColumn("{task.completed:>9,}/{task.total:,}"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=json,
+            disable=False,
+        ) as bar,
+        bench_cluster_or(bootstrap, None, settings.cache_dir) as cluster,
+    ):
+        tasks: dict[str, TaskID] = {}
+
+        def progress(phase: str, done: int, total: int) -> None:
+            if phase not in tasks:
+                tasks[phase] = bar.add_task(phase, total=total)
+            bar.update(tasks[phase], completed=done, total=total)
+
+        result = RuntimeBench(cluster, records, restore_keys, progress).run()
+    if json:
+        print_json(result.as_json())
+        return
+    rows = []
+    for label, key in (
+        ("raw Python ceiling (ALO, no decoding)", "ceiling_rps"),
+        ("stateless, exactly-once", "eos_stateless_rps"),
+        ("stateless, at-least-once", "alo_stateless_rps"),
+        ("stateful aggregate, exactly-once", "eos_stateful_rps"),
+    ):
+        for interval, suffix in (("100 ms", ""), ("1 s", "_1s")):
+            name = key if key == "ceiling_rps" else key + suffix
+            if name not in result.rates or (key == "ceiling_rps" and suffix):
+                continue
+            rate = result.rates[name]
+            ratio = "1.00" if key == "ceiling_rps" else f"{result.ratio(name):.2f}"
+            rows.append((label, "" if key == "ceiling_rps" else interval, f"{rate:,.0f}", ratio))
+    print_table(
+        f"runtime throughput, {records:,} records",
+        ["scenario", "commit", "records/s", "ratio"],
+        rows,
+    )
+    r = result.restore
+    print_table(
+        f"restart with {int(r['restore_keys']):,} keys",
+        ["figure", "value"],
+        [
+            ("restore rate (records/s)", f"{r['restore_rps']:,.0f}"),
+            ("restart without snapshot (s)", f"{r['restart_without_snapshot_s']:.2f}"),
+            ("restart with snapshot (s)", f"{r['restart_with_snapshot_s']:.2f}"),
+            ("snapshot write at shutdown (s)", f"{r['snapshot_write_s']:.2f}"),
+            ("records replayed with snapshot", f"{r['replayed_with_snapshot']:,.0f}"),
+        ],
+    )

@@ -1,0 +1,275 @@
+"""The runtime benchmark behind ``orderstream bench runtime``.
+
+All scenarios run on the same broker and the same input (small integer records over 6
+partitions, so that per-record Python work dominates):
+
+- the raw Python ceiling: consume, then produce the same bytes, at-least-once, no decoding;
+- the runtime with a trivial stateless processor, exactly-once and at-least-once;
+- the stateful aggregate processor, exactly-once;
+
+each with 100 ms and 1 s commit intervals. Then the restore rate and the restart time of an
+instance whose store holds ``restore_keys`` keys, without and with the local snapshot.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import shutil
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
+
+from orderstream.config import Role, Settings, kafka_config
+from orderstream.runtime import ProcessingLoop, Processor, RuntimeConfig
+from orderstream.testing.aggregate import Aggregate, AggregateProcessor, PassThroughProcessor
+from orderstream.testing.cluster import LocalCluster
+from orderstream.testing.eos import produce_inputs
+
+PARTITIONS = 6
+Progress = Callable[[str, int, int], None]  # (phase, done, total)
+
+
+@dataclass
+class BenchResult:
+    """Figures of one benchmark run (records per second unless named otherwise)."""
+
+    records: int
+    rates: dict[str, float] = field(default_factory=dict)
+    restore: dict[str, float] = field(default_factory=dict)
+
+    def ratio(self, name: str) -> float:
+        ceiling = self.rates.get("ceiling_rps", 0.0)
+        return self.rates[name] / ceiling if ceiling else 0.0
+
+    def as_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"records": self.records, **self.rates, **self.restore}
+        for name in list(self.rates):
+            if name != "ceiling_rps" and name.endswith("_rps"):
+                out[name.replace("_rps", "_ratio")] = round(self.ratio(name), 3)
+        return out
+
+
+class RuntimeBench:
+    """Runs every scenario against ``cluster``; ``progress`` is told how far each one is."""
+
+    def __init__(self, cluster: LocalCluster, records: int, restore_keys: int, progress: Progress):
+        self.cluster = cluster
+        self.settings: Settings = cluster.settings()
+        self.records = records
+        self.restore_keys = restore_keys
+        self.progress = progress
+        self.input = cluster.create_topic(f"bench-in-{uuid.uuid4().hex[:6]}", PARTITIONS)
+        cluster.create_topic(self.input + ".dlq", 1)
+
+    def run(self) -> BenchResult:
+        result = BenchResult(self.records)
+        self.progress("producing input", 0, self.records)
+        produce_inputs(self.cluster.bootstrap, self.input, self.records, keys=10_000)
+        self.progress("producing input", self.records, self.records)
+        rates = result.rates
+        rates["ceiling_rps"] = self.ceiling()
+        for interval, suffix in ((100, ""), (1000, "_1s")):
+            rates[f"eos_stateless_rps{suffix}"] = self.runtime("exactly_once", False, interval)
+            rates[f"alo_stateless_rps{suffix}"] = self.runtime("at_least_once", False, interval)
+            rates[f"eos_stateful_rps{suffix}"] = self.runtime("exactly_once", True, interval)
+        result.restore = self.restart_times()
+        return result
+
+    # -- throughput -----------------------------------------------------------------------
+
+    def ceiling(self) -> float:
+        """Consume then produce the same bytes, with nothing else: what Python can do."""
+        out = self.cluster.create_topic(partitions=PARTITIONS)
+        consumer = Consumer(
+            kafka_config(
+                Role.CONSUMER,
+                "bench-ceiling",
+                settings=self.settings,
+                group_id=f"bench-ceiling-{uuid.uuid4().hex[:6]}",
+                overrides={"isolation.level": "read_uncommitted"},
+            )
+        )
+        producer = Producer(kafka_config(Role.PRODUCER, "bench-ceiling", settings=self.settings))
+        consumer.subscribe([self.input])
+        done = 0
+        started = 0.0
+        last_commit = time.monotonic()
+        try:
+            while done < self.records:
+                batch: list[Any] = consumer.consume(1000, 0.1)
+                if batch and not started:
+                    started = time.perf_counter()
+                for msg in batch:
+                    if msg.error() is None:
+                        producer.produce(out, msg.value(), msg.key())
+                        done += 1
+                producer.poll(0)
+                if done and time.monotonic() - last_commit >= 0.1:
+                    producer.flush()
+                    _commit(consumer)
+                    last_commit = time.monotonic()
+                    self.progress("ceiling", done, self.records)
+            producer.flush()
+            _commit(consumer)
+            elapsed = time.perf_counter() - started
+        finally:
+            consumer.close()
+        self.progress("ceiling", done, self.records)
+        return self.records / elapsed
+
+    def runtime(self, mode: str, stateful: bool, interval_ms: int) -> float:
+        """The runtime over the whole input, timed from its first record to its last."""
+        kind = "stateful" if stateful else "stateless"
+        name = f"{'eos' if mode == 'exactly_once' else 'alo'} {kind} {interval_ms} ms"
+        out = self.cluster.create_topic(partitions=PARTITIONS)
+        processor: Processor
+        if stateful:
+            changelog = self.cluster.create_topic(
+                partitions=PARTITIONS, config={"cleanup.policy": "compact"}
+            )
+            processor = AggregateProcessor(self.input, out, changelog)
+        else:
+            processor = PassThroughProcessor(self.input, out)
+        config = RuntimeConfig(
+            app_id=f"bench-{uuid.uuid4().hex[:6]}",
+            instance_id="bench",
+            mode=mode,  # type: ignore[arg-type]
+            commit_interval_ms=interval_ms,
+        )
+        loop = ProcessingLoop(processor, config, self.settings)
+        thread = threading.Thread(target=_quiet(loop.run), daemon=True)
+        thread.start()
+        try:
+            elapsed = self._time_loop(loop, name)
+        finally:
+            loop.stop()
+            thread.join(60)
+        return self.records / elapsed
+
+    def _time_loop(self, loop: ProcessingLoop, name: str) -> float:
+        started = 0.0
+        while True:
+            session = loop.session
+            done = session.processed if session is not None else 0
+            if done and not started:
+                started = time.perf_counter()
+            if done >= self.records:
+                return time.perf_counter() - started
+            if loop.error is not None:
+                raise loop.error
+            self.progress(name, done, self.records)
+            time.sleep(0.02)
+
+    # -- restore --------------------------------------------------------------------------
+
+    def restart_times(self) -> dict[str, float]:
+        """Restore rate and restart time of ``restore_keys`` keys, without and with snapshot."""
+        keys = self.restore_keys
+        empty_input = self.cluster.create_topic(partitions=PARTITIONS)
+        self.cluster.create_topic(empty_input + ".dlq", 1)
+        changelog = self.cluster.create_topic(
+            partitions=PARTITIONS, config={"cleanup.policy": "compact"}
+        )
+        self._write_changelog(changelog, keys)
+        state_dir = Path(tempfile.mkdtemp(prefix="orderstream-bench-"))
+        config = RuntimeConfig(
+            app_id=f"bench-restore-{uuid.uuid4().hex[:6]}", instance_id="r", state_dir=state_dir
+        )
+        processor = AggregateProcessor(empty_input, empty_input, changelog)
+        try:
+            cold, _ = self._restart(processor, config, "restart without snapshot")
+            warm, loop = self._restart(processor, config, "restart with snapshot")
+            restored = int(loop.metrics.restored_records._value.get())
+        finally:
+            shutil.rmtree(state_dir, ignore_errors=True)
+        return {
+            "restore_keys": float(keys),
+            "restore_rps": round(keys / cold["restore_s"], 1) if cold["restore_s"] else 0.0,
+            "restart_without_snapshot_s": round(cold["ready_s"], 3),
+            "restart_with_snapshot_s": round(warm["ready_s"], 3),
+            "snapshot_write_s": round(cold["stop_s"], 3),
+            "replayed_with_snapshot": float(restored),
+        }
+
+    def _write_changelog(self, topic: str, keys: int) -> None:
+        producer = Producer(
+            kafka_config(
+                Role.PRODUCER,
+                "bench-changelog",
+                settings=self.settings,
+                overrides={"linger.ms": 20, "queue.buffering.max.messages": 1_000_000},
+            )
+        )
+        rng = random.Random(3)
+        for i in range(keys):
+            agg = Aggregate.first(rng.randint(-1000, 1000)).encode()
+            while True:
+                try:
+                    producer.produce(topic, agg, f"key-{i}".encode())
+                    break
+                except BufferError:
+                    producer.poll(0.05)
+            if i % 50_000 == 0:
+                self.progress("writing changelog", i, keys)
+        producer.flush(120)
+        self.progress("writing changelog", keys, keys)
+
+    def _restart(
+        self, processor: Processor, config: RuntimeConfig, name: str
+    ) -> tuple[dict[str, float], ProcessingLoop]:
+        started = time.perf_counter()
+        loop = ProcessingLoop(processor, config, self.settings)
+        thread = threading.Thread(target=_quiet(loop.run), daemon=True)
+        thread.start()
+        while not loop.ready()[0]:
+            if loop.error is not None:
+                raise loop.error
+            done = int(loop.metrics.restored_records._value.get())
+            self.progress(name, done, self.restore_keys)
+            time.sleep(0.01)
+        ready_s = time.perf_counter() - started
+        self.progress(name, self.restore_keys, self.restore_keys)
+        restore_s = loop.session.restorer.seconds if loop.session is not None else ready_s
+        stopping = time.perf_counter()
+        loop.stop()
+        thread.join(120)
+        return {
+            "ready_s": ready_s,
+            "restore_s": restore_s,
+            "stop_s": time.perf_counter() - stopping,
+        }, loop
+
+
+def _commit(consumer: Consumer) -> None:
+    try:
+        consumer.commit(asynchronous=False)
+    except KafkaException as exc:
+        if exc.args[0].code() != KafkaError._NO_OFFSET:  # nothing new since the last commit
+            raise
+
+
+def _quiet(run: Callable[[], None]) -> Callable[[], None]:
+    """Run in a thread without printing the error: the loop keeps it in ``loop.error``."""
+
+    def target() -> None:
+        with contextlib.suppress(Exception):
+            run()
+
+    return target
+
+
+def bench_cluster_or(bootstrap: str | None, home: Path | None, cache: Path) -> Any:
+    """The broker to measure: the given one, or a fresh local 1-node cluster."""
+    from orderstream.testing.cluster import local_cluster
+
+    if bootstrap:
+        return contextlib.nullcontext(LocalCluster(bootstrap=bootstrap))
+    return local_cluster(home or Path(tempfile.mkdtemp(prefix="orderstream-bench-kafka-")), cache)
