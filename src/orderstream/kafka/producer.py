@@ -101,9 +101,14 @@ class TransactionalProducer:
     ) -> None:
         """Produce inside the open transaction, waiting for queue space when it is full."""
         try:
-            self._raw_produce(
-                topic, value, key, partition, headers=headers, on_delivery=on_delivery
-            )
+            if headers is None and on_delivery is None:
+                # Keyword arguments cost confluent_kafka about 1 us per call: the hot path
+                # passes only positional ones.
+                self._raw_produce(topic, value, key, partition)
+            else:
+                self._raw_produce(
+                    topic, value, key, partition, headers=headers, on_delivery=on_delivery
+                )
         except BufferError:
             self._produce_when_room(topic, key, value, partition, headers, on_delivery)
         except KafkaException as exc:
@@ -233,8 +238,8 @@ class PlainProducer:
     ) -> None:
         while True:
             try:
-                if on_delivery is None:
-                    self._producer.produce(topic, value, key, partition, headers=headers)  # type: ignore[arg-type]
+                if headers is None and on_delivery is None:
+                    self._producer.produce(topic, value, key, partition)  # positional: fast
                 else:
                     self._producer.produce(
                         topic,

@@ -24,6 +24,7 @@ logger = logging.getLogger(__name__)
 
 _STALL_S = 30.0  # a loop that has not cycled for this long is not healthy
 _LAG_EVERY_S = 2.0
+_REBUILD_BACKOFF_S = 0.5
 
 
 class ProcessingLoop:
@@ -90,6 +91,7 @@ class ProcessingLoop:
             self.metrics.task_migrations.inc()
             logger.warning("task migrated, rebuilding the session", extra={"error": str(exc)})
             session.close_after_failure()
+            self._stop.wait(_REBUILD_BACKOFF_S)  # do not spin when the cause persists
             return
         except BaseException:
             session.close_after_failure()

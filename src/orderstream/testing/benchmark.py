@@ -120,6 +120,7 @@ class RuntimeBench:
             producer.flush()
             _commit(consumer)
             elapsed = time.perf_counter() - started
+            self.progress("ceiling", done, self.records)
         finally:
             consumer.close()
         self.progress("ceiling", done, self.records)
@@ -162,7 +163,9 @@ class RuntimeBench:
             if done and not started:
                 started = time.perf_counter()
             if done >= self.records:
-                return time.perf_counter() - started
+                elapsed = time.perf_counter() - started
+                self.progress(name, self.records, self.records)
+                return elapsed
             if loop.error is not None:
                 raise loop.error
             self.progress(name, done, self.records)
