@@ -6,6 +6,7 @@ import contextlib
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -138,18 +139,35 @@ def bench(
 
 @contextlib.contextmanager
 def steady_load(rate: int, products: int, log: Path) -> Iterator[None]:
-    """``orderstream load`` at ``rate`` in the background (its own session: Ctrl-C is ours)."""
-    argv = [sys.executable, "-m", "orderstream.cli", "load", "--count", str(10**9)]
-    argv += ["--rate", str(rate), "--products", str(products)]
+    """``orderstream load`` at ``rate`` in the background, 20 s chunks, until the block ends.
+
+    Chunks, because ``load`` builds its orders up front; each runs in its own session, so
+    Ctrl-C reaches only the demo, which then stops the chunk in flight.
+    """
+    stop = threading.Event()
     log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("ab") as out:
-        proc = subprocess.Popen(argv, stdout=out, stderr=out, start_new_session=True)
+
+    def run_chunks() -> None:
+        chunk = 0
+        while not stop.is_set():
+            argv = [sys.executable, "-m", "orderstream.cli", "load", "--count", str(rate * 20)]
+            argv += ["--rate", str(rate), "--products", str(products), "--seed", str(chunk)]
+            with log.open("ab") as out:
+                proc = subprocess.Popen(argv, stdout=out, stderr=out, start_new_session=True)
+            while proc.poll() is None:
+                if stop.wait(0.2):
+                    proc.send_signal(signal.SIGINT)
+                    try:
+                        proc.wait(15)
+                    except subprocess.TimeoutExpired:
+                        proc.kill()
+                        proc.wait(5)
+            chunk += 1
+
+    loader = threading.Thread(target=run_chunks, name="demo-load", daemon=True)
+    loader.start()
     try:
         yield
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        stop.set()
+        loader.join(30)
