@@ -60,7 +60,7 @@ function renderWindows(windows) {
       `${w.reserved} reserved, ${w.rejected} rejected${w.closed ? "" : " (open)"}`);
     svg.lastChild.append(label);
   });
-  svg.append(el("svg:text", { x: 4, y: 12 }, `max ${count.format(top)} orders / window`));
+  $("windows-max").textContent = `(top of chart: ${count.format(top)})`;
   const axis = $("windows-axis");
   axis.replaceChildren();
   if (windows.length) {
