@@ -212,15 +212,17 @@ class Bench:
                 report.achieved_rate[rate] = self.produce(
                     int(rate * seconds), rate, lambda _: int(time.time() * 1000)
                 )
-                time.sleep((spec.size_ms + spec.grace_ms) / 1000 + 4)
+                first = spec.start_of(int(t0 * 1000)) + spec.size_ms  # whole windows only
+                last = spec.start_of(int((t0 + seconds) * 1000)) - spec.size_ms
+                wanted = set(range(first, last + 1, spec.size_ms))
+                deadline = time.monotonic() + 120  # a saturated analytics catches up late
+                while not reader.complete(wanted) and time.monotonic() < deadline:
+                    time.sleep(0.5)
                 reader.stop()
-                latencies = [
-                    seen - (start + spec.size_ms + spec.grace_ms) / 1000
-                    for start, seen in reader.last_seen.items()
-                    if start / 1000 >= t0  # whole windows of this rate only
-                    and (start + spec.size_ms) / 1000 <= t0 + seconds
-                ]
-                report.close_latency[rate] = sorted(latencies)
+                report.close_latency[rate] = sorted(
+                    reader.last_seen[start] - spec.closes_at(start) / 1000
+                    for start in wanted & reader.last_seen.keys()
+                )
 
     def dashboard_delay(self, samples: int, report: BenchReport) -> None:
         with self.analytics("dashboard") as url:
@@ -256,7 +258,11 @@ class _StatsClock(threading.Thread):
         self._consumer.assign([TopicPartition(topics.stats, 0, -1)])  # -1: the end
         self._serde = serde
         self._halt = threading.Event()
-        self.last_seen: dict[int, float] = {}
+        self.last_seen: dict[int, float] = {}  # window start -> when its last record came
+        self.records: dict[int, int] = {}  # window start -> records (one per partition)
+
+    def complete(self, starts: set[int]) -> bool:
+        return all(self.records.get(s, 0) >= PARTITIONS for s in starts)
 
     def run(self) -> None:
         while not self._halt.is_set():
@@ -265,6 +271,9 @@ class _StatsClock(threading.Thread):
                     stats = self._serde.decode(msg.value())
                     if isinstance(stats, OrderStats):
                         self.last_seen[stats.window_start] = time.time()
+                        self.records[stats.window_start] = (
+                            self.records.get(stats.window_start, 0) + 1
+                        )
         self._consumer.close()
 
     def stop(self) -> None:
