@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
+from orderstream.cli.analytics import bench as analytics_bench
 from orderstream.cli.common import console, print_json, print_table
 from orderstream.config import load_settings
 
@@ -83,3 +84,6 @@ def runtime_bench(
             ("records replayed with snapshot", f"{r['replayed_with_snapshot']:,.0f}"),
         ],
     )
+
+
+app.command("analytics")(analytics_bench)  # the same as `orderstream analytics bench`
