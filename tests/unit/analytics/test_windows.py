@@ -160,3 +160,17 @@ def test_latency_sketches_merge_by_adding_buckets() -> None:
     assert merged.count == 5
     assert merged.max_ms == 10_000
     assert merged.percentile(0.5) == pytest.approx(100, rel=0.02)
+
+
+def test_run_analytics_arguments_are_checked() -> None:
+    from orderstream.services.analytics.service import AnalyticsArgs
+
+    good = AnalyticsArgs("127.0.0.1", 8088, 10_000, 2_000, 5_000, 0.9, 42)
+    assert good.options().window == WindowSpec(10_000, 2_000)
+    assert good.options().idle_close_ms == 5_000
+    with pytest.raises(ConfigError, match="threshold"):
+        AnalyticsArgs("127.0.0.1", 8088, 10_000, 2_000, 5_000, 1.5, 42).options()
+    with pytest.raises(ConfigError, match="window size"):
+        AnalyticsArgs("127.0.0.1", 8088, 0, 2_000, 5_000, 0.9, 42).options()
+    no_idle = AnalyticsArgs("127.0.0.1", 8088, 10_000, 2_000, 0, 0.9, 42).options()
+    assert no_idle.idle_close_ms is None

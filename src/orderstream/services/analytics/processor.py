@@ -8,6 +8,10 @@ Per commit cycle (``punctuate``, same transaction): advance the stream time of i
 close due windows and emit one ``OrderStats`` per (window, partition), snapshot the models every
 few seconds, refresh the live view. Closed windows are deleted from the store in the same
 transaction that emits them, so each is emitted exactly once.
+
+The model is the one approximate part: after a crash it resumes from its last snapshot and has
+not learnt the orders since (at most ``model_snapshot_ms`` of them). Its alerts are still
+emitted inside the transaction, so none is lost or doubled.
 """
 
 from __future__ import annotations
