@@ -49,7 +49,9 @@ class LiveView:
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._partitions: dict[int, _PartitionView] = {}
-        self._closed: dict[int, list[WindowAggregate]] = {}  # start -> one per partition
+        # start -> partition -> window; keyed so that a window closed again after an aborted
+        # transaction replaces itself instead of counting twice.
+        self._closed: dict[int, dict[int, WindowAggregate]] = {}
         self._alerts: deque[OrderAlert] = deque(maxlen=RECENT_ALERTS)
         self._lag: list[ConsumerLag] = []
         self._lag_at = 0.0
@@ -72,9 +74,10 @@ class LiveView:
         with self._lock:
             self._partitions[partition] = view
 
-    def window_closed(self, window: WindowAggregate) -> None:
+    def window_closed(self, partition: int, window: WindowAggregate) -> None:
         with self._lock:
-            self._closed.setdefault(window.start_ms, []).append(_copy(window, products=True))
+            closed = self._closed.setdefault(window.start_ms, {})
+            closed[partition] = _copy(window, products=True)
             for start in sorted(self._closed)[:-RECENT_WINDOWS]:
                 del self._closed[start]
 
@@ -175,7 +178,7 @@ class LiveView:
 
     def _windows(self) -> list[tuple[int, WindowAggregate, bool]]:
         """Recent windows merged over partitions, oldest first: (start, window, closed)."""
-        by_start: dict[int, list[WindowAggregate]] = {s: list(ws) for s, ws in self._closed.items()}
+        by_start = {s: list(ws.values()) for s, ws in self._closed.items()}
         open_starts: set[int] = set()
         for view in self._partitions.values():
             for start, window in view.open.items():

@@ -143,7 +143,7 @@ class AnalyticsProcessor:
                 WINDOWS_CLOSED_TOTAL.inc()
                 delay_ms = now_ms - self.options.window.closes_at(window.start_ms)
                 CLOSE_DELAY.observe(max(delay_ms, 0) / 1000)
-                self.live.window_closed(window)
+                self.live.window_closed(partition, window)
             if snapshot_models:
                 self._snapshot_model(partition, store)
             open_windows = {
