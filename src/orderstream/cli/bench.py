@@ -8,6 +8,7 @@ import typer
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from orderstream.cli.analytics import bench as analytics_bench
+from orderstream.cli.bench_pipeline import pipeline_bench
 from orderstream.cli.common import console, print_json, print_table
 from orderstream.config import load_settings
 
@@ -87,3 +88,4 @@ def runtime_bench(
 
 
 app.command("analytics")(analytics_bench)  # the same as `orderstream analytics bench`
+app.command("pipeline")(pipeline_bench)  # enrichment drain, end-to-end latency, orders API
