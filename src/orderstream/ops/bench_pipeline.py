@@ -23,14 +23,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from confluent_kafka import OFFSET_END, Consumer, TopicPartition
+from confluent_kafka import Consumer, IsolationLevel, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from orderstream.config import Role, Settings, kafka_config
 from orderstream.ops.harness import PipelineHarness, pipeline_environment
 from orderstream.ops.load import LoadSpec, build_orders, load_direct, load_over_http, percentile
 from orderstream.ops.seed import seed_catalog
-from orderstream.ops.topics_reader import partitions_of
+from orderstream.ops.topics_reader import end_offsets, partitions_of
 from orderstream.services.topics import ENRICHED_ORDERS
 from orderstream.testing.benchmark import RuntimeBench
 from orderstream.testing.cluster import LocalCluster
@@ -82,8 +82,11 @@ class EnrichedArrivals:
             overrides={"fetch.wait.max.ms": 5, "fetch.min.bytes": 1},
         )
         self._consumer = Consumer(conf)
-        admin_parts = partitions_of(_admin(settings), ENRICHED_ORDERS)
-        self._consumer.assign([TopicPartition(ENRICHED_ORDERS, p, OFFSET_END) for p in admin_parts])
+        # Explicit offsets: OFFSET_END resolves lazily and would skip the first arrivals.
+        admin = _admin(settings)
+        parts = partitions_of(admin, ENRICHED_ORDERS)
+        ends = end_offsets(admin, ENRICHED_ORDERS, parts, IsolationLevel.READ_UNCOMMITTED)
+        self._consumer.assign([TopicPartition(ENRICHED_ORDERS, p, ends[p]) for p in parts])
         self.seen: dict[bytes, float] = {}
         self.first = 0.0
         self._running = True

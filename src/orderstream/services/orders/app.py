@@ -172,7 +172,12 @@ class OrdersApi:
         self.metrics.accepted.inc()
         self.metrics.ack_latency.observe(latency)
 
-    async def get_order(self, order_id: str, wait: float = 0.0) -> Response:
+    async def get_order(self, request: Request) -> Response:
+        order_id = request.path_params["order_id"]
+        try:
+            wait = float(request.query_params.get("wait", "0"))
+        except ValueError:
+            wait = -1.0
         if not 0 <= wait <= MAX_WAIT_S:
             return _json(422, {"detail": f"wait must be between 0 and {MAX_WAIT_S:.0f} seconds"})
         outcome = await self._parts().view.wait_for(order_id, wait)
@@ -180,14 +185,14 @@ class OrdersApi:
             return _json(404, {"detail": f"order {order_id} has no enrichment outcome yet"})
         return _json(200, outcome)
 
-    async def healthz(self) -> Response:
+    async def healthz(self, _request: Request) -> Response:
         return _json(200, {"status": "ok"})
 
-    async def readyz(self) -> Response:
+    async def readyz(self, _request: Request) -> Response:
         ready = self.parts is not None and self.parts.view.assigned.is_set()
         return _json(200 if ready else 503, {"ready": ready})
 
-    async def metrics_text(self) -> Response:
+    async def metrics_text(self, _request: Request) -> Response:
         return Response(generate_latest(self.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 
@@ -209,10 +214,12 @@ def create_app(build: Callable[[], OrdersComponents]) -> FastAPI:
             await asyncio.to_thread(parts.publisher.close)
 
     app = FastAPI(title="orderstream orders", lifespan=lifespan, docs_url=None, redoc_url=None)
-    app.add_api_route("/orders", api.post_order, methods=["POST"])
-    app.add_api_route("/orders/batch", api.post_batch, methods=["POST"])
-    app.add_api_route("/orders/{order_id}", api.get_order, methods=["GET"])
-    app.add_api_route("/healthz", api.healthz, methods=["GET"])
-    app.add_api_route("/readyz", api.readyz, methods=["GET"])
-    app.add_api_route("/metrics", api.metrics_text, methods=["GET"])
+    # Plain Starlette routes: the handlers parse their own bodies, and FastAPI's per-request
+    # dependency solving cost a fifth of the CPU of POST /orders.
+    app.router.add_route("/orders", api.post_order, methods=["POST"])
+    app.router.add_route("/orders/batch", api.post_batch, methods=["POST"])
+    app.router.add_route("/orders/{order_id}", api.get_order, methods=["GET"])
+    app.router.add_route("/healthz", api.healthz, methods=["GET"])
+    app.router.add_route("/readyz", api.readyz, methods=["GET"])
+    app.router.add_route("/metrics", api.metrics_text, methods=["GET"])
     return app
