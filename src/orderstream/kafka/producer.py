@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from enum import Enum
 from typing import Any
 
@@ -113,6 +113,27 @@ class TransactionalProducer:
             self._produce_when_room(topic, key, value, partition, headers, on_delivery)
         except KafkaException as exc:
             raise self._produce_error(exc) from exc
+
+    def produce_all(
+        self,
+        topic: str,
+        partition: int,
+        records: Sequence[tuple[bytes, bytes | None]],
+        on_last_delivered: DeliveryCallback,
+    ) -> None:
+        """Produce (key, value) records to one partition; report only the last delivery."""
+        raw = self._raw_produce
+        if not records:
+            return
+        for key, value in records[:-1]:
+            try:
+                raw(topic, value, key, partition)
+            except BufferError:
+                self._produce_when_room(topic, key, value, partition, None, None)
+            except KafkaException as exc:
+                raise self._produce_error(exc) from exc
+        key, value = records[-1]
+        self.produce(topic, key, value, partition, None, on_last_delivered)
 
     def _produce_when_room(
         self,
@@ -252,6 +273,18 @@ class PlainProducer:
                 return
             except BufferError:
                 self._producer.poll(0.05)
+
+    def produce_all(
+        self,
+        topic: str,
+        partition: int,
+        records: Sequence[tuple[bytes, bytes | None]],
+        on_last_delivered: DeliveryCallback,
+    ) -> None:
+        """Produce (key, value) records to one partition; report only the last delivery."""
+        for i, (key, value) in enumerate(records):
+            last = i == len(records) - 1
+            self.produce(topic, key, value, partition, None, on_last_delivered if last else None)
 
     def poll(self, timeout: float = 0.0) -> int:
         return int(self._producer.poll(timeout))

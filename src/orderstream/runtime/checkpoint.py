@@ -68,13 +68,7 @@ class Checkpoint:
 
     def log_changes(self, topic: str, partition: int, changes: Sequence[Change]) -> None:
         """The ChangelogSink: produce a store partition's changes; track the last offset."""
-        produce = self.producer.produce
-        last = len(changes) - 1
-        for i, (key, value) in enumerate(changes):
-            if i == last:
-                produce(topic, key, value, partition, None, self._changelog_delivered)
-            else:
-                produce(topic, key, value, partition)
+        self.producer.produce_all(topic, partition, changes, self._changelog_delivered)
 
     def _changelog_delivered(self, err: Any, msg: Any) -> None:
         if err is None:

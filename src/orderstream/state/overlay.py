@@ -87,7 +87,7 @@ class TransactionalStore:
     def commit(self, changelog_offset: int | None) -> None:
         """Apply the overlay to the backend (after the transaction committed)."""
         if self._overlay:
-            self.backend.apply(self._overlay.items(), changelog_offset)
+            self.backend.apply(list(self._overlay.items()), changelog_offset)
         elif changelog_offset is not None:
             self.backend.apply((), changelog_offset)
         self._overlay = {}

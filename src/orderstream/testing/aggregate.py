@@ -95,7 +95,7 @@ class AggregateProcessor:
             value = _AGG.pack(n, 1, n, n)
         else:  # Aggregate.add without the objects: this runs once per record in the bench
             total, count, low, high = _AGG.unpack(old)
-            value = _AGG.pack(total + n, count + 1, min(low, n), max(high, n))
+            value = _AGG.pack(total + n, count + 1, n if n < low else low, n if n > high else high)
         store.put(key, value)
         ctx.emit(self.output_topic, key, value)
         self._seen += 1

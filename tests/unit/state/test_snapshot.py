@@ -98,3 +98,15 @@ def test_plan_rebuilds_a_snapshot_older_than_the_changelog_start() -> None:
 def test_plan_without_snapshot_replays_everything() -> None:
     plan = plan_restore(MemoryBackend(), low=3, end=8, what="s/0")
     assert (plan.start, plan.end, plan.wiped) == (3, 8, False)
+
+
+@pytest.mark.parametrize("backend_kind", ["memory", "sqlite"])
+def test_a_batch_with_several_changes_of_one_key_keeps_the_last(
+    tmp_path: Path, backend_kind: str
+) -> None:
+    b = MemoryBackend() if backend_kind == "memory" else _backend(tmp_path)
+    b.apply([(b"a", b"1"), (b"a", None), (b"b", None), (b"b", b"2"), (b"c", b"3")], 5)
+    b.apply([(b"c", None), (b"c", b"4"), (b"c", None)], 8)
+    assert dict(b.items()) == {b"b": b"2"}
+    b.snapshot()
+    b.close()

@@ -29,11 +29,13 @@ class MemoryBackend:
 
     def apply(self, changes: Iterable[Change], changelog_offset: int | None) -> None:
         data = self._data
+        changes = changes if isinstance(changes, list) else list(changes)
+        # One C-level update, then drop the keys whose LAST change is a deletion (a restore
+        # batch may hold several changes of one key).
+        data.update(changes)
         for key, value in changes:
-            if value is None:
+            if value is None and data.get(key) is None:
                 data.pop(key, None)
-            else:
-                data[key] = value
         if changelog_offset is not None:
             self._offset = changelog_offset
 

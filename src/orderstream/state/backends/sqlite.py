@@ -97,12 +97,14 @@ class SqliteSnapshotBackend:
 
     def apply(self, changes: Iterable[Change], changelog_offset: int | None) -> None:
         data, dirty = self._data, self._dirty
+        changes = changes if isinstance(changes, list) else list(changes)
+        # One C-level update, then drop the keys whose LAST change is a deletion (a restore
+        # batch may hold several changes of one key).
+        data.update(changes)
+        dirty.update(key for key, _ in changes)
         for key, value in changes:
-            dirty.add(key)
-            if value is None:
+            if value is None and data.get(key) is None:
                 data.pop(key, None)
-            else:
-                data[key] = value
         if changelog_offset is not None:
             self._offset = changelog_offset
 
