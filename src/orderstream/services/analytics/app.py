@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,7 @@ from fastapi.responses import (
     StreamingResponse,
 )
 from fastapi.staticfiles import StaticFiles
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 
 from orderstream.services.analytics.live import LiveView
 
@@ -33,8 +33,15 @@ def web_dir() -> Path:
     return Path(str(resources.files("orderstream.services.analytics") / "web"))
 
 
-def create_app(live: LiveView, ready: Callable[[], bool] = lambda: True) -> FastAPI:
-    """The app over a live view; ``ready`` says whether the processor is running."""
+def create_app(
+    live: LiveView,
+    ready: Callable[[], bool] = lambda: True,
+    registries: Sequence[CollectorRegistry] = (REGISTRY,),
+) -> FastAPI:
+    """The app over a live view; ``ready`` says whether the processor is running.
+
+    ``/metrics`` serves every registry given: analytics' own metrics and the runtime's.
+    """
     app = FastAPI(title="orderstream analytics", docs_url=None, redoc_url=None)
     web = web_dir()
     app.mount("/static", StaticFiles(directory=web), name="static")
@@ -66,7 +73,8 @@ def create_app(live: LiveView, ready: Callable[[], bool] = lambda: True) -> Fast
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+        body = b"".join(generate_latest(r) for r in registries)
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     return app
 

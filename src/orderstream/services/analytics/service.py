@@ -15,6 +15,7 @@ from types import FrameType
 
 import uvicorn
 from confluent_kafka.admin import AdminClient
+from prometheus_client import REGISTRY
 
 from orderstream.config import Role, Settings, kafka_config
 from orderstream.errors import ConfigError
@@ -82,7 +83,11 @@ class AnalyticsService:
         self.live = LiveView(self.options.window)
         self.processor = AnalyticsProcessor(self.serde, self.options, self.live)
         self.loop = ProcessingLoop(self.processor, runtime, settings)
-        app = create_app(self.live, ready=lambda: self.loop.ready()[0])
+        app = create_app(
+            self.live,
+            ready=lambda: self.loop.ready()[0],
+            registries=(REGISTRY, self.loop.metrics.registry),
+        )
         config = uvicorn.Config(
             app, host=self.http.host, port=self.http.port, log_level="warning", lifespan="off"
         )
