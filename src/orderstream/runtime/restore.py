@@ -24,6 +24,7 @@ from orderstream.state.store import Change
 logger = logging.getLogger(__name__)
 
 _BATCH = 10_000
+_IDLE_LIMIT_S = 60.0
 
 
 class Restorer:
@@ -80,6 +81,19 @@ class Restorer:
             low, stable, _ = self.reader.offsets(tp)
         return low, stable
 
+    @staticmethod
+    def _end_of_partition(tp: TP, batch: list[Any]) -> int:
+        """The end offset a partition-EOF event reports (errors other than EOF are fatal)."""
+        position = -1
+        for msg in batch:
+            err = msg.error()
+            if err is None:
+                continue
+            if err.code() != KafkaError._PARTITION_EOF:
+                raise TaskMigrated(f"restoring {tp} failed: {err.str()}")
+            position = max(position, int(msg.offset()))
+        return position
+
     def _replay(
         self, tp: TP, backend_apply: ChangeLoggingStore, start: int, end: int, gauge: object
     ) -> int:
@@ -88,24 +102,24 @@ class Restorer:
         reader.start(tp, start)
         replayed = 0
         position = start
+        idle_since = time.monotonic()
         try:
             while position < end:
                 batch: list[Any] = reader.read(_BATCH, 0.05)
-                changes: list[Change] = []
-                for msg in batch:
-                    err = msg.error()
-                    if err is not None:
-                        if err.code() == KafkaError._PARTITION_EOF:
-                            position = max(position, msg.offset())
-                            continue
-                        raise TaskMigrated(f"restoring {tp} failed: {err.str()}")
-                    changes.append((msg.key(), msg.value()))
-                    position = msg.offset() + 1
+                changes: list[Change] = [(m.key(), m.value()) for m in batch if m.error() is None]
+                if len(changes) != len(batch):
+                    position = max(position, self._end_of_partition(tp, batch))
                 if changes:
+                    last = next(m for m in reversed(batch) if m.error() is None)
+                    position = max(position, last.offset() + 1)
                     apply_restored(backend, changes, position)
                     replayed += len(changes)
                     self.metrics.restored_records.inc(len(changes))
                     gauge.set(max(0, end - position))  # type: ignore[attr-defined]
+                if batch:
+                    idle_since = time.monotonic()
+                elif time.monotonic() - idle_since > _IDLE_LIMIT_S:
+                    raise TaskMigrated(f"restoring {tp} stalled at {position} (end {end})")
         finally:
             reader.stop()
         if backend.changelog_offset is None or backend.changelog_offset < position:

@@ -73,6 +73,7 @@ def _client_configs(
         overrides={
             "enable.partition.eof": True,
             "fetch.max.bytes": 64 * 1024 * 1024,
+            "max.partition.fetch.bytes": 16 * 1024 * 1024,
             # Restores read to the end: do not let the broker hold an empty fetch.
             "fetch.wait.max.ms": 10,
         },
