@@ -238,10 +238,12 @@ def start_analytics(
     *,
     idle_close_ms: int = 0,
     spec: WindowSpec = SPEC,
+    instance_id: str = "0",
 ) -> AnalyticsProcess:
     port = free_port()
     home.mkdir(parents=True, exist_ok=True)
     argv = [sys.executable, "-m", "orderstream.cli", "run", "analytics", "--port", str(port)]
+    argv += ["--instance-id", instance_id]
     argv += ["--topic-prefix", topics.prefix, "--window-ms", str(spec.size_ms)]
     argv += ["--grace-ms", str(spec.grace_ms), "--idle-close-ms", str(idle_close_ms)]
     argv += ["--log-level", "WARNING"]
@@ -251,7 +253,7 @@ def start_analytics(
         "ORDERSTREAM_REGISTRY_URL": settings.registry_url,
         "ORDERSTREAM_HOME": str(home),
     }
-    log = home / "analytics.log"
+    log = home / f"analytics-{instance_id}.log"
     with log.open("ab") as out:
         proc = subprocess.Popen(
             argv, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True

@@ -52,3 +52,35 @@ def test_kill_9_mid_stream_then_restart_keeps_windows_exact(
         if second is not None:
             second.stop()
         reader.close()
+
+
+def test_two_instances_one_killed_the_other_takes_over_exactly(
+    kafka_cluster: LocalCluster,
+    analytics_settings: Settings,
+    serde: EventSerde,
+    tmp_path: Path,
+) -> None:
+    """Windows are per partition, so instances split the work; a survivor restores the
+    dead one's partitions from the changelog and closes their windows exactly once."""
+    topics = create_topics(kafka_cluster)
+    feed = OrderFeed(analytics_settings, topics, serde)
+    reader = StatsReader(analytics_settings, topics, serde)
+    survivor = start_analytics(analytics_settings, topics, tmp_path, instance_id="0")
+    victim = start_analytics(analytics_settings, topics, tmp_path, instance_id="1")
+    try:
+        survivor.wait_ready()
+        victim.wait_ready()
+        producing = threading.Thread(target=feed.produce, args=(12_000, 3_000.0))
+        producing.start()
+        reader.wait_for(6, 60, survivor)
+        victim.kill()
+        assert feed.sent < 12_000, "the load ended before the kill: not mid-stream"
+        producing.join(60)
+        feed.close_windows()
+        expected = expected_windows(analytics_settings, topics, serde)
+        stats = reader.wait_for(len(expected.closed), 120, survivor)
+        assert_exact(expected, stats)
+    finally:
+        survivor.stop()
+        victim.stop()
+        reader.close()
