@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import socket
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,7 @@ from confluent_kafka.admin import AdminClient
 from prometheus_client import REGISTRY
 
 from orderstream.config import Role, Settings, kafka_config
-from orderstream.errors import ConfigError
+from orderstream.errors import ConfigError, PortInUse
 from orderstream.runtime import ProcessingLoop, RuntimeConfig
 from orderstream.serde import EventSerde, value_subject
 from orderstream.services.analytics.app import create_app
@@ -67,6 +68,18 @@ def register_schemas(serde: EventSerde) -> None:
         serde.client.set_level(value_subject(topic), "FULL")
 
 
+def bind_dashboard(http: HttpOptions) -> socket.socket:
+    """Bind the dashboard port up front: a taken port is a clear error, not a dead thread."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((http.host, http.port))
+    except OSError as exc:
+        sock.close()
+        raise PortInUse(http.port, "analytics dashboard") from exc
+    return sock
+
+
 class AnalyticsService:
     """The processing loop, the dashboard server and the lag poller of one instance."""
 
@@ -92,15 +105,23 @@ class AnalyticsService:
             app, host=self.http.host, port=self.http.port, log_level="warning", lifespan="off"
         )
         self.server = uvicorn.Server(config)
-        admin = AdminClient(kafka_config(Role.ADMIN, "analytics-lag", settings=settings))
-        self.lag = LagPoller(admin, self.live)
+        self.settings = settings
 
     def run(self) -> None:
         """Block until ``stop()``; always stops the app and the poller."""
-        register_schemas(self.serde)
-        web = threading.Thread(target=self.server.run, name="dashboard", daemon=True)
+        sock = bind_dashboard(self.http)
+        try:
+            register_schemas(self.serde)
+        except BaseException:
+            sock.close()
+            raise
+        web = threading.Thread(
+            target=self.server.run, kwargs={"sockets": [sock]}, name="dashboard", daemon=True
+        )
         web.start()
-        self.lag.start()
+        admin = AdminClient(kafka_config(Role.ADMIN, "analytics-lag", settings=self.settings))
+        lag = LagPoller(admin, self.live)
+        lag.start()
         logger.info(
             "analytics dashboard",
             extra={"url": f"http://{self.http.host}:{self.http.port}/"},
@@ -110,7 +131,7 @@ class AnalyticsService:
         finally:
             self.server.should_exit = True
             web.join(timeout=10)
-            self.lag.stop()
+            lag.stop()
             self.serde.close()
 
     def stop(self) -> None:
