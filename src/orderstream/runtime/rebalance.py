@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 
+from orderstream.errors import TransactionAborted
 from orderstream.kafka.consumer import TP, GroupConsumer
 from orderstream.runtime.checkpoint import Checkpoint
 from orderstream.runtime.metrics import RuntimeMetrics
@@ -46,11 +47,21 @@ class RebalanceHandler:
 
     def on_revoke(self, partitions: list[TP]) -> None:
         logger.info("partitions revoked", extra={"partitions": partitions})
+        aborted = False
         if not self.closing:
-            self.checkpoint.commit()
+            try:
+                self.checkpoint.commit()
+            except TransactionAborted as exc:
+                # Finish the revocation anyway: the revoked partitions must not be rewound
+                # and processed again here, they are someone else's now.
+                logger.warning("commit on revoke aborted", extra={"error": str(exc)})
+                self.checkpoint.abort(rewind=False)
+                aborted = True
         for tp in partitions:
             self.registry.close(tp, snapshot=not self.closing)
         self.consumer.incremental_unassign(partitions)
+        if aborted:
+            self.checkpoint.rewind()
         self.metrics.assigned_partitions.set(len(self.registry.tasks))
 
     def on_lost(self, partitions: list[TP]) -> None:
