@@ -18,7 +18,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from enum import Enum
-from typing import Any
+from typing import Any, Protocol
 
 from confluent_kafka import KafkaError, KafkaException, Producer, TopicPartition
 
@@ -32,6 +32,34 @@ Headers = list[tuple[str, bytes]] | None
 DeliveryCallback = Callable[[Any, Any], None]
 
 _COMMIT_ATTEMPTS = 5
+
+
+class OutputProducer(Protocol):
+    """What the runtime's hot path and checkpoint need from either producer."""
+
+    def produce(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        partition: int = -1,
+        headers: Headers = None,
+        on_delivery: DeliveryCallback | None = None,
+    ) -> None: ...
+
+    def produce_all(
+        self,
+        topic: str,
+        partition: int,
+        records: Sequence[tuple[bytes, bytes | None]],
+        on_last_delivered: DeliveryCallback,
+    ) -> None: ...
+
+    def poll(self, timeout: float = 0.0) -> int: ...
+
+    def __len__(self) -> int: ...
+
+    def close(self, timeout_s: float = 5.0) -> None: ...
 
 
 class TxnState(Enum):

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from orderstream.kafka.consumer import TP, GroupConsumer
-from orderstream.kafka.producer import PlainProducer, TransactionalProducer
+from orderstream.kafka.producer import OutputProducer, PlainProducer, TransactionalProducer
 from orderstream.runtime.metrics import RuntimeMetrics
 from orderstream.runtime.tasks import TaskRegistry, TaskState
 from orderstream.state import Change
@@ -34,17 +34,18 @@ logger = logging.getLogger(__name__)
 
 
 class Checkpoint:
-    """The exactly-once commit protocol (see the module docstring)."""
+    """The commit protocol's steps (see the module docstring); the subclasses say how outputs
+    and offsets become durable: in a transaction, or flushed then committed."""
 
     def __init__(
         self,
-        producer: TransactionalProducer,
+        output: OutputProducer,
         consumer: GroupConsumer,
         registry: TaskRegistry,
         metrics: RuntimeMetrics,
         snapshot_interval_ms: int,
     ) -> None:
-        self.producer = producer
+        self.output = output
         self.consumer = consumer
         self.registry = registry
         self.metrics = metrics
@@ -58,17 +59,14 @@ class Checkpoint:
 
     @property
     def is_open(self) -> bool:
-        return self.producer.in_transaction
+        raise NotImplementedError
 
     def ensure_open(self) -> None:
-        if not self.producer.in_transaction:
-            self.producer.begin()
-            self.opened_at = time.monotonic()
-            self.records = 0
+        raise NotImplementedError
 
     def log_changes(self, topic: str, partition: int, changes: Sequence[Change]) -> None:
         """The ChangelogSink: produce a store partition's changes; track the last offset."""
-        self.producer.produce_all(topic, partition, changes, self._changelog_delivered)
+        self.output.produce_all(topic, partition, changes, self._changelog_delivered)
 
     def _changelog_delivered(self, err: Any, msg: Any) -> None:
         if err is None:
@@ -100,11 +98,10 @@ class Checkpoint:
         }
 
     def _commit_outputs(self, offsets: dict[TP, int]) -> None:
-        self.producer.send_offsets(offsets, self.consumer.group_metadata())
-        self.producer.commit()
+        raise NotImplementedError
 
     def _apply_committed(self, offsets: dict[TP, int]) -> None:
-        self.producer.poll(0)  # serve the changelog delivery reports
+        self.output.poll(0)  # serve the changelog delivery reports
         ends, self._changelog_ends = self._changelog_ends, {}
         for task in self.registry.tasks.values():
             for store in task.stores.values():
@@ -136,9 +133,7 @@ class Checkpoint:
         self.metrics.txn_aborts.inc()
 
     def _abort_transaction(self) -> None:
-        if self.producer.in_transaction:
-            self.producer.abort()
-        self._changelog_ends = {}
+        raise NotImplementedError
 
     def _drop_overlays(self) -> None:
         for store in self.registry.all_stores():
@@ -153,6 +148,40 @@ class Checkpoint:
                 logger.info("rewound", extra={"tp": task.tp, "offset": task.committed_offset})
 
 
+class ExactlyOnceCheckpoint(Checkpoint):
+    """Outputs, changelogs and input offsets commit in one Kafka transaction."""
+
+    def __init__(
+        self,
+        producer: TransactionalProducer,
+        consumer: GroupConsumer,
+        registry: TaskRegistry,
+        metrics: RuntimeMetrics,
+        snapshot_interval_ms: int,
+    ) -> None:
+        super().__init__(producer, consumer, registry, metrics, snapshot_interval_ms)
+        self.txn = producer
+
+    @property
+    def is_open(self) -> bool:
+        return self.txn.in_transaction
+
+    def ensure_open(self) -> None:
+        if not self.txn.in_transaction:
+            self.txn.begin()
+            self.opened_at = time.monotonic()
+            self.records = 0
+
+    def _commit_outputs(self, offsets: dict[TP, int]) -> None:
+        self.txn.send_offsets(offsets, self.consumer.group_metadata())
+        self.txn.commit()
+
+    def _abort_transaction(self) -> None:
+        if self.txn.in_transaction:
+            self.txn.abort()
+        self._changelog_ends = {}
+
+
 class AtLeastOnceCheckpoint(Checkpoint):
     """The same protocol without a transaction: flush outputs, then commit offsets."""
 
@@ -164,7 +193,7 @@ class AtLeastOnceCheckpoint(Checkpoint):
         metrics: RuntimeMetrics,
         snapshot_interval_ms: int,
     ) -> None:
-        super().__init__(producer, consumer, registry, metrics, snapshot_interval_ms)  # type: ignore[arg-type]
+        super().__init__(producer, consumer, registry, metrics, snapshot_interval_ms)
         self.plain = producer
         self._open = False
 

@@ -20,9 +20,13 @@ from confluent_kafka import KafkaError
 from orderstream.config import KafkaConfig, Role, Settings, kafka_config
 from orderstream.errors import ConfigError, TaskMigrated, TransactionAborted
 from orderstream.kafka.consumer import ChangelogReader, GroupConsumer
-from orderstream.kafka.producer import PlainProducer, TransactionalProducer
+from orderstream.kafka.producer import OutputProducer, PlainProducer, TransactionalProducer
 from orderstream.runtime.api import Processor, Punctuator, Record, RuntimeConfig, fast_record
-from orderstream.runtime.checkpoint import AtLeastOnceCheckpoint, Checkpoint
+from orderstream.runtime.checkpoint import (
+    AtLeastOnceCheckpoint,
+    Checkpoint,
+    ExactlyOnceCheckpoint,
+)
 from orderstream.runtime.context import CycleContext, Emit, RecordContext
 from orderstream.runtime.dlq import RecordTooLarge, dlq_headers, dlq_topic
 from orderstream.runtime.metrics import RuntimeMetrics
@@ -99,16 +103,20 @@ class Session:
         state_dir = config.state_dir / config.app_id if config.state_dir else None
         self.registry = TaskRegistry(tuple(processor.stores), state_dir)
         self.consumer = GroupConsumer(consumer_conf)
-        self.producer: TransactionalProducer | PlainProducer
+        self.producer: OutputProducer
+        self.checkpoint: Checkpoint
         if config.exactly_once:
-            self.producer = TransactionalProducer(producer_conf)
-            self.checkpoint: Checkpoint = Checkpoint(
-                self.producer, self.consumer, self.registry, metrics, config.snapshot_interval_ms
+            self.txn: TransactionalProducer | None = TransactionalProducer(producer_conf)
+            self.producer = self.txn
+            self.checkpoint = ExactlyOnceCheckpoint(
+                self.txn, self.consumer, self.registry, metrics, config.snapshot_interval_ms
             )
         else:
-            self.producer = PlainProducer(producer_conf)
+            self.txn = None
+            plain = PlainProducer(producer_conf)
+            self.producer = plain
             self.checkpoint = AtLeastOnceCheckpoint(
-                self.producer, self.consumer, self.registry, metrics, config.snapshot_interval_ms
+                plain, self.consumer, self.registry, metrics, config.snapshot_interval_ms
             )
         self.restorer = Restorer(
             ChangelogReader(reader_conf, probe_conf),
@@ -129,8 +137,8 @@ class Session:
     def open(self) -> None:
         """Check the topics, register the transactional id (fencing older zombies), subscribe."""
         self._check_topics()
-        if isinstance(self.producer, TransactionalProducer):
-            self.producer.init()
+        if self.txn is not None:
+            self.txn.init()
         r = self.rebalance
         self.consumer.subscribe(self.processor.input_topics, r.on_assign, r.on_revoke, r.on_lost)
 
