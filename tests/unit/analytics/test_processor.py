@@ -196,3 +196,7 @@ def test_model_is_snapshotted_and_restored(serde: EventSerde) -> None:
     again = make(serde)
     ctx.current = 0
     assert again._model(0, ctx.store(STORE)).seen == 400
+    lenient = AnalyticsProcessor(
+        serde, AnalyticsOptions(window=SPEC, model=ModelConfig(threshold=0.99), idle_close_ms=None)
+    )
+    assert lenient._model(0, ctx.store(STORE)).config.threshold == 0.99

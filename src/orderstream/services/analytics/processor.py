@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from prometheus_client import Counter, Histogram
 
@@ -180,7 +180,12 @@ class AnalyticsProcessor:
         model = self._models.get(partition)
         if model is None:
             raw = store.get(MODEL)
-            model = AnomalyModel.from_bytes(raw) if raw else AnomalyModel(self.options.model)
+            if raw:
+                # The learnt trees come from the snapshot; the threshold is today's setting.
+                model = AnomalyModel.from_bytes(raw)
+                model.config = replace(model.config, threshold=self.options.model.threshold)
+            else:
+                model = AnomalyModel(self.options.model)
             self._models[partition] = model
             self._snapshotted[partition] = model.seen
             logger.info(
