@@ -23,7 +23,7 @@ from orderstream.errors import OrderstreamError
 from orderstream.ops.http_client import HttpProtocolError, RawHttpConnection
 from orderstream.ops.seed import product_id, unit_price_cents
 from orderstream.serde import EventSerde, OrderCreated
-from orderstream.services.topics import ORDERS
+from orderstream.services.topics import ORDERS, PRODUCT_HEADER
 
 Progress = Callable[[int], None]
 
@@ -205,7 +205,7 @@ def load_direct(
     """Produce pre-encoded OrderCreated records with an idempotent producer (acks=all)."""
     serde = EventSerde.from_settings(settings)
     try:
-        records = [(o.order_id, serde.encode(ORDERS, o)) for o in orders]
+        records = [(o.order_id, serde.encode(ORDERS, o), o.product_id.encode()) for o in orders]
     finally:
         serde.close()
     producer = Producer(kafka_config(Role.PRODUCER, "load", settings=settings))
@@ -219,12 +219,12 @@ def load_direct(
         progress(1)
 
     began = time.perf_counter()
-    for i, (order_id, value) in enumerate(records):
+    for i, (order_id, value, product) in enumerate(records):
         if spec.rate > 0:
             delay = began + i / spec.rate - time.perf_counter()
             if delay > 0.001:
                 producer.poll(delay)
-        _produce(producer, order_id, value, delivered)
+        _produce(producer, order_id, value, [(PRODUCT_HEADER, product)], delivered)
         report.sent += 1
     producer.flush(60)
     report.seconds = time.perf_counter() - began
@@ -232,7 +232,11 @@ def load_direct(
 
 
 def _produce(
-    producer: Producer, order_id: str, value: bytes, delivered: Callable[..., None]
+    producer: Producer,
+    order_id: str,
+    value: bytes,
+    headers: list[tuple[str, str | bytes | None]],
+    delivered: Callable[..., None],
 ) -> None:
     started = time.perf_counter()
     while True:
@@ -241,6 +245,7 @@ def _produce(
                 ORDERS,
                 value,
                 order_id.encode(),
+                headers=headers,
                 on_delivery=lambda err, msg: delivered(order_id, started, err, msg),
             )
             producer.poll(0)

@@ -9,6 +9,10 @@ ORDERS_BY_PRODUCT = "orders-by-product"
 STOCK_CHANGELOG = "enrichment-stock-changelog"
 ENRICHED_ORDERS = "enriched-orders"
 
+# Header on OrderCreated records naming the product, so enrichment can re-key an order without
+# decoding it; enrichment checks it against the body when it reserves (see its processor).
+PRODUCT_HEADER = "orderstream.productId"
+
 
 def dlq(topic: str) -> str:
     """The dead-letter topic of an input topic."""

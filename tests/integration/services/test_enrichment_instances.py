@@ -39,7 +39,9 @@ def _wait(condition: object, timeout: float = 60) -> None:
 def _child_pid(instance: int, port: int) -> int:
     """The pid of instance ``instance`` (0 when there is none)."""
     pattern = f"--instance-id {instance} .*--http-port {port}"
-    out = subprocess.run(["pgrep", "-f", "--", pattern], capture_output=True, text=True, check=False)
+    out = subprocess.run(
+        ["pgrep", "-f", "--", pattern], capture_output=True, text=True, check=False
+    )
     pids = out.stdout.split()
     return int(pids[0]) if pids else 0
 

@@ -118,6 +118,24 @@ def test_poison_pills_go_to_the_dlq_of_their_topic() -> None:
     assert p.stock("p1") == 0
 
 
+def test_product_header_spares_the_decode_but_cannot_misroute() -> None:
+    p = Pipeline()
+    p.send("inventory-adjustments", InventoryAdjusted("p1", 10, "seed", 1), b"p1")
+    value = p.codec.encode("orders", order("o1"))
+    [forwarded] = p.driver.pipe("orders", b"o1", value, headers=[("orderstream.productId", b"p1")])
+    assert (forwarded.key, forwarded.value) == (b"p1", value)
+    p.driver.pipe("orders-by-product", forwarded.key, forwarded.value)
+    assert [e.order_id for e in p.enriched()] == ["o1"]
+    # A header naming another product: the order reaches that product's partition, and is
+    # dead-lettered there instead of touching the other product's stock.
+    lying = p.codec.encode("orders", order("o2", product_id="p1"))
+    [moved] = p.driver.pipe("orders", b"o2", lying, headers=[("orderstream.productId", b"p9")])
+    p.driver.pipe("orders-by-product", moved.key, moved.value)
+    assert len(p.driver.dlq("orders-by-product")) == 1
+    assert [e.order_id for e in p.enriched()] == ["o1"]
+    assert p.stock("p1") == 8
+
+
 def test_sweep_forgets_expired_dedupe_entries() -> None:
     p = Pipeline()
     p.send("inventory-adjustments", InventoryAdjusted("p1", 10, "seed", 1), b"p1")

@@ -40,6 +40,7 @@ from orderstream.services.topics import (
     INVENTORY_ADJUSTMENTS,
     ORDERS,
     ORDERS_BY_PRODUCT,
+    PRODUCT_HEADER,
     STOCK_CHANGELOG,
 )
 
@@ -49,6 +50,10 @@ STOCK_STORE = "stock"
 
 class UnexpectedEvent(DeserializationError):
     """A decodable record of a type this topic does not carry."""
+
+
+class MisroutedOrder(ValueError):
+    """An order keyed under another product than its own (its productId header lied)."""
 
 
 @dataclass(frozen=True)
@@ -96,8 +101,7 @@ class EnrichmentProcessor:
         if record.topic == ORDERS_BY_PRODUCT:
             self._apply_to_stock(record, ctx)
         elif record.topic == ORDERS:
-            order = self._decode(record, OrderCreated)
-            ctx.emit(ORDERS_BY_PRODUCT, repartition_key(order.product_id), record.value)
+            ctx.emit(ORDERS_BY_PRODUCT, self._product_key(record), record.value)
         elif record.topic == INVENTORY_ADJUSTMENTS:
             restock = self._decode(record, InventoryAdjusted)
             if restock.delta < 1:
@@ -105,6 +109,19 @@ class EnrichmentProcessor:
             ctx.emit(ORDERS_BY_PRODUCT, repartition_key(restock.product_id), record.value)
         else:
             raise UnexpectedEvent(f"enrichment does not read topic {record.topic}")
+
+    def _product_key(self, record: Record) -> bytes:
+        """The productId of an order: from its header when the producer set one, else decoded.
+
+        Orders from our API and load generator carry the header, which saves a full decode;
+        stage 2 checks it against the body (``MisroutedOrder``), so a lying header can never
+        give a product's stock a second writer.
+        """
+        for name, value in record.headers:
+            if name == PRODUCT_HEADER and value:
+                return value
+        order = self._decode(record, OrderCreated)
+        return repartition_key(order.product_id)
 
     def _decode(self, record: Record, expected: type[Any]) -> Any:
         event = self._codec.decode(record.value)
@@ -121,6 +138,11 @@ class EnrichmentProcessor:
             key = stock_key(event.product_id)
             store.put(key, encode_int(apply_restock(decode_int(store.get(key)), event.delta)))
         elif isinstance(event, OrderCreated):
+            if record.key != repartition_key(event.product_id):
+                raise MisroutedOrder(
+                    f"order {event.order_id} of product {event.product_id} arrived "
+                    f"under key {record.key!r}"
+                )
             self._reserve(event, store, ctx)
         else:
             raise UnexpectedEvent(f"{record.topic} cannot carry {type(event).__name__}")

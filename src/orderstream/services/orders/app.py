@@ -38,6 +38,7 @@ from orderstream.services.orders.models import (
 )
 from orderstream.services.orders.publisher import OrderNotDurable, OrderPublisher
 from orderstream.services.orders.view import EnrichedOrderView
+from orderstream.services.topics import PRODUCT_HEADER
 
 MAX_WAIT_S = 30.0
 RETRY_AFTER_S = "1"
@@ -80,6 +81,10 @@ def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> Resp
         media_type="application/json",
         headers=headers,
     )
+
+
+def _headers(order: OrderRequest) -> list[tuple[str, bytes]]:
+    return [(PRODUCT_HEADER, order.productId.encode())]
 
 
 def _unavailable(reason: str) -> Response:
@@ -125,7 +130,7 @@ class OrdersApi:
         assert order.orderId is not None
         try:
             latency = await parts.publisher.publish(
-                order.orderId.encode(), parts.encode_order(order)
+                order.orderId.encode(), parts.encode_order(order), _headers(order)
             )
         except OrderNotDurable as exc:
             self.metrics.refused.labels("unavailable").inc()
@@ -148,7 +153,7 @@ class OrdersApi:
     async def _publish_batch(self, items: list[Any]) -> list[dict[str, Any]]:
         parts = self._parts()
         results: list[dict[str, Any]] = [{} for _ in items]
-        valid: list[tuple[int, str, bytes]] = []
+        valid: list[tuple[int, OrderRequest, bytes]] = []
         for i, item in enumerate(items):
             try:
                 order = parse_item(item)
@@ -156,10 +161,12 @@ class OrdersApi:
                 self.metrics.refused.labels("invalid").inc()
                 results[i] = {"status": 422, "detail": field_errors(exc)}
                 continue
-            assert order.orderId is not None
-            valid.append((i, order.orderId, parts.encode_order(order)))
-        outcomes = await parts.publisher.publish_many([(o.encode(), v) for _, o, v in valid])
-        for (i, order_id, _), outcome in zip(valid, outcomes, strict=True):
+            valid.append((i, order, parts.encode_order(order)))
+        outcomes = await parts.publisher.publish_many(
+            [(str(o.orderId).encode(), v, _headers(o)) for _, o, v in valid]
+        )
+        for (i, order, _), outcome in zip(valid, outcomes, strict=True):
+            order_id = order.orderId
             if isinstance(outcome, OrderNotDurable):
                 self.metrics.refused.labels("unavailable").inc()
                 results[i] = {"status": 503, "orderId": order_id, "detail": str(outcome)}

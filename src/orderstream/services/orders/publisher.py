@@ -33,6 +33,7 @@ class OrderNotDurable(OrderstreamError):
 # hold exceptions, so one abandoned by a timed-out request does not log "never retrieved".
 _Outcome = float | str
 _Report = tuple["asyncio.Future[_Outcome]", _Outcome]
+Headers = Sequence[tuple[str, bytes]]
 
 
 class OrderPublisher:
@@ -81,19 +82,19 @@ class OrderPublisher:
         if remaining:
             logger.warning("orders left unflushed at shutdown", extra={"count": remaining})
 
-    async def publish(self, key: bytes, value: bytes) -> float:
+    async def publish(self, key: bytes, value: bytes, headers: Headers = ()) -> float:
         """Write one record; returns the ack latency in seconds once Kafka confirmed it."""
-        fut = self._enqueue(key, value)
+        fut = self._enqueue(key, value, headers)
         return await self._await_report(fut)
 
     async def publish_many(
-        self, records: Sequence[tuple[bytes, bytes]]
+        self, records: Sequence[tuple[bytes, bytes, Headers]]
     ) -> list[float | OrderNotDurable]:
         """Write many records; each gets its ack latency or the reason it is not durable."""
         futures: list[asyncio.Future[_Outcome] | OrderNotDurable] = []
-        for key, value in records:
+        for key, value, headers in records:
             try:
-                futures.append(self._enqueue(key, value))
+                futures.append(self._enqueue(key, value, headers))
             except OrderNotDurable as exc:
                 futures.append(exc)
         results: list[float | OrderNotDurable] = []
@@ -107,13 +108,17 @@ class OrderPublisher:
                 results.append(exc)
         return results
 
-    def _enqueue(self, key: bytes, value: bytes) -> asyncio.Future[_Outcome]:
+    def _enqueue(self, key: bytes, value: bytes, headers: Headers) -> asyncio.Future[_Outcome]:
         assert self._loop is not None, "OrderPublisher.start() was not called"
         fut: asyncio.Future[_Outcome] = self._loop.create_future()
         started = time.perf_counter()
         try:
             self._producer.produce(
-                self.topic, value, key, on_delivery=partial(self._on_delivery, fut, started)
+                self.topic,
+                value,
+                key,
+                headers=list(headers) if headers else None,
+                on_delivery=partial(self._on_delivery, fut, started),
             )
         except BufferError:
             raise OrderNotDurable("the local produce queue is full") from None
