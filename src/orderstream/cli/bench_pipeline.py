@@ -19,6 +19,9 @@ def pipeline_bench(
     seconds: Annotated[int, typer.Option(help="seconds of load per latency rate")] = 20,
     api_count: Annotated[int, typer.Option(help="single orders for the API figure")] = 20_000,
     batch: Annotated[int, typer.Option(help="orders per batch for the API figure")] = 500,
+    latency_commit_ms: Annotated[
+        int, typer.Option(help="enrichment commit interval during the latency runs")
+    ] = 100,
     json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
 ) -> None:
     """Throughput and latency of the whole pipeline on a fresh local cluster (prints figures)."""
@@ -31,7 +34,7 @@ def pipeline_bench(
         console.status("benchmarking") as status,
     ):
         bench = PipelineBench(cluster, settings, home / "run", status.update)
-        figures = bench.run(orders, rate_list, seconds, api_count, batch)
+        figures = bench.run(orders, rate_list, seconds, api_count, batch, latency_commit_ms)
     if json:
         print_json(figures.as_json())
         return
@@ -58,7 +61,8 @@ def _print(f: PipelineFigures) -> None:
         ],
     )
     print_table(
-        "end-to-end latency: HTTP 202 -> committed EnrichedOrder",
+        "end-to-end latency: HTTP 202 -> committed EnrichedOrder "
+        f"(enrichment commits every {f.latency_commit_ms} ms)",
         ["rate", "achieved", "p50 ms", "p99 ms", "max ms"],
         [
             (f"{rate:,}/s", f"{f.offered_rps[rate]:,.0f}/s", p50, p99, mx)

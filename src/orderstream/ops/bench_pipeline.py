@@ -27,7 +27,7 @@ from confluent_kafka import Consumer, IsolationLevel, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from orderstream.config import Role, Settings, kafka_config
-from orderstream.ops.harness import PipelineHarness, pipeline_environment
+from orderstream.ops.harness import PipelineHarness, ServiceHandle, pipeline_environment
 from orderstream.ops.load import LoadSpec, build_orders, load_direct, load_over_http, percentile
 from orderstream.ops.seed import seed_catalog
 from orderstream.ops.topics_reader import end_offsets, partitions_of
@@ -53,6 +53,7 @@ class PipelineFigures:
     api_single_rps: float = 0.0
     api_batch_rps: float = 0.0
     api_batch_size: int = 0
+    latency_commit_ms: int = 100
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -67,6 +68,7 @@ class PipelineFigures:
             "api_single_orders_per_s": round(self.api_single_rps),
             "api_batch_orders_per_s": round(self.api_batch_rps),
             "api_batch_size": self.api_batch_size,
+            "latency_commit_interval_ms": self.latency_commit_ms,
         }
 
 
@@ -128,13 +130,22 @@ class PipelineBench:
         self.say = progress
 
     def run(
-        self, orders: int, rates: tuple[int, ...], seconds: int, api_count: int, batch: int
+        self,
+        orders: int,
+        rates: tuple[int, ...],
+        seconds: int,
+        api_count: int,
+        batch: int,
+        latency_commit_ms: int = 100,
     ) -> PipelineFigures:
-        figures = PipelineFigures()
+        figures = PipelineFigures(latency_commit_ms=latency_commit_ms)
         figures.ceiling_rps = self.ceiling(orders)
         seed_catalog(self.settings, PRODUCTS, 10_000_000)
         try:
-            self.enrichment_throughput(orders, figures)
+            drain = self.enrichment_throughput(orders, figures)
+            if latency_commit_ms != 100:
+                drain.stop()
+                self.harness.start_enrichment("bench", commit_interval_ms=latency_commit_ms)
             api = self.harness.start_orders()
             for rate in rates:
                 self.latency_at(api.url, rate, seconds, figures)
@@ -149,7 +160,7 @@ class PipelineBench:
         produce_inputs(self.cluster.bootstrap, bench.input, records, keys=10_000)
         return bench.ceiling()
 
-    def enrichment_throughput(self, count: int, figures: PipelineFigures) -> None:
+    def enrichment_throughput(self, count: int, figures: PipelineFigures) -> ServiceHandle:
         self.say(f"pre-loading {count:,} orders")
         spec = LoadSpec(count=count, rate=0, products=PRODUCTS, direct=True, seed=1)
         load_direct(spec, self.settings, build_orders(spec, "drain"), lambda _n: None)
@@ -157,7 +168,7 @@ class PipelineBench:
         try:
             self.say("enrichment draining them (exactly-once, 100 ms commits, 1 instance)")
             began = time.time()
-            self.harness.start_enrichment("bench", wait=False)
+            instance = self.harness.start_enrichment("bench", wait=False)
             arrivals.wait_for(count, timeout_s=1_800)
             last = max(arrivals.seen.values(), default=time.time())
         finally:
@@ -166,6 +177,7 @@ class PipelineBench:
         figures.enrichment_wall_s = last - began
         span = last - arrivals.first
         figures.enrichment_rps = len(arrivals.seen) / span if span > 0 else 0.0
+        return instance
 
     def latency_at(self, url: str, rate: int, seconds: int, figures: PipelineFigures) -> None:
         self.say(f"end-to-end latency at {rate:,} orders/s for {seconds} s")
