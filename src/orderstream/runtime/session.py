@@ -15,7 +15,7 @@ import logging
 import time
 from typing import Any, cast
 
-from confluent_kafka import KafkaError
+from confluent_kafka import KafkaError, KafkaException
 
 from orderstream.config import KafkaConfig, Role, Settings, kafka_config
 from orderstream.errors import ConfigError, TaskMigrated, TransactionAborted
@@ -80,6 +80,7 @@ def _client_configs(
             "max.partition.fetch.bytes": 16 * 1024 * 1024,
             # Restores read to the end: do not let the broker hold an empty fetch.
             "fetch.wait.max.ms": 10,
+            "session.timeout.ms": config.session_timeout_ms,  # unused (no group), but checked
         },
     )
     probe = dict(reader, **{"isolation.level": "read_uncommitted", "client.id": f"{name}-probe"})
@@ -99,9 +100,27 @@ class Session:
         self.processor = processor
         self.config = config
         self.metrics = metrics
-        producer_conf, consumer_conf, reader_conf, probe_conf = _client_configs(config, settings)
         state_dir = config.state_dir / config.app_id if config.state_dir else None
         self.registry = TaskRegistry(tuple(processor.stores), state_dir)
+        try:
+            self._build(config, settings)
+        except KafkaException as exc:
+            raise ConfigError(f"cannot create the Kafka clients of {config.app_id}: {exc}") from exc
+        self.restorer = Restorer(
+            self._reader, metrics, settle_timeout_s=config.transaction_timeout_ms / 1000 + 20
+        )
+        self.rebalance = RebalanceHandler(self.consumer, self.registry, self.checkpoint, metrics)
+        self.ctx = RecordContext(self.registry.stores)
+        self.cycle_ctx = CycleContext(self.registry.stores)
+        self.punctuator = cast(Punctuator, processor) if hasattr(processor, "punctuate") else None
+        self._interval_s = config.commit_interval_ms / 1000
+        self.processed = 0
+        self.last_cycle = time.monotonic()
+
+    def _build(self, config: RuntimeConfig, settings: Settings) -> None:
+        """The Kafka clients and the checkpoint over them."""
+        metrics = self.metrics
+        producer_conf, consumer_conf, reader_conf, probe_conf = _client_configs(config, settings)
         self.consumer = GroupConsumer(consumer_conf)
         self.producer: OutputProducer
         self.checkpoint: Checkpoint
@@ -118,19 +137,7 @@ class Session:
             self.checkpoint = AtLeastOnceCheckpoint(
                 plain, self.consumer, self.registry, metrics, config.snapshot_interval_ms
             )
-        self.restorer = Restorer(
-            ChangelogReader(reader_conf, probe_conf),
-            metrics,
-            settle_timeout_s=config.transaction_timeout_ms / 1000 + 20,
-        )
-        self.rebalance = RebalanceHandler(self.consumer, self.registry, self.checkpoint, metrics)
-        self.ctx = RecordContext(self.registry.stores)
-        self.cycle_ctx = CycleContext(self.registry.stores)
-        self.punctuator = cast(Punctuator, processor) if hasattr(processor, "punctuate") else None
-        self._interval_s = config.commit_interval_ms / 1000
-        self._paused_for_backpressure = False
-        self.processed = 0
-        self.last_cycle = time.monotonic()
+        self._reader = ChangelogReader(reader_conf, probe_conf)
 
     # -- start and stop -------------------------------------------------------------------
 

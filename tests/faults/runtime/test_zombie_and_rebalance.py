@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
 
+from orderstream.runtime import ProcessingLoop, ProcessorContext, Record, RuntimeConfig
+from orderstream.testing.aggregate import AggregateProcessor
 from orderstream.testing.cluster import LocalCluster
 from orderstream.testing.eos import (
     EosTopics,
@@ -73,3 +77,59 @@ def test_instances_join_and_leave_mid_stream(
     verdict = verify(bootstrap, eos_topics)
     assert verdict.ok, verdict.problems
     assert verdict.processed == verdict.outputs == total
+
+
+class _StallingAggregate(AggregateProcessor):
+    """Stalls once, mid-transaction, for longer than the group tolerates (a GC pause, a VM
+    freeze): the group gives its partitions away, and it wakes up as a zombie."""
+
+    def __init__(self, t: EosTopics, stall_at: int, stall_s: float) -> None:
+        super().__init__(t.input, t.output, t.changelog)
+        self.stall_at, self.stall_s = stall_at, stall_s
+        self.records = 0
+
+    def process(self, record: Record, ctx: ProcessorContext) -> None:
+        super().process(record, ctx)
+        self.records += 1
+        if self.records == self.stall_at:
+            time.sleep(self.stall_s)
+
+
+def test_a_stalled_instance_cannot_commit_what_it_processed_as_a_zombie(
+    kafka_cluster: LocalCluster, eos_topics: EosTopics
+) -> None:
+    bootstrap = kafka_cluster.bootstrap
+    produce_inputs(bootstrap, eos_topics.input, 20_000, keys=1_000)
+    # The stalled instance is fenced by the group generation (KIP-447) when it tries to commit.
+    settings = kafka_cluster.settings(librdkafka={"max.poll.interval.ms": 6_000})
+    stalling = _StallingAggregate(eos_topics, stall_at=2_000, stall_s=12)
+    zombie = ProcessingLoop(
+        stalling, RuntimeConfig(app_id=eos_topics.group, instance_id="zombie"), settings
+    )
+    healthy = ProcessingLoop(
+        AggregateProcessor(eos_topics.input, eos_topics.output, eos_topics.changelog),
+        RuntimeConfig(app_id=eos_topics.group, instance_id="healthy"),
+        settings,
+    )
+    threads = [threading.Thread(target=loop.run, daemon=True) for loop in (zombie, healthy)]
+    for thread in threads:
+        thread.start()
+    try:
+        wait_for(lambda: stalling.records >= 2_000, 60, "the stall to begin")
+        produce_inputs(bootstrap, eos_topics.input, 10_000, keys=1_000, seed=5)
+        wait_committed(bootstrap, eos_topics, 30_000, timeout=90)
+        wait_for(
+            lambda: zombie.metrics.txn_aborts._value.get()
+            + zombie.metrics.task_migrations._value.get()
+            >= 1,
+            60,
+            "the zombie's transaction to be refused",
+        )
+    finally:
+        for loop in (zombie, healthy):
+            loop.stop()
+        for thread in threads:
+            thread.join(60)
+    verdict = verify(bootstrap, eos_topics)
+    assert verdict.ok, verdict.problems
+    assert verdict.processed == verdict.outputs == 30_000
