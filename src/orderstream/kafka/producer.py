@@ -260,7 +260,10 @@ class TransactionalProducer:
 
     def close(self, timeout_s: float = 5.0) -> None:
         """Give in-flight messages a moment; an open transaction is left to be aborted."""
-        self._producer.flush(timeout_s if self.state is not TxnState.FAILED else 0)
+        try:
+            self._producer.flush(timeout_s if self.state is not TxnState.FAILED else 0)
+        except KafkaException as exc:  # a fenced or fatal producer refuses even to flush
+            logger.info("producer closed after a fatal error", extra={"error": str(exc)})
 
 
 class PlainProducer:

@@ -180,12 +180,16 @@ class Session:
             store.inner.abort()
         for tp in list(self.registry.tasks):
             self.registry.close(tp, snapshot=False)
-        for close in (self.consumer.close, self.restorer.reader.close):
+        closers = (
+            self.consumer.close,
+            self.restorer.reader.close,
+            lambda: self.producer.close(0.5),
+        )
+        for close in closers:
             try:
                 close()
             except Exception as exc:  # the clients may be in any state after a failure
                 logger.warning("close after failure", extra={"error": str(exc)})
-        self.producer.close(0.5)
 
     # -- one cycle ------------------------------------------------------------------------
 

@@ -102,7 +102,7 @@ def test_a_stalled_instance_cannot_commit_what_it_processed_as_a_zombie(
     produce_inputs(bootstrap, eos_topics.input, 20_000, keys=1_000)
     # The stalled instance is fenced by the group generation (KIP-447) when it tries to commit.
     settings = kafka_cluster.settings(librdkafka={"max.poll.interval.ms": 6_000})
-    stalling = _StallingAggregate(eos_topics, stall_at=2_000, stall_s=12)
+    stalling = _StallingAggregate(eos_topics, stall_at=2_000, stall_s=8)
     zombie = ProcessingLoop(
         stalling, RuntimeConfig(app_id=eos_topics.group, instance_id="zombie"), settings
     )
