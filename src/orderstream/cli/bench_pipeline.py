@@ -8,7 +8,12 @@ import typer
 
 from orderstream.cli.common import console, print_json, print_table
 from orderstream.config import load_settings
-from orderstream.ops.bench_pipeline import PipelineBench, PipelineFigures, bench_environment
+from orderstream.ops.bench_pipeline import (
+    WARMUP_S,
+    PipelineBench,
+    PipelineFigures,
+    bench_environment,
+)
 
 
 def pipeline_bench(
@@ -62,7 +67,7 @@ def _print(f: PipelineFigures) -> None:
     )
     print_table(
         "end-to-end latency: HTTP 202 -> committed EnrichedOrder "
-        f"(enrichment commits every {f.latency_commit_ms} ms)",
+        f"(enrichment commits every {f.latency_commit_ms} ms; first {WARMUP_S} s not counted)",
         ["rate", "achieved", "p50 ms", "p99 ms", "max ms"],
         [
             (f"{rate:,}/s", f"{f.offered_rps[rate]:,.0f}/s", p50, p99, mx)
