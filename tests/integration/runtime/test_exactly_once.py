@@ -58,10 +58,14 @@ def test_aggregates_are_exact_and_the_shell_reports_ready(
     assert httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200
     ready = httpx.get(f"http://127.0.0.1:{port}/readyz")
     assert ready.status_code == 200, ready.text
-    metrics = httpx.get(f"http://127.0.0.1:{port}/metrics").text
-    assert f"orderstream_records_in_total {float(N)}" in metrics
-    assert "orderstream_commit_latency_seconds_count" in metrics
-    assert "orderstream_consumer_lag_records" in metrics
+
+    def metrics() -> str:
+        return httpx.get(f"http://127.0.0.1:{port}/metrics").text
+
+    # Counters are updated just after each commit, lag every two seconds.
+    wait_for(lambda: f"orderstream_records_in_total {float(N)}" in metrics(), 10, "records_in")
+    wait_for(lambda: "orderstream_consumer_lag_records{" in metrics(), 10, "the lag gauge")
+    assert "orderstream_commit_latency_seconds_count" in metrics()
     stop_loop(loop)
     verdict = verify_exactly_once(
         bootstrap, eos_topics.group, eos_topics.input, eos_topics.output, eos_topics.changelog
