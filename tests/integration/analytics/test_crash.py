@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from pathlib import Path
 
+import httpx
 import pytest
 from tests.integration.analytics.support import (
     OrderFeed,
@@ -47,6 +49,10 @@ def test_kill_9_mid_stream_then_restart_keeps_windows_exact(
         stats = reader.wait_for(len(expected.closed), 120, second)
         assert_exact(expected, stats)
         assert sum(s.orders for s in stats) + len(expected.late_ids) == 12_000
+        # The anomaly models came back from their store snapshots, not from scratch.
+        metrics = httpx.get(second.url + "/metrics", timeout=5).text
+        restores = re.search(r"^analytics_model_restores_total (\S+)$", metrics, re.M)
+        assert restores is not None and float(restores.group(1)) >= 1, metrics[-500:]
     finally:
         first.stop()
         if second is not None:

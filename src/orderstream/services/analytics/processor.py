@@ -10,7 +10,8 @@ few seconds, refresh the live view. Closed windows are deleted from the store in
 transaction that emits them, so each is emitted exactly once.
 
 The model is the one approximate part: after a crash it resumes from its last snapshot and has
-not learnt the orders since (at most ``model_snapshot_ms`` of them). Its alerts are still
+not learnt the orders since (at most ``model_snapshot_ms`` of them; a new model is
+snapshotted at its first commit). Its alerts are still
 emitted inside the transaction, so none is lost or doubled.
 """
 
@@ -53,6 +54,9 @@ LATE_ORDERS_TOTAL = Counter(
     "analytics_late_orders_total", "Orders later than their window's grace, sent to the late topic"
 )
 ALERTS_TOTAL = Counter("analytics_alerts_total", "Orders the anomaly model flagged")
+MODEL_RESTORES_TOTAL = Counter(
+    "analytics_model_restores_total", "Anomaly models restored from a store snapshot"
+)
 WINDOWS_CLOSED_TOTAL = Counter("analytics_windows_closed_total", "(window, partition) closed")
 CLOSE_DELAY = Histogram(
     "analytics_window_close_delay_seconds",
@@ -144,7 +148,8 @@ class AnalyticsProcessor:
                 delay_ms = now_ms - self.options.window.closes_at(window.start_ms)
                 CLOSE_DELAY.observe(max(delay_ms, 0) / 1000)
                 self.live.window_closed(partition, window)
-            if snapshot_models:
+            # A new model is snapshotted as soon as it has learnt anything, then on the timer.
+            if snapshot_models or self._snapshotted.get(partition) == 0:
                 self._snapshot_model(partition, store)
             open_windows = {
                 s: w for s in windows.open_starts(store) if (w := windows.window(store, s))
@@ -184,6 +189,7 @@ class AnalyticsProcessor:
                 # The learnt trees come from the snapshot; the threshold is today's setting.
                 model = AnomalyModel.from_bytes(raw)
                 model.config = replace(model.config, threshold=self.options.model.threshold)
+                MODEL_RESTORES_TOTAL.inc()
             else:
                 model = AnomalyModel(self.options.model)
             self._models[partition] = model
