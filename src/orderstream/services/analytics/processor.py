@@ -9,10 +9,9 @@ close due windows and emit one ``OrderStats`` per (window, partition), snapshot 
 few seconds, refresh the live view. Closed windows are deleted from the store in the same
 transaction that emits them, so each is emitted exactly once.
 
-The model is the one approximate part: after a crash it resumes from its last snapshot and has
-not learnt the orders since (at most ``model_snapshot_ms`` of them; a new model is
-snapshotted at its first commit). Its alerts are still
-emitted inside the transaction, so none is lost or doubled.
+The model is the one approximate part: a new model is snapshotted at its first commit, then
+every ``model_snapshot_ms``; after a crash it resumes from its last snapshot and has not learnt
+the orders since. Its alerts are still emitted inside the transaction: none is lost or doubled.
 """
 
 from __future__ import annotations
