@@ -224,7 +224,7 @@ class Session:
         for task in restoring:
             task.committed_offset = committed[task.tp]
             self.restorer.restore_task(task)
-            task.transition(TaskState.RUNNING)
+            self.registry.activate(task)
             if task.rewind_to is not None:
                 self.consumer.seek(task.tp, task.committed_offset)
                 task.rewind_to = None

@@ -77,7 +77,11 @@ def open_backend(spec: StoreSpec, partition: int, state_dir: Path | None) -> Sto
 
 
 class TaskRegistry:
-    """The tasks of this instance, and a by-name, by-partition index of their stores."""
+    """The tasks of this instance, and a by-name, by-partition index of their stores.
+
+    Only running tasks' stores are in the index that processors see: a store that is still
+    restoring must not be read or written.
+    """
 
     def __init__(self, specs: tuple[StoreSpec, ...], state_dir: Path | None) -> None:
         self.specs = specs
@@ -95,10 +99,15 @@ class TaskRegistry:
                     TransactionalStore(backend), spec.changelog_topic, partition
                 )
                 stores[spec.name] = store
-                self.stores[spec.name][partition] = store
         task = PartitionTask(tp=tp, stores=stores)
         self.tasks[tp] = task
         return task
+
+    def activate(self, task: PartitionTask) -> None:
+        """The task is restored: it runs, and processors may now see its stores."""
+        task.transition(TaskState.RUNNING)
+        for name, store in task.stores.items():
+            self.stores[name][task.tp[1]] = store
 
     def close(self, tp: TP, snapshot: bool) -> None:
         """Close a task: snapshot its committed state (when asked) and release its stores."""

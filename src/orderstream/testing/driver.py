@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from orderstream.runtime.api import Header, Processor, Punctuator, Record
 from orderstream.runtime.context import CycleContext, Emit, RecordContext
 from orderstream.runtime.dlq import RecordTooLarge, dlq_headers, dlq_topic
-from orderstream.runtime.tasks import TaskRegistry, TaskState
+from orderstream.runtime.tasks import TaskRegistry
 from orderstream.state import Change
 
 
@@ -51,8 +51,7 @@ class ProcessorDriver:
 
     def _task(self, topic: str, partition: int) -> None:
         if (topic, partition) not in self.registry.tasks:
-            task = self.registry.create((topic, partition))
-            task.transition(TaskState.RUNNING)
+            self.registry.activate(self.registry.create((topic, partition)))
 
     def pipe(
         self,
