@@ -28,6 +28,7 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
 
 from orderstream.config import Role, Settings, kafka_config
+from orderstream.errors import PlatformError
 from orderstream.runtime import ProcessingLoop, Processor, RuntimeConfig
 from orderstream.testing.aggregate import Aggregate, AggregateProcessor, PassThroughProcessor
 from orderstream.testing.cluster import LocalCluster
@@ -274,5 +275,10 @@ def bench_cluster_or(bootstrap: str | None, home: Path | None, cache: Path) -> A
     from orderstream.testing.cluster import local_cluster
 
     if bootstrap:
-        return contextlib.nullcontext(LocalCluster(bootstrap=bootstrap))
+        cluster = LocalCluster(bootstrap=bootstrap)
+        try:
+            cluster.admin.list_topics(timeout=10)
+        except KafkaException as exc:
+            raise PlatformError(f"cannot reach Kafka at {bootstrap}: {exc}") from exc
+        return contextlib.nullcontext(cluster)
     return local_cluster(home or Path(tempfile.mkdtemp(prefix="orderstream-bench-kafka-")), cache)
