@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import re
 from typing import Any, ClassVar, Literal, TypeVar
 
@@ -110,19 +111,25 @@ def snake(name: str) -> str:
     return _CAMEL_BOUNDARY.sub("_", name).lower()
 
 
+@functools.cache
+def _field_names(cls: type) -> tuple[tuple[str, str], ...]:
+    """(python name, Avro name) per field, computed once per class: this is on the hot path."""
+    return tuple((f.name, camel(f.name)) for f in dataclasses.fields(cls))
+
+
 def to_record(event: Any) -> dict[str, Any]:
     """The Avro record (camelCase dict) of an event."""
-    return {camel(f.name): getattr(event, f.name) for f in dataclasses.fields(event)}
+    return {avro: getattr(event, py) for py, avro in _field_names(type(event))}
 
 
 def from_record(cls: type[E], record: dict[str, Any]) -> E:
     """Build an event from a decoded Avro record; datetimes become epoch millis."""
     values = {}
-    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
-        value = record.get(camel(f.name))
+    for py, avro in _field_names(cls):
+        value = record.get(avro)
         if isinstance(value, dt.datetime):
             value = millis(value)
-        values[f.name] = value
+        values[py] = value
     return cls(**values)
 
 
