@@ -165,9 +165,15 @@ class Session:
             )
 
     def close_gracefully(self) -> None:
-        """Finish the open transaction, snapshot, and leave the group."""
+        """Finish (or, if it cannot be finished, abort) the open transaction, snapshot, and
+        leave the group."""
         if self.checkpoint.is_open:
-            self.checkpoint.commit()
+            try:
+                self.checkpoint.commit()
+            except TransactionAborted as exc:
+                logger.warning("last transaction aborted at shutdown", extra={"error": str(exc)})
+                self._drop_pending_emits()
+                self.checkpoint.abort(rewind=False)
         self.checkpoint.snapshot_now()
         self.consumer.close()  # runs on_revoke for what is left
         self.producer.close()
