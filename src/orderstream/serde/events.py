@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import functools
 import re
 from typing import Any, ClassVar, Literal, TypeVar
 
@@ -111,10 +110,16 @@ def snake(name: str) -> str:
     return _CAMEL_BOUNDARY.sub("_", name).lower()
 
 
-@functools.cache
+_FIELD_NAMES: dict[type, tuple[tuple[str, str], ...]] = {}
+
+
 def _field_names(cls: type) -> tuple[tuple[str, str], ...]:
     """(python name, Avro name) per field, computed once per class: this is on the hot path."""
-    return tuple((f.name, camel(f.name)) for f in dataclasses.fields(cls))
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = tuple((f.name, camel(f.name)) for f in dataclasses.fields(cls))
+        _FIELD_NAMES[cls] = names
+    return names
 
 
 def to_record(event: Any) -> dict[str, Any]:
