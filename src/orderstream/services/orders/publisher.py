@@ -44,7 +44,7 @@ class OrderPublisher:
         settings: Settings,
         topic: str,
         *,
-        ack_timeout_s: float = 4.0,
+        ack_timeout_s: float = 3.0,
         client_id: str = "orders-api",
         overrides: dict[str, Any] | None = None,
     ) -> None:

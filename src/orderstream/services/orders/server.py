@@ -47,7 +47,7 @@ def _camel(name: str) -> str:
     return head + "".join(p.title() for p in rest)
 
 
-def components_factory(settings: Settings, *, ack_timeout_s: float = 4.0) -> Any:
+def components_factory(settings: Settings, *, ack_timeout_s: float = 3.0) -> Any:
     """A builder of the service's parts, run by the app's lifespan."""
 
     def build() -> OrdersComponents:
@@ -63,7 +63,7 @@ def components_factory(settings: Settings, *, ack_timeout_s: float = 4.0) -> Any
     return build
 
 
-def orders_app(settings: Settings, *, ack_timeout_s: float = 4.0) -> FastAPI:
+def orders_app(settings: Settings, *, ack_timeout_s: float = 3.0) -> FastAPI:
     return create_app(components_factory(settings, ack_timeout_s=ack_timeout_s))
 
 
