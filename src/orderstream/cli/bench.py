@@ -21,7 +21,10 @@ def runtime_bench(
         str | None,
         typer.Option(help="Broker to measure; by default a fresh local 1-node cluster is started"),
     ] = None,
-    records: Annotated[int, typer.Option(min=10_000, help="Input records per scenario")] = 300_000,
+    records: Annotated[int, typer.Option(min=10_000, help="Input records per scenario")] = 500_000,
+    rounds: Annotated[
+        int, typer.Option(min=1, help="Rounds over all scenarios; the best of each counts")
+    ] = 3,
     restore_keys: Annotated[
         int, typer.Option(min=1_000, help="Keys in the store for the restart figures")
     ] = 1_000_000,
@@ -50,7 +53,7 @@ def runtime_bench(
                 tasks[phase] = bar.add_task(phase, total=total)
             bar.update(tasks[phase], completed=done, total=total)
 
-        result = RuntimeBench(cluster, records, restore_keys, progress).run()
+        result = RuntimeBench(cluster, records, restore_keys, progress, rounds).run()
     if json:
         print_json(result.as_json())
         return
