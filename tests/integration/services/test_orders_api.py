@@ -17,6 +17,7 @@ from orderstream.ops.seed import product_id, seed_catalog
 from orderstream.ops.topics_reader import read_topic
 from orderstream.platform.cluster import cluster_up
 from orderstream.serde import EventSerde
+from orderstream.services.enrichment.rules import stock_key
 
 pytestmark = pytest.mark.integration
 
@@ -31,9 +32,21 @@ def api(
     try:
         handle = h.start_orders()
         h.start_enrichment()
+        _wait_for_stock(settings, product_id(1))
         yield handle
     finally:
         h.stop_all()
+
+
+def _wait_for_stock(settings: Settings, product: str) -> None:
+    """Orders and restocks come through different topics: wait until the seed is applied."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        changelog = read_topic(settings, "enrichment-stock-changelog")
+        if any(r.key == stock_key(product) and r.value for r in changelog):
+            return
+        time.sleep(0.3)
+    raise AssertionError(f"the seeded stock of {product} was not applied within 60 s")
 
 
 def order(**fields: object) -> dict[str, object]:
