@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shutil
 import tempfile
 import threading
 import time
@@ -229,5 +230,8 @@ class PipelineBench:
 def bench_environment(cache_dir: Path) -> Iterator[tuple[LocalCluster, Settings, Path]]:
     """A fresh cluster with registry, topology and schemas, in a temporary directory."""
     home = Path(tempfile.mkdtemp(prefix="orderstream-bench-pipeline-"))
-    with pipeline_environment(home, cache_dir) as (cluster, settings):
-        yield cluster, settings, home
+    try:
+        with pipeline_environment(home, cache_dir) as (cluster, settings):
+            yield cluster, settings, home
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
