@@ -39,10 +39,11 @@ unit: $(STAMP)
 	$(BIN)/pytest -q tests/unit
 
 # The whole pipeline in the background, steady orders through the API with a live summary
-# (dashboard: http://127.0.0.1:8088/) until Ctrl-C or DURATION seconds, then the audit.
-DURATION ?=
+# (dashboard: http://127.0.0.1:8088/) for DURATION seconds (default 30), then the audit and
+# what to look at next. 'orderstream demo' without --duration runs until Ctrl-C.
+DURATION ?= 30
 demo: install
-	$(BIN)/orderstream demo $(if $(DURATION),--duration $(DURATION))
+	$(BIN)/orderstream demo --duration $(DURATION)
 
 clean:
 	-$(BIN)/orderstream kafka down --purge
