@@ -37,6 +37,9 @@ _COMMIT_ATTEMPTS = 5
 class OutputProducer(Protocol):
     """What the runtime's hot path and checkpoint need from either producer."""
 
+    # confluent_kafka's own produce(topic, value, key): for the hot path only.
+    raw_produce: Callable[..., None]
+
     def produce(
         self,
         topic: str,
@@ -75,7 +78,7 @@ class TransactionalProducer:
     def __init__(self, conf: KafkaConfig, api_timeout_s: float = 30.0) -> None:
         self.transactional_id = str(conf["transactional.id"])
         self._producer = Producer(conf)
-        self._raw_produce: Callable[..., None] = self._producer.produce
+        self.raw_produce: Callable[..., None] = self._producer.produce
         self._timeout = api_timeout_s
         self.state = TxnState.NEW
 
@@ -132,9 +135,9 @@ class TransactionalProducer:
             if headers is None and on_delivery is None:
                 # Keyword arguments cost confluent_kafka about 1 us per call: the hot path
                 # passes only positional ones.
-                self._raw_produce(topic, value, key, partition)
+                self.raw_produce(topic, value, key, partition)
             else:
-                self._raw_produce(
+                self.raw_produce(
                     topic, value, key, partition, headers=headers, on_delivery=on_delivery
                 )
         except BufferError:
@@ -150,7 +153,7 @@ class TransactionalProducer:
         on_last_delivered: DeliveryCallback,
     ) -> None:
         """Produce (key, value) records to one partition; report only the last delivery."""
-        raw = self._raw_produce
+        raw = self.raw_produce
         if not records:
             return
         for key, value in records[:-1]:
@@ -175,7 +178,7 @@ class TransactionalProducer:
         while True:
             self._producer.poll(0.05)
             try:
-                self._raw_produce(
+                self.raw_produce(
                     topic, value, key, partition, headers=headers, on_delivery=on_delivery
                 )
                 return
@@ -274,6 +277,7 @@ class PlainProducer:
         full: dict[str, Any] = dict(conf)
         full["on_delivery"] = self._on_delivery
         self._producer = Producer(full)
+        self.raw_produce: Callable[..., None] = self._producer.produce
 
     def _on_delivery(self, err: Any, _msg: Any) -> None:
         if err is not None:

@@ -23,12 +23,12 @@ class RecordContext:
     record that goes to the DLQ leaves nothing else behind.
     """
 
-    __slots__ = ("_partition", "_stores", "_touched", "emits")
+    __slots__ = ("_partition", "_stores", "emits", "touched")
 
     def __init__(self, stores: dict[str, dict[int, ChangeLoggingStore]]) -> None:
         self._stores = stores
         self._partition = -1
-        self._touched: list[ChangeLoggingStore] = []
+        self.touched: list[ChangeLoggingStore] = []
         self.emits: list[Emit] = []
 
     def start(self, partition: int) -> None:
@@ -41,9 +41,9 @@ class RecordContext:
             raise StoreNotAssigned(
                 f"store {name!r} partition {self._partition} is not assigned to this instance"
             ) from None
-        if store not in self._touched:
+        if store not in self.touched:
             store.inner.savepoint()
-            self._touched.append(store)
+            self.touched.append(store)
         return store
 
     def emit(
@@ -53,16 +53,16 @@ class RecordContext:
 
     def succeed(self) -> None:
         """Keep the record's writes (its emits are taken by the caller)."""
-        if self._touched:
-            for store in self._touched:
+        if self.touched:
+            for store in self.touched:
                 store.inner.release_savepoint()
-            self._touched.clear()
+            self.touched.clear()
 
     def rollback(self) -> None:
         """Undo the record's writes and drop its emits."""
-        for store in self._touched:
+        for store in self.touched:
             store.inner.rollback_to_savepoint()
-        self._touched.clear()
+        self.touched.clear()
         self.emits.clear()
 
 

@@ -29,6 +29,9 @@ class RuntimeMetrics:
         self.partitions_lost = counter(
             "orderstream_partitions_lost", "Partitions lost (session timed out: fenced)"
         )
+        self.backpressure_pauses = counter(
+            "orderstream_backpressure_pauses", "Times input was paused for the producer to drain"
+        )
         self.task_migrations = counter(
             "orderstream_task_migrations", "Fenced or fatal errors that rebuilt the runtime"
         )

@@ -30,6 +30,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
 from orderstream.config import Role, Settings, kafka_config
 from orderstream.errors import PlatformError
 from orderstream.runtime import ProcessingLoop, Processor, RuntimeConfig
+from orderstream.runtime.session import FETCH_TUNING
 from orderstream.testing.aggregate import Aggregate, AggregateProcessor, PassThroughProcessor
 from orderstream.testing.cluster import LocalCluster
 from orderstream.testing.eos import produce_inputs
@@ -111,10 +112,17 @@ class RuntimeBench:
                 "bench-ceiling",
                 settings=self.settings,
                 group_id=f"bench-ceiling-{uuid.uuid4().hex[:6]}",
-                overrides={"isolation.level": "read_uncommitted"},
+                overrides={"isolation.level": "read_uncommitted", **FETCH_TUNING},
             )
         )
-        producer = Producer(kafka_config(Role.PRODUCER, "bench-ceiling", settings=self.settings))
+        producer = Producer(
+            kafka_config(
+                Role.PRODUCER,
+                "bench-ceiling",
+                settings=self.settings,
+                overrides={"queue.buffering.max.messages": 400_000},  # as the runtime's
+            )
+        )
         consumer.subscribe([self.input])
         done = 0
         started = 0.0
@@ -126,7 +134,11 @@ class RuntimeBench:
                     started = time.perf_counter()
                 for msg in batch:
                     if msg.error() is None:
-                        producer.produce(out, msg.value(), msg.key())
+                        try:
+                            producer.produce(out, msg.value(), msg.key())
+                        except BufferError:
+                            producer.flush()
+                            producer.produce(out, msg.value(), msg.key())
                         done += 1
                 producer.poll(0)
                 if done and time.monotonic() - last_commit >= 0.1:
@@ -161,6 +173,8 @@ class RuntimeBench:
             instance_id="bench",
             mode=mode,  # type: ignore[arg-type]
             commit_interval_ms=interval_ms,
+            # The interval, not the default 10k-record cap, decides the transaction size here.
+            max_records_per_txn=1_000_000,
         )
         loop = ProcessingLoop(processor, config, self.settings)
         thread = threading.Thread(target=_quiet(loop.run), daemon=True)

@@ -129,15 +129,19 @@ def test_an_injected_abort_skips_nothing_and_doubles_nothing(
     assert verdict.outputs == N
 
 
-def test_at_least_once_mode_processes_everything(
+def test_at_least_once_mode_with_back_pressure_processes_everything(
     kafka_cluster: LocalCluster, eos_topics: EosTopics, start_loop: StartLoop
 ) -> None:
     bootstrap = kafka_cluster.bootstrap
     produce_inputs(bootstrap, eos_topics.input, N, keys=500)
-    config = RuntimeConfig(app_id=eos_topics.group, instance_id="a", mode="at_least_once")
+    # A tiny producer queue limit makes the loop pause its input for back-pressure.
+    config = RuntimeConfig(
+        app_id=eos_topics.group, instance_id="a", mode="at_least_once", max_pending_produce=200
+    )
     loop = start_loop(_processor(eos_topics), config)
     wait_committed(bootstrap, eos_topics, N)
     stop_loop(loop)
+    assert loop.metrics.backpressure_pauses._value.get() > 0
     # Without a crash at-least-once is exact too; it just does not promise it.
     verdict = verify_exactly_once(
         bootstrap, eos_topics.group, eos_topics.input, eos_topics.output, eos_topics.changelog
