@@ -23,24 +23,30 @@ class RecordContext:
     record that goes to the DLQ leaves nothing else behind.
     """
 
-    __slots__ = ("_partition", "_stores", "emits", "touched")
+    __slots__ = ("_current", "_partition", "_stores", "emits", "touched")
 
     def __init__(self, stores: dict[str, dict[int, ChangeLoggingStore]]) -> None:
         self._stores = stores
         self._partition = -1
+        self._current: dict[str, ChangeLoggingStore] = {}
         self.touched: list[ChangeLoggingStore] = []
         self.emits: list[Emit] = []
 
     def start(self, partition: int) -> None:
+        """The following records come from ``partition``: resolve its stores once."""
         self._partition = partition
+        self._current = {
+            name: by_partition[partition]
+            for name, by_partition in self._stores.items()
+            if partition in by_partition
+        }
 
     def store(self, name: str) -> KeyValueStore:
-        try:
-            store = self._stores[name][self._partition]
-        except KeyError:
+        store = self._current.get(name)
+        if store is None:
             raise StoreNotAssigned(
                 f"store {name!r} partition {self._partition} is not assigned to this instance"
-            ) from None
+            )
         if store not in self.touched:
             store.inner.savepoint()
             self.touched.append(store)

@@ -11,7 +11,9 @@ class MemoryBackend:
     """Committed state in a dict; nothing survives the process."""
 
     def __init__(self) -> None:
+        # The dict is never replaced, so that ``get`` can be its bound C method (hot path).
         self._data: dict[bytes, bytes] = {}
+        self.get = self._data.get  # type: ignore[method-assign, assignment]
         self._offset: int | None = None
 
     @property

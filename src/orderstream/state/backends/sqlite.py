@@ -36,7 +36,9 @@ class SqliteSnapshotBackend:
     def __init__(self, path: Path, changelog_topic: str, partition: int) -> None:
         self.path = path
         self._identity = f"{changelog_topic}/{partition}"
+        # The dict is never replaced, so that ``get`` can be its bound C method (hot path).
         self._data: dict[bytes, bytes] = {}
+        self.get = self._data.get  # type: ignore[method-assign, assignment]
         self._dirty: set[bytes] = set()
         self._offset: int | None = None
         self._snapshot_offset: int | None = None
@@ -68,7 +70,7 @@ class SqliteSnapshotBackend:
                 f"snapshot {self.path} is not a snapshot of {self._identity} "
                 f"(found {meta.get('identity')!r}, format {meta.get('format')!r})"
             )
-        self._data = dict(self._conn.execute("SELECT key, value FROM kv"))
+        self._data.update(self._conn.execute("SELECT key, value FROM kv"))
         if len(self._data) != int(meta.get("rows", "-1")):
             raise TaskCorrupted(
                 f"snapshot {self.path} holds {len(self._data)} rows, "
@@ -142,7 +144,7 @@ class SqliteSnapshotBackend:
         for suffix in ("", "-journal", "-wal", "-shm"):
             with contextlib.suppress(FileNotFoundError):
                 Path(f"{self.path}{suffix}").unlink()
-        self._data = {}
+        self._data.clear()
         self._dirty = set()
         self._offset = None
         self._snapshot_offset = None
