@@ -134,6 +134,7 @@ class RuntimeConfig:
     transaction_timeout_ms: int = 10_000
     session_timeout_ms: int = 6_000
     max_pending_produce: int = 200_000  # back-pressure: pause input above this producer queue
+    backpressure_grace_ms: int = 200  # wait this long for the queue to drain before pausing
 
     @property
     def transactional_id(self) -> str:

@@ -381,9 +381,18 @@ class Session:
             ctx.emits.clear()
 
     def _relieve_backpressure(self) -> None:
-        """Pause input while the producer's queue is over its limit (outputs fall behind)."""
+        """Pause input while the producer's queue is over its limit (outputs fall behind).
+
+        A short grace period comes first: pausing drops the consumer's prefetched records,
+        which costs more than a brief wait for the producer to drain.
+        """
         limit = self.config.max_pending_produce
         if len(self.producer) <= limit:
+            return
+        grace_ends = time.monotonic() + self.config.backpressure_grace_ms / 1000
+        while len(self.producer) > limit // 2 and time.monotonic() < grace_ends:
+            self.producer.poll(0.005)
+        if len(self.producer) <= limit // 2:
             return
         running = [t.tp for t in self.registry.running()]
         self.consumer.pause(running)

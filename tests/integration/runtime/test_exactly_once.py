@@ -136,7 +136,11 @@ def test_at_least_once_mode_with_back_pressure_processes_everything(
     produce_inputs(bootstrap, eos_topics.input, N, keys=500)
     # A tiny producer queue limit makes the loop pause its input for back-pressure.
     config = RuntimeConfig(
-        app_id=eos_topics.group, instance_id="a", mode="at_least_once", max_pending_produce=200
+        app_id=eos_topics.group,
+        instance_id="a",
+        mode="at_least_once",
+        max_pending_produce=200,
+        backpressure_grace_ms=0,
     )
     loop = start_loop(_processor(eos_topics), config)
     wait_committed(bootstrap, eos_topics, N)
