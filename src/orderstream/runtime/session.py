@@ -37,6 +37,8 @@ from orderstream.runtime.tasks import PartitionTask, TaskRegistry, TaskState
 logger = logging.getLogger(__name__)
 
 
+TOPIC_WAIT_S = 10.0  # a topic created a moment ago may not be in the metadata yet
+
 # librdkafka's default 1 MB per-partition fetch caps small-record consumption near 200k
 # records/s on one broker; 8 MB lifts it to well over 1M/s (measured), so Python is the limit.
 FETCH_TUNING: dict[str, KafkaValue] = {"max.partition.fetch.bytes": 8 * 1024 * 1024}
@@ -159,7 +161,7 @@ class Session:
         needed = set(self.processor.input_topics)
         needed |= {dlq_topic(t) for t in self.processor.input_topics}
         needed |= {s.changelog_topic for s in self.processor.stores}
-        deadline = time.monotonic() + 10  # a topic created a moment ago may not be visible yet
+        deadline = time.monotonic() + TOPIC_WAIT_S
         missing = sorted(needed - self.consumer.topics())
         while missing and time.monotonic() < deadline:
             time.sleep(0.2)

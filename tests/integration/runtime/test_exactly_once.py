@@ -7,7 +7,9 @@ import struct
 from collections.abc import Callable
 
 import httpx
+import pytest
 
+import orderstream.runtime.session as session_module
 from orderstream.runtime import (
     H_ERROR_CLASS,
     H_ERROR_MESSAGE,
@@ -154,8 +156,9 @@ def test_at_least_once_mode_with_back_pressure_processes_everything(
 
 
 def test_missing_dlq_topic_is_a_clear_error(
-    kafka_cluster: LocalCluster, start_loop: StartLoop
+    kafka_cluster: LocalCluster, start_loop: StartLoop, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(session_module, "TOPIC_WAIT_S", 0.5)
     topic = kafka_cluster.create_topic(partitions=1)
     processor = AggregateProcessor(topic, topic, topic)
     loop = start_loop(processor, RuntimeConfig(app_id="no-dlq", instance_id="a"))
