@@ -4,6 +4,26 @@ Public API (the contract services code against)::
 
     Record, StoreSpec, KeyValueStore, ProcessorContext, PunctuateContext, Processor,
     RuntimeConfig, ProcessingLoop, run_processor
+
+A processor, and how it runs::
+
+    class CountByKey:
+        input_topics = ("clicks",)
+        stores = (StoreSpec("counts", "counts-changelog", source_topic="clicks"),)
+
+        def process(self, record: Record, ctx: ProcessorContext) -> None:
+            store = ctx.store("counts")  # this record's partition of the store
+            n = int(store.get(record.key) or b"0") + 1
+            store.put(record.key, str(n).encode())
+            ctx.emit("click-counts", record.key, str(n).encode())  # raising -> clicks.dlq
+
+    run_processor(CountByKey(), RuntimeConfig(app_id="counter", instance_id="a"), settings)
+
+Guarantees under ``mode="exactly_once"``: outputs, changelog writes, DLQ records and input
+offsets of a commit interval are one Kafka transaction; a record that raises leaves no write
+and no output behind and goes to ``<topic>.dlq`` with headers ``dlq.source.topic``,
+``dlq.source.partition``, ``dlq.source.offset``, ``dlq.error.class``, ``dlq.error.message``.
+Needed topics (inputs, their ``.dlq``, changelogs) must exist; the loop says which do not.
 """
 
 from orderstream.runtime.api import (
