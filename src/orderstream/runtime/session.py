@@ -21,7 +21,7 @@ from orderstream.config import KafkaConfig, KafkaValue, Role, Settings, kafka_co
 from orderstream.errors import ConfigError, TaskMigrated, TransactionAborted
 from orderstream.kafka.consumer import ChangelogReader, GroupConsumer
 from orderstream.kafka.producer import OutputProducer, PlainProducer, TransactionalProducer
-from orderstream.runtime.api import Processor, Punctuator, Record, RuntimeConfig, fast_record
+from orderstream.runtime.api import ConsumedRecord, Processor, Punctuator, Record, RuntimeConfig
 from orderstream.runtime.checkpoint import (
     AtLeastOnceCheckpoint,
     Checkpoint,
@@ -297,21 +297,10 @@ class Session:
             if not runnable:
                 self._not_running(task, msg)
                 continue
-            offset = msg.offset()
-            key, value = msg.key(), msg.value()
-            headers = msg.headers()
-            record = fast_record(
-                topic,
-                partition,
-                offset,
-                key,
-                value,
-                tuple(headers) if headers else (),
-                msg.timestamp()[1],
-            )
+            record = ConsumedRecord.of(msg)
             try:
-                if value is not None and len(value) + (len(key) if key else 0) > max_bytes:
-                    raise RecordTooLarge(f"record of {len(value)} bytes is over {max_bytes}")
+                if len(msg) > max_bytes:  # the value's size
+                    raise RecordTooLarge(f"value of {len(msg)} bytes is over {max_bytes}")
                 process(record, ctx)
             except Exception as exc:
                 ctx.rollback()
@@ -330,7 +319,7 @@ class Session:
                         produce(out_topic, out_key, out_value, -1, out_headers)
                     produced += len(emits)
                     emits.clear()
-            task.next_offset = offset + 1  # type: ignore[union-attr]
+            task.next_offset = msg.offset() + 1  # type: ignore[union-attr]
             processed += 1
         self.checkpoint.records += processed
         self.processed += processed

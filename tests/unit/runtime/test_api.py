@@ -46,3 +46,52 @@ def test_fatal_and_fencing_errors_become_task_migrated() -> None:
     assert isinstance(translate_txn_error(KafkaException(fenced), "commit"), TaskMigrated)
     unclassified = KafkaError(KafkaError._FAIL, "unknown")
     assert isinstance(translate_txn_error(KafkaException(unclassified), "commit"), TaskMigrated)
+
+
+class _Message:
+    """Stands in for a confluent_kafka Message (same accessor methods)."""
+
+    def topic(self) -> str:
+        return "orders"
+
+    def partition(self) -> int:
+        return 2
+
+    def offset(self) -> int:
+        return 41
+
+    def key(self) -> bytes:
+        return b"o1"
+
+    def value(self) -> bytes:
+        return b"payload"
+
+    def headers(self) -> list[tuple[str, bytes]]:
+        return [("trace", b"x")]
+
+    def timestamp(self) -> tuple[int, int]:
+        return (1, 1_700_000_000_000)
+
+
+def test_a_consumed_record_behaves_like_a_plain_record() -> None:
+    import copy
+    import dataclasses
+    import pickle
+
+    import pytest
+
+    from orderstream.runtime.api import ConsumedRecord, Record
+
+    consumed = ConsumedRecord.of(_Message())
+    plain = Record("orders", 2, 41, b"o1", b"payload", (("trace", b"x"),), 1_700_000_000_000)
+    assert consumed == plain
+    assert plain == consumed
+    assert hash(consumed) == hash(plain)
+    assert dataclasses.asdict(consumed) == dataclasses.asdict(plain)
+    replaced = dataclasses.replace(consumed, value=b"other")
+    assert type(replaced) is Record
+    assert replaced.value == b"other"
+    assert pickle.loads(pickle.dumps(consumed)) == plain
+    assert copy.deepcopy(consumed) == plain
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        consumed.value = b"x"  # type: ignore[misc]
