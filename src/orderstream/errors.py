@@ -11,6 +11,9 @@
     │   ├── SerializationError        the value does not fit its schema
     │   └── DeserializationError      undecodable bytes: route the record to the DLQ
     ├── RegistryError                 the schema registry answered with an error
+    │   └── RegistryUnavailable       (also TransientError) unreachable or 5xx: retry later
+    ├── TransientError                a dependency is briefly down: abort, back off, retry;
+    │                                 never dead-letter the record
     ├── TaskMigrated                  fenced or lost partitions: drop state, rejoin
     ├── TaskCorrupted                 local state unusable: wipe and restore from changelog
     └── TransactionAborted            abortable: rewind to committed offsets and retry
@@ -75,6 +78,14 @@ class RegistryError(OrderstreamError):
         super().__init__(f"{message} (HTTP {status}, error_code {error_code})")
         self.status = status
         self.error_code = error_code
+
+
+class TransientError(OrderstreamError):
+    """A dependency is briefly unavailable: the record is fine, so retry it, never DLQ it."""
+
+
+class RegistryUnavailable(RegistryError, TransientError):
+    """The registry is unreachable or answered 5xx (e.g. still loading ``_schemas``)."""
 
 
 class TaskMigrated(OrderstreamError):

@@ -61,7 +61,9 @@ class Checkpoint:
     def is_open(self) -> bool:
         raise NotImplementedError
 
-    def ensure_open(self) -> None:
+    def ensure_open(self, clock_start: float | None = None) -> None:
+        """Open a transaction unless one is open; its commit interval counts from
+        ``clock_start`` (default: now)."""
         raise NotImplementedError
 
     def log_changes(self, topic: str, partition: int, changes: Sequence[Change]) -> None:
@@ -166,10 +168,10 @@ class ExactlyOnceCheckpoint(Checkpoint):
     def is_open(self) -> bool:
         return self.txn.in_transaction
 
-    def ensure_open(self) -> None:
+    def ensure_open(self, clock_start: float | None = None) -> None:
         if not self.txn.in_transaction:
             self.txn.begin()
-            self.opened_at = time.monotonic()
+            self.opened_at = time.monotonic() if clock_start is None else clock_start
             self.records = 0
 
     def _commit_outputs(self, offsets: dict[TP, int]) -> None:
@@ -201,10 +203,10 @@ class AtLeastOnceCheckpoint(Checkpoint):
     def is_open(self) -> bool:
         return self._open
 
-    def ensure_open(self) -> None:
+    def ensure_open(self, clock_start: float | None = None) -> None:
         if not self._open:
             self._open = True
-            self.opened_at = time.monotonic()
+            self.opened_at = time.monotonic() if clock_start is None else clock_start
             self.records = 0
 
     def _commit_outputs(self, offsets: dict[TP, int]) -> None:

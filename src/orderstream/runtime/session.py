@@ -18,7 +18,7 @@ from typing import Any, cast
 from confluent_kafka import KafkaError, KafkaException
 
 from orderstream.config import KafkaConfig, KafkaValue, Role, Settings, kafka_config
-from orderstream.errors import ConfigError, TaskMigrated, TransactionAborted
+from orderstream.errors import ConfigError, TaskMigrated, TransactionAborted, TransientError
 from orderstream.kafka.consumer import ChangelogReader, GroupConsumer
 from orderstream.kafka.producer import OutputProducer, PlainProducer, TransactionalProducer
 from orderstream.runtime.api import ConsumedRecord, Processor, Punctuator, Record, RuntimeConfig
@@ -38,6 +38,7 @@ logger = logging.getLogger(__name__)
 
 
 TOPIC_WAIT_S = 10.0  # a topic created a moment ago may not be in the metadata yet
+TRANSIENT_BACKOFF_S = 0.5  # between retries of a record that hit a transient error
 
 # librdkafka's default 1 MB per-partition fetch caps small-record consumption near 200k
 # records/s on one broker; 8 MB lifts it to well over 1M/s (measured), so Python is the limit.
@@ -251,9 +252,13 @@ class Session:
             self._interval_s - (time.monotonic() - cp.opened_at) if cp.is_open else self._interval_s
         )
         room = self.config.max_records_per_txn - (cp.records if cp.is_open else 0)
+        waited_from = time.monotonic()
         msgs = self.consumer.consume(max(1, min(self.config.consume_batch, room)), max(0.0, wait))
         if msgs:
-            cp.ensure_open()
+            # consume() blocks until the batch fills or the wait ends, so the first record may
+            # have waited a whole interval already: count the interval from when we began to
+            # wait for it, or every hop would cost up to two intervals of latency.
+            cp.ensure_open(waited_from)
             self._process_batch(msgs)
 
     def _commit_due(self) -> bool:
@@ -302,6 +307,12 @@ class Session:
                 if len(msg) > max_bytes:  # the value's size
                     raise RecordTooLarge(f"value of {len(msg)} bytes is over {max_bytes}")
                 process(record, ctx)
+            except TransientError as exc:
+                # The record is not at fault (e.g. the registry is down): abort and rewind so
+                # that it is retried, instead of dead-lettering good data.
+                ctx.rollback()
+                time.sleep(TRANSIENT_BACKOFF_S)
+                raise TransactionAborted(f"retrying after a transient error: {exc}") from exc
             except Exception as exc:
                 ctx.rollback()
                 self._to_dlq(record, exc)

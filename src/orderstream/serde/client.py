@@ -12,7 +12,7 @@ from urllib.parse import quote
 
 import httpx
 
-from orderstream.errors import RegistryError
+from orderstream.errors import RegistryError, RegistryUnavailable
 
 CONTENT_TYPE = "application/vnd.schemaregistry.v1+json"
 
@@ -100,7 +100,7 @@ class RegistryClient:
         try:
             response = self._http.request(method, path, json=payload)
         except httpx.HTTPError as exc:
-            raise RegistryError(
+            raise RegistryUnavailable(
                 503, 50002, f"schema registry {self.url} unreachable: {exc}"
             ) from exc
         try:
@@ -108,7 +108,8 @@ class RegistryClient:
         except ValueError:
             body = {}
         if response.status_code >= 400:
-            raise RegistryError(
+            error = RegistryUnavailable if response.status_code >= 500 else RegistryError
+            raise error(
                 response.status_code,
                 int(body.get("error_code", response.status_code)) if isinstance(body, dict) else 0,
                 str(body.get("message", response.text))

@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 import orderstream.runtime.session as session_module
+from orderstream.errors import RegistryUnavailable
 from orderstream.runtime import (
     H_ERROR_CLASS,
     H_ERROR_MESSAGE,
@@ -18,6 +19,8 @@ from orderstream.runtime import (
     H_SOURCE_TOPIC,
     ProcessingLoop,
     Processor,
+    ProcessorContext,
+    Record,
     RuntimeConfig,
 )
 from orderstream.serde.wire import frame
@@ -165,3 +168,38 @@ def test_missing_dlq_topic_is_a_clear_error(
     wait_for(loop.finished.is_set, 30, "the loop to give up")
     assert loop.error is not None
     assert f"{topic}.dlq" in str(loop.error)
+
+
+class _FlakyRegistryProcessor(AggregateProcessor):
+    """Raises RegistryUnavailable the first three times it meets one record, as a processor
+    does whose registry is briefly down."""
+
+    def __init__(self, t: EosTopics, fail_at: int) -> None:
+        super().__init__(t.input, t.output, t.changelog)
+        self.fail_at, self.calls, self.failures = fail_at, 0, 0
+
+    def process(self, record: Record, ctx: ProcessorContext) -> None:
+        self.calls += 1
+        if self.calls >= self.fail_at and self.failures < 3:
+            self.failures += 1
+            raise RegistryUnavailable(503, 50002, "schema registry unreachable")
+        super().process(record, ctx)
+
+
+def test_a_transient_error_is_retried_not_dead_lettered(
+    kafka_cluster: LocalCluster, eos_topics: EosTopics, start_loop: StartLoop
+) -> None:
+    bootstrap = kafka_cluster.bootstrap
+    produce_inputs(bootstrap, eos_topics.input, 5_000, keys=100, seed=4)
+    processor = _FlakyRegistryProcessor(eos_topics, fail_at=2_500)
+    loop = start_loop(processor, RuntimeConfig(app_id=eos_topics.group, instance_id="a"))
+    wait_committed(bootstrap, eos_topics, 5_000)
+    stop_loop(loop)
+    assert processor.failures == 3
+    assert loop.metrics.txn_aborts._value.get() == 3
+    assert dlq_rows(bootstrap, eos_topics.input) == []
+    verdict = verify_exactly_once(
+        bootstrap, eos_topics.group, eos_topics.input, eos_topics.output, eos_topics.changelog
+    )
+    assert verdict.ok, verdict.problems
+    assert verdict.outputs == 5_000
