@@ -25,8 +25,10 @@ CHROMIUM_ARGS = [
 ]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    """Module-scoped: Playwright's sync API keeps an asyncio loop running in this thread until
+    it exits, which would break asyncio.run() in every later test of the session."""
     assert CHROMIUM.exists(), "Debian's chromium is missing: run 'make browser'"
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
