@@ -170,6 +170,10 @@ class RuntimeConfig:
     instance_id: str  # stable per instance: transactional.id is f"{app_id}-{instance_id}"
     mode: Literal["exactly_once", "at_least_once"] = "exactly_once"
     commit_interval_ms: int = 100
+    # Commit sooner once the input is drained (a poll came back short) and the transaction is at
+    # least this old, so that light traffic is not held for a whole interval; 0 disables it.
+    # Under load batches come back full and the interval alone decides.
+    idle_commit_ms: int = 20
     max_records_per_txn: int = 10_000
     max_record_bytes: int = 1_048_576
     http_host: str = "127.0.0.1"

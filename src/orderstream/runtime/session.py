@@ -123,6 +123,8 @@ class Session:
         self.cycle_ctx = CycleContext(self.registry.stores)
         self.punctuator = cast(Punctuator, processor) if hasattr(processor, "punctuate") else None
         self._interval_s = config.commit_interval_ms / 1000
+        self._idle_commit_s = min(config.idle_commit_ms, config.commit_interval_ms) / 1000
+        self._drained = False
         self.processed = 0
         self.last_cycle = time.monotonic()
 
@@ -251,9 +253,15 @@ class Session:
         wait = (
             self._interval_s - (time.monotonic() - cp.opened_at) if cp.is_open else self._interval_s
         )
+        if self._idle_commit_s:
+            # consume() returns early only when the batch is full: poll in short slices so that
+            # a drained input is noticed and can be committed without waiting out the interval.
+            wait = min(wait, self._idle_commit_s)
         room = self.config.max_records_per_txn - (cp.records if cp.is_open else 0)
+        wanted = max(1, min(self.config.consume_batch, room))
         waited_from = time.monotonic()
-        msgs = self.consumer.consume(max(1, min(self.config.consume_batch, room)), max(0.0, wait))
+        msgs = self.consumer.consume(wanted, max(0.0, wait))
+        self._drained = len(msgs) < wanted
         if msgs:
             # consume() blocks until the batch fills or the wait ends, so the first record may
             # have waited a whole interval already: count the interval from when we began to
@@ -267,9 +275,11 @@ class Session:
             cp.ensure_open()  # punctuate runs once per cycle, even when idle
         if not cp.is_open:
             return False
+        age = time.monotonic() - cp.opened_at
         return (
-            time.monotonic() - cp.opened_at >= self._interval_s
+            age >= self._interval_s
             or cp.records >= self.config.max_records_per_txn
+            or (self._drained and cp.records > 0 and 0 < self._idle_commit_s <= age)
         )
 
     def _process_batch(self, msgs: list[Any]) -> None:  # noqa: PLR0915 (one frame: hot path)

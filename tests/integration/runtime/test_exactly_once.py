@@ -203,3 +203,22 @@ def test_a_transient_error_is_retried_not_dead_lettered(
     )
     assert verdict.ok, verdict.problems
     assert verdict.outputs == 5_000
+
+
+def test_light_traffic_is_committed_once_drained_not_after_the_interval(
+    kafka_cluster: LocalCluster, eos_topics: EosTopics, start_loop: StartLoop
+) -> None:
+    bootstrap = kafka_cluster.bootstrap
+    # A 60 s interval: only the drained-input rule can commit these records within the wait.
+    config = RuntimeConfig(
+        app_id=eos_topics.group, instance_id="a", commit_interval_ms=60_000, idle_commit_ms=20
+    )
+    loop = start_loop(_processor(eos_topics), config)
+    produce_inputs(bootstrap, eos_topics.input, 50, keys=10, seed=5)
+    wait_committed(bootstrap, eos_topics, 50, timeout=20)
+    stop_loop(loop)
+    verdict = verify_exactly_once(
+        bootstrap, eos_topics.group, eos_topics.input, eos_topics.output, eos_topics.changelog
+    )
+    assert verdict.ok, verdict.problems
+    assert verdict.outputs == 50
