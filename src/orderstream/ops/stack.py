@@ -24,7 +24,13 @@ import httpx
 from orderstream.config import Settings
 from orderstream.errors import PlatformError
 from orderstream.ops.processes import ManagedProcess
-from orderstream.platform.cluster import cluster_down, cluster_status, cluster_up, load_spec
+from orderstream.platform.cluster import (
+    cluster_down,
+    cluster_up,
+    is_node_alive,
+    load_spec,
+    read_pid,
+)
 from orderstream.platform.install import install_kafka
 from orderstream.platform.nodes import make_spec
 from orderstream.platform.topology import apply_plan, plan_topology
@@ -191,10 +197,10 @@ class Stack:
         spec = load_spec(self.kafka_home)
         if spec is None:
             return
-        status = cluster_status(spec, probe=lambda _b: (None, None))
-        for node in status.nodes:
-            pid = node.pid if node.alive else None
-            yield ProcessInfo(f"kafka-{node.node_id}", pid, node.port, node.alive)
+        for node in spec.nodes:
+            alive = is_node_alive(spec, node)
+            pid = read_pid(spec, node) if alive else None
+            yield ProcessInfo(f"kafka-{node.node_id}", pid, node.broker_port, alive)
 
     # -- state ---------------------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ Files under the cluster home: ``cluster.json`` (the spec), ``log4j2.properties``
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import shutil
@@ -14,7 +15,6 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -348,19 +348,36 @@ class ClusterStatus:
     topics: int | None
 
 
-def cluster_status(
-    spec: ClusterSpec, probe: Callable[[str], tuple[int | None, int | None]] | None = None
-) -> ClusterStatus:
-    controller, topics = (
-        (probe or _probe_cluster)(spec.bootstrap)
-        if any(is_node_alive(spec, n) for n in spec.nodes)
-        else (None, None)
-    )
+def active_controller(spec: ClusterSpec) -> int | None:
+    """The KRaft quorum leader, from the live nodes' ``quorum-state`` files (highest epoch).
+
+    Brokers answer metadata requests with a random broker as "controller" under KRaft, so the
+    AdminClient cannot name the active controller; the quorum state on disk can.
+    """
+    best: tuple[int, int] | None = None
+    for node in spec.nodes:
+        if not is_node_alive(spec, node):
+            continue
+        path = spec.node_dir(node) / "data" / "__cluster_metadata-0" / "quorum-state"
+        try:
+            state = json.loads(path.read_text())
+            epoch, leader = int(state["leaderEpoch"]), int(state["leaderId"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if leader >= 0 and (best is None or epoch > best[0]):
+            best = (epoch, leader)
+    return best[1] if best else None
+
+
+def cluster_status(spec: ClusterSpec) -> ClusterStatus:
+    alive = {n.node_id: is_node_alive(spec, n) for n in spec.nodes}
+    topics = _count_topics(spec.bootstrap) if any(alive.values()) else None
+    controller = active_controller(spec)
     nodes = tuple(
         NodeStatus(
             node_id=n.node_id,
             pid=read_pid(spec, n),
-            alive=is_node_alive(spec, n),
+            alive=alive[n.node_id],
             port=n.broker_port,
             controller_port=n.controller_port,
             is_controller=controller == n.node_id,
@@ -370,13 +387,10 @@ def cluster_status(
     return ClusterStatus(spec.bootstrap, nodes, controller, topics)
 
 
-def _probe_cluster(bootstrap: str) -> tuple[int | None, int | None]:
+def _count_topics(bootstrap: str) -> int | None:
     admin = admin_client(bootstrap)
     try:
-        desc = admin.describe_cluster(request_timeout=5).result(6)
         meta = admin.list_topics(timeout=5)
     except KafkaException:
-        return None, None
-    controller = desc.controller.id if desc.controller is not None else None
-    topics = sum(1 for t in meta.topics if not t.startswith("__"))
-    return controller, topics
+        return None
+    return sum(1 for t in meta.topics if not t.startswith("__"))

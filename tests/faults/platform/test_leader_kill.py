@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 
 from confluent_kafka import Consumer, KafkaError, Producer
 
 from orderstream.config import Role, kafka_config
+from orderstream.platform.cluster import active_controller
 from orderstream.testing.cluster import LocalCluster, wait_for_topic_leaders
 
 RECORDS = 20_000
@@ -39,6 +41,13 @@ def test_leader_sigkill_loses_no_acknowledged_record(kafka_cluster3: LocalCluste
     assert len(acked) == RECORDS and not failed, f"{len(failed)} failed: {failed[:3]}"
     new_leader = kafka_cluster3.leader_of(topic)
     assert new_leader != leader
+    # the KRaft quorum has (or elects) an active controller among the two live nodes
+    assert kafka_cluster3.spec is not None
+    live = {n.node_id for n in kafka_cluster3.spec.nodes} - {leader}
+    deadline = time.monotonic() + 20
+    while active_controller(kafka_cluster3.spec) not in live and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert active_controller(kafka_cluster3.spec) in live
 
     consumer = Consumer(kafka_config(Role.CONSUMER, "fault-reader", settings=settings,
                                      group_id=f"g-{uuid.uuid4().hex[:6]}"))  # fmt: skip
