@@ -31,6 +31,7 @@ from orderstream.platform.nodes import (
     jvm_flags,
     node_properties,
 )
+from orderstream.platform.procs import is_alive
 
 logger = logging.getLogger(__name__)
 
@@ -55,16 +56,7 @@ def read_pid(spec: ClusterSpec, node: NodeSpec) -> int | None:
 def is_node_alive(spec: ClusterSpec, node: NodeSpec) -> bool:
     """True when the pid file names a live JVM started for this node (not a reused pid)."""
     pid = read_pid(spec, node)
-    if pid is None:
-        return False
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    if stat.rsplit(")", 1)[-1].split()[0] == "Z":
-        return False
-    return str(spec.props_file(node)).encode() in cmdline
+    return pid is not None and is_alive(pid, str(spec.props_file(node)))
 
 
 def port_is_free(port: int) -> bool:
