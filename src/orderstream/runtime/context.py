@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from orderstream.errors import OrderstreamError
 from orderstream.runtime.api import Header
 from orderstream.state import ChangeLoggingStore, KeyValueStore
+from orderstream.state.overlay import Undo, undo
 
 # (topic, key, value, headers) waiting to be produced once the record succeeded.
 Emit = tuple[str, bytes | None, bytes | None, list[Header] | None]
@@ -19,38 +20,42 @@ class StoreNotAssigned(OrderstreamError):
 class RecordContext:
     """Buffers a record's emits and runs its store writes under a savepoint.
 
-    If ``process`` raises, ``rollback`` undoes the record's writes and drops its emits, so a
-    record that goes to the DLQ leaves nothing else behind.
+    The stores of the record's partition log how to undo each write to ``undo``, one list shared
+    by all of them: the runtime empties it when the record succeeds, and ``rollback`` replays it
+    when ``process`` raises, so a record that goes to the DLQ leaves nothing else behind.
     """
 
-    __slots__ = ("_current", "_partition", "_stores", "emits", "touched")
+    __slots__ = ("_current", "_partition", "_stores", "emits", "undo")
 
     def __init__(self, stores: dict[str, dict[int, ChangeLoggingStore]]) -> None:
         self._stores = stores
         self._partition = -1
         self._current: dict[str, ChangeLoggingStore] = {}
-        self.touched: list[ChangeLoggingStore] = []
+        self.undo: list[Undo] = []
         self.emits: list[Emit] = []
 
     def start(self, partition: int) -> None:
-        """The following records come from ``partition``: resolve its stores once."""
+        """The following records come from ``partition``: resolve its stores once.
+
+        Writes made between records (punctuation) are not a record's: forget their undo.
+        """
         self._partition = partition
         self._current = {
             name: by_partition[partition]
             for name, by_partition in self._stores.items()
             if partition in by_partition
         }
+        for store in self._current.values():
+            store.inner.log_undo_to(self.undo)
+        self.undo.clear()
 
     def store(self, name: str) -> KeyValueStore:
-        store = self._current.get(name)
-        if store is None:
+        try:
+            return self._current[name]
+        except KeyError:
             raise StoreNotAssigned(
                 f"store {name!r} partition {self._partition} is not assigned to this instance"
-            )
-        if store not in self.touched:
-            store.inner.savepoint()
-            self.touched.append(store)
-        return store
+            ) from None
 
     def emit(
         self, topic: str, key: bytes | None, value: bytes | None, headers: Sequence[Header] = ()
@@ -59,16 +64,13 @@ class RecordContext:
 
     def succeed(self) -> None:
         """Keep the record's writes (its emits are taken by the caller)."""
-        if self.touched:
-            for store in self.touched:
-                store.inner.release_savepoint()
-            self.touched.clear()
+        if self.undo:
+            self.undo.clear()
 
     def rollback(self) -> None:
         """Undo the record's writes and drop its emits."""
-        for store in self.touched:
-            store.inner.rollback_to_savepoint()
-        self.touched.clear()
+        if self.undo:
+            undo(self.undo)
         self.emits.clear()
 
 

@@ -293,7 +293,7 @@ class Session:
         # The C produce, positional, for emits without headers; errors (queue full, a failed
         # transaction) fall back to ``produce``, which waits or translates them.
         raw_produce = self.producer.raw_produce
-        touched = ctx.touched
+        undo = ctx.undo  # the record's undo log: emptied when it succeeds
         single_topic = len(self.processor.input_topics) == 1
         produced = processed = 0
         topic: str = ""
@@ -327,8 +327,8 @@ class Session:
                 ctx.rollback()
                 self._to_dlq(record, exc)
             else:
-                if touched:
-                    ctx.succeed()
+                if undo:
+                    undo.clear()
                 if emits:
                     for out_topic, out_key, out_value, out_headers in emits:
                         if out_headers is None:

@@ -5,8 +5,11 @@ States of one overlay (checked in ``_expect``)::
     CLEAN --put/delete--> DIRTY --commit/abort--> CLEAN
 
 Inside a transaction each record runs under a savepoint, so that a record whose processing raises
-(it goes to the DLQ) leaves no write behind: ``savepoint()`` starts an undo log,
-``rollback_to_savepoint()`` replays it, ``release_savepoint()`` drops it.
+(it goes to the DLQ) leaves no write behind. A savepoint is an undo log, a list of
+``(overlay, key, previous)`` entries: ``savepoint()`` starts one for this store,
+``rollback_to_savepoint()`` replays it, ``release_savepoint()`` drops it. The runtime instead
+attaches one log shared by all the stores a record may touch (``log_undo_to``), clears it when a
+record succeeds and replays it (``undo``) when it fails: no bookkeeping per store and record.
 """
 
 from __future__ import annotations
@@ -17,6 +20,19 @@ from enum import Enum
 from orderstream.state.store import Change, StoreBackend
 
 _MISSING = object()
+
+# (overlay, key, the key's previous overlay value or _MISSING): one write to undo.
+Undo = tuple[dict[bytes, bytes | None], bytes, object]
+
+
+def undo(log: list[Undo]) -> None:
+    """Undo the logged writes, newest first, and empty the log."""
+    for overlay, key, previous in reversed(log):
+        if previous is _MISSING:
+            overlay.pop(key, None)
+        else:
+            overlay[key] = previous  # type: ignore[assignment]
+    log.clear()
 
 
 class OverlayState(Enum):
@@ -32,7 +48,7 @@ class TransactionalStore:
         self._committed_get = backend.get
         # key -> new value, or None for a deletion.
         self._overlay: dict[bytes, bytes | None] = {}
-        self._undo: dict[bytes, object] | None = None
+        self._undo: list[Undo] | None = None
 
     @property
     def state(self) -> OverlayState:
@@ -45,16 +61,18 @@ class TransactionalStore:
         return value  # type: ignore[return-value]
 
     def put(self, key: bytes, value: bytes) -> None:
-        undo = self._undo
-        if undo is not None and key not in undo:
-            undo[key] = self._overlay.get(key, _MISSING)
-        self._overlay[key] = value
+        overlay = self._overlay
+        log = self._undo
+        if log is not None:
+            log.append((overlay, key, overlay.get(key, _MISSING)))
+        overlay[key] = value
 
     def delete(self, key: bytes) -> None:
-        undo = self._undo
-        if undo is not None and key not in undo:
-            undo[key] = self._overlay.get(key, _MISSING)
-        self._overlay[key] = None
+        overlay = self._overlay
+        log = self._undo
+        if log is not None:
+            log.append((overlay, key, overlay.get(key, _MISSING)))
+        overlay[key] = None
 
     def items(self) -> Iterator[tuple[bytes, bytes]]:
         """Committed items merged with the open transaction's writes."""
@@ -70,19 +88,20 @@ class TransactionalStore:
         """The writes of the open transaction (what the changelog must receive)."""
         return list(self._overlay.items())
 
+    def log_undo_to(self, log: list[Undo] | None) -> None:
+        """Log how to undo every following write to ``log`` (None: stop logging)."""
+        self._undo = log
+
     def savepoint(self) -> None:
-        self._undo = {}
+        self._undo = []
 
     def release_savepoint(self) -> None:
         self._undo = None
 
     def rollback_to_savepoint(self) -> None:
-        undo, self._undo = self._undo, None
-        for key, previous in (undo or {}).items():
-            if previous is _MISSING:
-                self._overlay.pop(key, None)
-            else:
-                self._overlay[key] = previous  # type: ignore[assignment]
+        log, self._undo = self._undo, None
+        if log:
+            undo(log)
 
     def commit(self, changelog_offset: int | None) -> None:
         """Apply the overlay to the backend (after the transaction committed)."""
@@ -91,9 +110,15 @@ class TransactionalStore:
         elif changelog_offset is not None:
             self.backend.apply((), changelog_offset)
         self._overlay = {}
-        self._undo = None
+        self._forget_undo()
 
     def abort(self) -> None:
         """Drop the open transaction's writes."""
         self._overlay = {}
-        self._undo = None
+        self._forget_undo()
+
+    def _forget_undo(self) -> None:
+        # The log stays attached (the runtime's context owns it) but its entries are about an
+        # overlay that is gone.
+        if self._undo:
+            self._undo.clear()
