@@ -6,7 +6,7 @@ without a broker.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import FrozenInstanceError, dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -42,12 +42,17 @@ class ConsumedRecord(Record):
     ``dataclasses.replace``, copy and pickle give a plain ``Record``.
     """
 
+    # A slot: setting it allocates no instance dict.
+    __slots__ = ("_message",)
     _message: Any
 
     def __new__(cls, *args: object, **kwargs: object) -> Record:  # type: ignore[misc]
         if args or kwargs:  # dataclasses.replace() and friends: a plain Record
             return Record(*args, **kwargs)  # type: ignore[arg-type]
         return _new(cls)
+
+    # ``of`` without a Python frame: ``object.__new__(ConsumedRecord)``, then this.
+    set_message: Callable[[ConsumedRecord, Any], None]
 
     @staticmethod
     def of(message: Any) -> ConsumedRecord:
@@ -108,6 +113,9 @@ class ConsumedRecord(Record):
 
     def __reduce__(self) -> tuple[type[Record], tuple[Any, ...]]:
         return (Record, tuple(getattr(self, name) for name in _FIELDS))
+
+
+ConsumedRecord.set_message = ConsumedRecord.__dict__["_message"].__set__
 
 
 @dataclass(frozen=True)

@@ -294,17 +294,24 @@ class Session:
         # transaction) fall back to ``produce``, which waits or translates them.
         raw_produce = self.producer.raw_produce
         undo = ctx.undo  # the record's undo log: emptied when it succeeds
+        new_record, set_message = object.__new__, ConsumedRecord.set_message
         single_topic = len(self.processor.input_topics) == 1
         produced = processed = 0
         topic: str = ""
         partition = -1
         task: PartitionTask | None = None
         runnable = False
+        # The task's last processed message: its next offset is set once per run of one
+        # partition, not per record (an error that leaves mid-batch aborts the transaction).
+        last: Any = None
         for msg in msgs:
             if msg.error() is not None:
                 self._consumer_error(msg)
                 continue
             if msg.partition() != partition or (not single_topic and msg.topic() != topic):
+                if last is not None:
+                    task.next_offset = last.offset() + 1  # type: ignore[union-attr]
+                    last = None
                 topic, partition = msg.topic(), msg.partition()
                 task = tasks.get((topic, partition))
                 runnable = task is not None and task.state is TaskState.RUNNING
@@ -312,7 +319,8 @@ class Session:
             if not runnable:
                 self._not_running(task, msg)
                 continue
-            record = ConsumedRecord.of(msg)
+            record = new_record(ConsumedRecord)  # ConsumedRecord.of(msg), without its frame
+            set_message(record, msg)
             try:
                 if len(msg) > max_bytes:  # the value's size
                     raise RecordTooLarge(f"value of {len(msg)} bytes is over {max_bytes}")
@@ -340,8 +348,10 @@ class Session:
                         produce(out_topic, out_key, out_value, -1, out_headers)
                     produced += len(emits)
                     emits.clear()
-            task.next_offset = msg.offset() + 1  # type: ignore[union-attr]
+            last = msg
             processed += 1
+        if last is not None:
+            task.next_offset = last.offset() + 1  # type: ignore[union-attr]
         self.checkpoint.records += processed
         self.processed += processed
         self.metrics.pending_in += processed

@@ -85,23 +85,31 @@ class AggregateProcessor:
         self._seen = 0
 
     def process(self, record: Record, ctx: ProcessorContext) -> None:
-        n = decode_value(record.value)
+        value = record.value
+        try:  # decode_value's fast path, inline: this runs once per record in the bench
+            magic, schema_id, n = _FRAMED.unpack(value)  # type: ignore[arg-type]
+        except (struct.error, TypeError):  # not 13 bytes, or no value
+            n = decode_value(value)
+        else:
+            if magic or schema_id != VALUE_SCHEMA_ID:
+                n = decode_value(value)
         key = record.key
         if key is None:
             raise ValueError("aggregate input needs a key")
         store = ctx.store(STORE)
         old = store.get(key)
         if old is None:
-            value = _AGG.pack(n, 1, n, n)
-        else:  # Aggregate.add without the objects: this runs once per record in the bench
+            new = _AGG.pack(n, 1, n, n)
+        else:  # Aggregate.add without the objects
             total, count, low, high = _AGG.unpack(old)
-            value = _AGG.pack(total + n, count + 1, n if n < low else low, n if n > high else high)
-        store.put(key, value)
-        ctx.emit(self.output_topic, key, value)
-        self._seen += 1
-        if self.fail_once_topic and self._seen == self.fail_at_count:
-            ctx.emit(self.fail_once_topic, record.key, os.urandom(10_000))
-            self.fail_once_topic = None
+            new = _AGG.pack(total + n, count + 1, n if n < low else low, n if n > high else high)
+        store.put(key, new)
+        ctx.emit(self.output_topic, key, new)
+        if self.fail_once_topic:
+            self._seen += 1
+            if self._seen == self.fail_at_count:
+                ctx.emit(self.fail_once_topic, key, os.urandom(10_000))
+                self.fail_once_topic = None
 
 
 class PassThroughProcessor:
