@@ -23,6 +23,9 @@ Guarantees under ``mode="exactly_once"``: outputs, changelog writes, DLQ records
 offsets of a commit interval are one Kafka transaction; a record that raises leaves no write
 and no output behind and goes to ``<topic>.dlq`` with headers ``dlq.source.topic``,
 ``dlq.source.partition``, ``dlq.source.offset``, ``dlq.error.class``, ``dlq.error.message``.
+A ``TransientError`` (e.g. ``RegistryUnavailable``) is not the record's fault: the transaction
+is aborted and rewound and the record retried, never dead-lettered. Light traffic is committed
+once the input is drained (``idle_commit_ms``), heavy traffic once per ``commit_interval_ms``.
 Needed topics (inputs, their ``.dlq``, changelogs) must exist; the loop says which do not.
 """
 
