@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 
 from orderstream.errors import TaskCorrupted
+from orderstream.state.backends.memory import MemoryBackend
 from orderstream.state.store import Change
 
 _FORMAT = "orderstream-snapshot-1"
@@ -30,17 +31,14 @@ def snapshot_path(state_dir: Path, store: str, partition: int) -> Path:
     return state_dir / store / f"{partition}.sqlite"
 
 
-class SqliteSnapshotBackend:
-    """A dict backed by a SQLite snapshot file of one changelog partition."""
+class SqliteSnapshotBackend(MemoryBackend):
+    """The in-memory dict, backed by a SQLite snapshot file of one changelog partition."""
 
     def __init__(self, path: Path, changelog_topic: str, partition: int) -> None:
+        super().__init__()
         self.path = path
         self._identity = f"{changelog_topic}/{partition}"
-        # The dict is never replaced, so that ``get`` can be its bound C method (hot path).
-        self._data: dict[bytes, bytes] = {}
-        self.get = self._data.get  # type: ignore[method-assign, assignment]
         self._dirty: set[bytes] = set()
-        self._offset: int | None = None
         self._snapshot_offset: int | None = None
         path.parent.mkdir(parents=True, exist_ok=True)
         conn: sqlite3.Connection | None = None
@@ -80,35 +78,14 @@ class SqliteSnapshotBackend:
         self._snapshot_offset = self._offset
 
     @property
-    def changelog_offset(self) -> int | None:
-        return self._offset
-
-    @property
     def snapshot_offset(self) -> int | None:
         """The changelog offset of the state on disk."""
         return self._snapshot_offset
 
-    def get(self, key: bytes) -> bytes | None:
-        return self._data.get(key)
-
-    def items(self) -> Iterator[tuple[bytes, bytes]]:
-        return iter(list(self._data.items()))
-
-    def __len__(self) -> int:
-        return len(self._data)
-
     def apply(self, changes: Iterable[Change], changelog_offset: int | None) -> None:
-        data, dirty = self._data, self._dirty
         changes = changes if isinstance(changes, list) else list(changes)
-        # One C-level update, then drop the keys whose LAST change is a deletion (a restore
-        # batch may hold several changes of one key).
-        data.update(changes)
-        dirty.update(key for key, _ in changes)
-        for key, value in changes:
-            if value is None and data.get(key) is None:
-                data.pop(key, None)
-        if changelog_offset is not None:
-            self._offset = changelog_offset
+        super().apply(changes, changelog_offset)
+        self._dirty.update(key for key, _ in changes)
 
     def snapshot(self) -> None:
         """Write the changed keys and the offset in one SQLite transaction."""
@@ -144,9 +121,8 @@ class SqliteSnapshotBackend:
         for suffix in ("", "-journal", "-wal", "-shm"):
             with contextlib.suppress(FileNotFoundError):
                 Path(f"{self.path}{suffix}").unlink()
-        self._data.clear()
+        super().wipe()
         self._dirty = set()
-        self._offset = None
         self._snapshot_offset = None
         self._conn = self._connect()
 
