@@ -58,9 +58,9 @@ class ServiceHandle:
 
     def restart(self, timeout_s: float = 120.0) -> None:
         self.process.start(self.argv, self.env)
-        self._wait_or_stop(timeout_s)
+        self.ready_or_stop(timeout_s)
 
-    def _wait_or_stop(self, timeout_s: float) -> None:
+    def ready_or_stop(self, timeout_s: float) -> None:
         """Wait until ready; on any failure stop the process first, whatever state it is in."""
         try:
             self.wait_ready(timeout_s)
@@ -116,7 +116,7 @@ class PipelineHarness:
         self.handles.append(handle)  # before start: stop_all covers it whatever happens next
         process.start(argv, handle.env)
         if wait:
-            handle._wait_or_stop(120.0)
+            handle.ready_or_stop(120.0)
         return handle
 
     def stop_all(self) -> None:
