@@ -19,12 +19,14 @@ EXEC_SETTLE_S = 5.0
 
 
 def _state(pid: int) -> str | None:
-    """The one-letter process state, or None when there is no such process."""
+    """The one-letter process state ("K" for a kernel thread), or None when there is none."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    return stat.rsplit(")", 1)[-1].split()[0]
+    state, ppid = stat.rsplit(")", 1)[-1].split()[:2]
+    # Kernel threads (children of kthreadd, pid 2) never get an argv: not worth waiting for.
+    return "K" if pid == 2 or ppid == "2" else state
 
 
 def _cmdline(pid: int) -> bytes | None:
@@ -64,6 +66,8 @@ def is_alive(pid: int, marker: str) -> bool:
             return False
         if state in ("Z", "X"):
             return _threads_alive(pid)
+        if state == "K":
+            return False
         cmdline = _cmdline(pid)
         if cmdline is None:
             return False
