@@ -11,7 +11,7 @@ import time
 from collections import Counter, defaultdict
 
 import pytest
-from tests.integration.enrichment.conftest import produce_orders, wait_for_enriched
+from tests.integration.enrichment.support import produce_orders, wait_for_enriched
 
 from orderstream.config import Settings
 from orderstream.ops.audit import run_audit
