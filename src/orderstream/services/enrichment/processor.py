@@ -167,6 +167,7 @@ class EnrichmentProcessor:
         self._next_sweep_ms = 0
         self.repeats = 0  # exact repeats dropped at stage 1
         self.parked = 0  # orders that waited for their product's first restock
+        self.enriched = 0  # EnrichedOrders emitted (aborted transactions included)
 
     def process(self, record: Record, ctx: ProcessorContext) -> None:
         t = self.topics
@@ -284,6 +285,7 @@ class EnrichmentProcessor:
         )
         topic = self.topics.enriched_orders
         ctx.emit(topic, order.order_id.encode(), self._codec.encode(topic, enriched))
+        self.enriched += 1
 
     # -- punctuation: deadlines and the dedupe sweep -----------------------------------------
 
