@@ -105,6 +105,12 @@ class Stage1Bench:
             thread.join(60)
         outcomes = count_outcomes(self.settings, topics.enriched_orders)
         require_all_reserved(outcomes, orders, f"in-process drain under {prefix}")
+        if loop.rebuilds:
+            raise BenchOutcomeError(
+                f"in-process drain under {prefix} rebuilt its session {loop.rebuilds} times "
+                "(fenced or migrated), so its figure counts work done twice; rerun it on a "
+                "quieter machine"
+            )
         return orders / elapsed
 
     def _create(self, topics: EnrichmentTopics) -> None:
