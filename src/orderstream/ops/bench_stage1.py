@@ -120,6 +120,29 @@ class Stage1Bench:
         self.cluster.create_topic(topics.enriched_orders, PARTITIONS)
         self.cluster.create_topic(topics.stock_changelog, PARTITIONS, config=compact)
         self.cluster.create_topic(topics.orders_changelog, PARTITIONS, config=compact)
+        self._wait_for_leaders(
+            topics.orders_by_product,
+            topics.enriched_orders,
+            topics.stock_changelog,
+            topics.orders_changelog,
+        )
+
+    def _wait_for_leaders(self, *names: str) -> None:
+        """New topics answer NOT_LEADER until every partition has a leader; the runtime's
+        restore does not retry that yet (it is reported upstream), so wait here."""
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            meta = self.cluster.admin.list_topics(timeout=10).topics
+            if all(
+                name in meta
+                and meta[name].partitions
+                and all(p.leader >= 0 for p in meta[name].partitions.values())
+                for name in names
+            ):
+                time.sleep(0.5)  # and for the consumers' metadata to see them
+                return
+            time.sleep(0.1)
+        raise BenchOutcomeError(f"topics {', '.join(names)} have no leaders after 60 s")
 
     def _time(self, loop: ProcessingLoop, processor: EnrichmentProcessor, orders: int) -> float:
         """Seconds from the first processed record to the last EnrichedOrder."""
