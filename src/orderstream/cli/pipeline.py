@@ -10,7 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from orderstream.cli.common import console, print_json, print_table
 from orderstream.cli.context import effective_settings
-from orderstream.ops.audit import run_audit
+from orderstream.ops.audit import as_json, run_audit
 from orderstream.ops.load import LoadReport, LoadSpec, build_orders, load_direct, load_over_http
 from orderstream.ops.seed import seed_catalog
 
@@ -86,7 +86,7 @@ def audit(
     results = run_audit(effective_settings(), timeout_s=timeout)
     ok = all(r.ok for r in results)
     if json_out:
-        print_json({"ok": ok, "checks": [r.as_json() for r in results]})
+        print_json(as_json(results))
     else:
         print_table(
             "orderstream audit",
