@@ -11,7 +11,9 @@ from orderstream.services.orders.models import field_errors, parse_batch, parse_
 
 def test_order_gets_a_server_assigned_id_and_defaults() -> None:
     order = parse_order(b'{"customerId": "c1", "productId": "p1", "quantity": 3}')
-    assert order.orderId and len(order.orderId) == 36
+    assert order.orderId is None
+    assigned = order.with_order_id(None).orderId
+    assert assigned and len(assigned) == 36
     assert (order.amountCents, order.currency) == (0, "EUR")
     kept = parse_order(b'{"orderId": "o-1", "customerId": "c", "productId": "p", "quantity": 1}')
     assert kept.orderId == "o-1"
