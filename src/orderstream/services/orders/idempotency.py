@@ -4,7 +4,8 @@ The contract (also in the OpenAPI document and the README):
 
 - With ``Idempotency-Key: K`` on ``POST /orders`` the orderId is ``uuid5(KEY_NAMESPACE, K)``;
   on ``POST /orders/batch`` item ``i`` gets ``uuid5(KEY_NAMESPACE, f"{K}#{i}")``. A body orderId
-  that differs from the derived one is a 422. Without a key, a client orderId is the key.
+  that differs from the derived one is a 409 (the key names another order). Without a key, a
+  client orderId is the key.
 - A retry with the same key and the same order (customerId, productId, quantity, amountCents,
   currency) is the same order: the same orderId and the same OrderCreated, timestamp included.
   If the API knows the first attempt was written, it answers 202 without writing again.
@@ -39,6 +40,10 @@ WINDOW_S = 24 * 3600.0
 class KeyMismatch(ValueError):
     """The body's orderId is not the one its Idempotency-Key maps to."""
 
+    def __init__(self, message: str, derived: str) -> None:
+        super().__init__(message)
+        self.derived = derived
+
 
 def order_id_for_key(key: str, index: int | None = None) -> str:
     """The orderId an Idempotency-Key maps to (item ``index`` of a batch when given)."""
@@ -54,7 +59,8 @@ def resolve_order_id(order: OrderRequest, key: str | None, index: int | None = N
     if order.orderId is not None and order.orderId != derived:
         raise KeyMismatch(
             f"orderId {order.orderId!r} differs from {derived!r}, the orderId that the "
-            "Idempotency-Key maps to; send one or the other"
+            "Idempotency-Key maps to; send one or the other",
+            derived,
         )
     return derived
 

@@ -5,8 +5,9 @@ for ``POST /orders`` or as one item of ``POST /orders/batch``):
 
     202 {"orderId"}                  Kafka acknowledged it (or the ledger knows it was written:
                                      then "replayed": true and nothing is written again)
-    409 {"orderId", "detail"}        its Idempotency-Key or orderId names a different order
-    422 {"detail": [field errors]}   invalid, or its orderId contradicts its Idempotency-Key
+    409 {"orderId", "detail"}        its Idempotency-Key or orderId names a different order, or
+                                     its orderId is not the one its Idempotency-Key maps to
+    422 {"detail": [field errors]}   invalid
     503 {"orderId", "detail"}        not durable: retry with the same key after Retry-After
 """
 
@@ -91,9 +92,8 @@ class Ingest:
         try:
             order = order.with_order_id(resolve_order_id(order, key, index))
         except KeyMismatch as exc:
-            self.metrics.refuse("invalid")
-            detail = [{"loc": ["body", "orderId"], "msg": str(exc), "type": "key_mismatch"}]
-            return ItemResult(422, {"detail": detail})
+            self.metrics.refuse("conflict")
+            return ItemResult(409, {"orderId": exc.derived, "detail": str(exc)})
         order_id = str(order.orderId)
         digest = order_digest(order)
         claim = self.ledger.claim(order_id, digest)

@@ -6,10 +6,23 @@ import re
 import uuid
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError
 
 MAX_BODY_BYTES = 1_048_576
 MAX_BATCH = 1_000
+AVRO_LONG_MAX = 2**63 - 1  # OrderCreated.amountCents is an Avro long
+
+
+def _integral(value: Any) -> Any:
+    """324.0 is the integer 324 in JSON Schema (and so in the OpenAPI document); 1.5 is not."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+# Strict (no "2", no true), but a JSON number without a fraction counts as an integer. The
+# validator comes after the Field so the constraints stay JSON Schema's minimum and maximum.
+_INTEGRAL = BeforeValidator(_integral)
 
 Identifier = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:\-]+$")]
 
@@ -22,8 +35,8 @@ class OrderRequest(BaseModel):
     orderId: Identifier | None = None  # noqa: N815 (the wire name)
     customerId: Identifier  # noqa: N815
     productId: Identifier  # noqa: N815
-    quantity: Annotated[int, Field(ge=1, le=1000, strict=True)]
-    amountCents: Annotated[int, Field(ge=0, strict=True)] = 0  # noqa: N815
+    quantity: Annotated[int, Field(ge=1, le=1000, strict=True), _INTEGRAL]
+    amountCents: Annotated[int, Field(ge=0, le=AVRO_LONG_MAX, strict=True), _INTEGRAL] = 0  # noqa: N815
     currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "EUR"
 
     def with_order_id(self, order_id: str | None) -> OrderRequest:
