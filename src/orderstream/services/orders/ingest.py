@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from orderstream.errors import RegistryError
+from orderstream.errors import OrderstreamError
 from orderstream.services.orders.idempotency import (
     DIGEST_HEADER,
     IdempotencyLedger,
@@ -160,7 +160,7 @@ class SchemaGate:
             raise SchemaUnavailable(
                 f"the schema registry did not answer within {self.timeout_s:.1f}s"
             ) from None
-        except (RegistryError, OSError) as exc:
+        except (OrderstreamError, OSError) as exc:  # RegistryUnavailable, RegistryError...
             raise SchemaUnavailable(f"the schema registry is unavailable: {exc}") from exc
         self.ready = True
 

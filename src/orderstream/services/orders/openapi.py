@@ -120,8 +120,9 @@ event timestamp included, and one reservation downstream (enrichment drops a rep
 If the API knows the first attempt was written it answers 202 with `replayed: true` and writes
 nothing. The same key with a different order is a 409. The API remembers keys from its own writes
 and from the `orders` topic (so a restarted or second instance knows them), up to 1,000,000 keys
-per instance (the oldest forgotten first); past that, or when two instances race on one key,
-enrichment's dedupe by orderId still drops an exact repeat and dead-letters a conflicting one.
+per instance (the oldest forgotten first, so at more than ~11 orders/s on average the API's
+own memory is shorter than the window); past that, or when two instances race on one key,
+enrichment's dedupe by orderId drops an exact repeat and dead-letters a conflicting one.
 
 A 503 may still be written later (the ack did not come in time): retry with the same key after
 Retry-After, or look the order up with `GET /orders/{{orderId}}`."""
