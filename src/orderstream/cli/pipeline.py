@@ -39,9 +39,14 @@ def load(
     concurrency: Annotated[int, typer.Option(help="HTTP connections")] = 64,
     batch: Annotated[int, typer.Option(help="orders per HTTP request (batch endpoint if > 1)")] = 1,
     seed_: Annotated[int, typer.Option("--seed", help="random seed of the payloads")] = 7,
+    idempotency_keys: Annotated[
+        bool, typer.Option(help="send each order with an Idempotency-Key instead of an orderId")
+    ] = False,
 ) -> None:
     """Offer orders at a fixed rate; exit 1 if any order was refused."""
-    spec = LoadSpec(count, rate, customers, products, direct, url, concurrency, batch, seed=seed_)
+    spec = LoadSpec(
+        count, rate, customers, products, direct, url, concurrency, batch, seed_, idempotency_keys
+    )
     spec.check()
     settings = effective_settings()
     orders = build_orders(spec)
@@ -52,6 +57,7 @@ def load(
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         console=console,
+        disable=not console.is_terminal,  # no bar in logs and pipes, only the summary
     ) as bar:
         task = bar.add_task("load", total=count)
 
