@@ -128,7 +128,7 @@ def test_authlib_httpx_warning_is_silenced_and_only_it() -> None:
     import sys
 
     code = (
-        "import warnings, orderstream.config, confluent_kafka.schema_registry\n"
+        "import warnings, orderstream.config, authlib.integrations.httpx_client\n"
         "warnings.warn('still shown', UserWarning)\n"
     )
     done = subprocess.run(
