@@ -179,7 +179,7 @@ def _topic_plan(
 ) -> TopicPlan:
     stage, peak, per_consumer, consumers = wanted.get(topic, (None, 0.0, 0.0, 0))
     if stage is None:
-        name, reason = "(co-partitioned)", "same count as the topics it is joined with"
+        name, reason = "co-partitioned", "same count as the topics it is joined with"
     else:
         name = stage.name
         reason = f"ceil({peak:,.0f} / {per_consumer:,.0f}) = {consumers} consumer(s), x 2"
