@@ -50,3 +50,21 @@ demo: install
 clean:
 	-$(BIN)/orderstream kafka down --purge
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+
+# --- polyglot examples (examples/): built once, rebuilt only when their inputs change ---------
+NODE_CONSUMER := examples/node-consumer
+JAVA_PRODUCER := examples/java-producer
+NODE_STAMP := $(NODE_CONSUMER)/node_modules/.installed-stamp
+JAVA_STAMP := $(JAVA_PRODUCER)/target/.built-stamp
+
+.PHONY: examples
+install: examples
+examples: $(NODE_STAMP) $(JAVA_STAMP)
+
+$(NODE_STAMP): $(NODE_CONSUMER)/package.json $(NODE_CONSUMER)/package-lock.json
+	cd $(NODE_CONSUMER) && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+$(JAVA_STAMP): $(JAVA_PRODUCER)/pom.xml $(shell find $(JAVA_PRODUCER)/src -type f 2>/dev/null)
+	cd $(JAVA_PRODUCER) && mvn -q -B -Dstyle.color=never package
+	@touch $@

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import os
 import tomllib
-from collections.abc import Mapping
+import warnings
+from collections.abc import Iterable, Mapping
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
@@ -36,6 +37,26 @@ KafkaValue = str | int | float | bool
 KafkaConfig = dict[str, KafkaValue]
 
 
+def _silence_authlib_httpx_warning() -> None:
+    """Hide the one warning authlib prints when confluent_kafka.schema_registry imports it.
+
+    authlib warns at import that its httpx fallback is deprecated (it wants httpx2, which
+    confluent-kafka does not use): nothing our users can act on. authlib.deprecate installs an
+    "always" filter for its warnings when imported, so it is imported first (under 1 ms) and
+    this narrower filter, on that message from authlib only, goes in front of it.
+    """
+    try:
+        import authlib.deprecate  # type: ignore[import-untyped]  # noqa: F401
+    except ImportError:
+        return
+    warnings.filterwarnings(
+        "ignore", message=r"The httpx module is deprecated", module=r"authlib\."
+    )
+
+
+_silence_authlib_httpx_warning()
+
+
 class Role(StrEnum):
     """What a librdkafka client is used for; each role gets its own tuning."""
 
@@ -43,6 +64,40 @@ class Role(StrEnum):
     TRANSACTIONAL_PRODUCER = "transactional_producer"
     CONSUMER = "consumer"
     ADMIN = "admin"
+
+
+Codec = Literal["none", "gzip", "snappy", "lz4", "zstd"]
+
+# Most widely readable first: a topic read by several ecosystems gets the earliest codec they
+# share. kafkajs reads only none and gzip without plugins; librdkafka and Java read all five.
+CODEC_REACH: tuple[Codec, ...] = ("none", "gzip", "snappy", "lz4", "zstd")
+
+
+class CompressionSettings(BaseModel):
+    """Which codec producers use: per topic, else per role, else the default.
+
+    The default is the one measured best with ``orderstream bench runtime`` on this machine
+    (see the README's Compression section for the figures). ``topics`` is for outputs read by
+    clients that lack a codec (kafkajs reads only gzip without plugins).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    default: Codec = "lz4"
+    roles: dict[Role, Codec] = Field(default_factory=dict)
+    topics: dict[str, Codec] = Field(default_factory=dict)
+
+    def codec_for(self, role: Role, topics: Iterable[str] = ()) -> Codec:
+        """The codec of a producer of ``role`` that writes ``topics`` (if it says which).
+
+        Topics with a codec of their own override the role; when they disagree, the most
+        widely readable wins, since a reader that cannot decode a batch stops while a weaker
+        codec only costs bytes.
+        """
+        chosen = [self.topics[t] for t in topics if t in self.topics]
+        if chosen:
+            return min(chosen, key=CODEC_REACH.index)
+        return self.roles.get(role, self.default)
 
 
 class SecuritySettings(BaseModel):
@@ -109,6 +164,7 @@ class Settings(BaseSettings):
     registry_password: SecretStr | None = None
     client_id_prefix: str = "orderstream"
     security: SecuritySettings = SecuritySettings()
+    compression: CompressionSettings = CompressionSettings()
     librdkafka: dict[str, KafkaValue] = Field(default_factory=dict)
 
     @classmethod
@@ -128,11 +184,12 @@ class Settings(BaseSettings):
 
     @property
     def cache_dir(self) -> Path:
-        """Where downloaded artifacts (Kafka jars) live."""
+        """Where downloaded artifacts (Kafka jars) live.
+
+        Not under ``home``: a new home (a test, a second stack) must not download Kafka again.
+        """
         if self.kafka_cache is not None:
             return self.kafka_cache
-        if "ORDERSTREAM_HOME" in os.environ:
-            return self.home / "cache"
         return Path.home() / ".cache" / "orderstream"
 
 
@@ -188,14 +245,12 @@ _ROLE_DEFAULTS: dict[Role, KafkaConfig] = {
         "enable.idempotence": True,
         "acks": "all",
         "linger.ms": 5,
-        "compression.type": "lz4",
         "message.timeout.ms": 30000,
     },
     Role.TRANSACTIONAL_PRODUCER: {
         "enable.idempotence": True,
         "acks": "all",
         "linger.ms": 5,
-        "compression.type": "lz4",
         # message.timeout.ms must stay below transaction.timeout.ms (exactly-once rules).
         "transaction.timeout.ms": 60000,
         "message.timeout.ms": 30000,
@@ -222,6 +277,12 @@ def _security_config(security: SecuritySettings) -> KafkaConfig:
     return conf
 
 
+# librdkafka logs at level 6 (info) by default, straight to stderr: lines such as
+# "%6|...|BGQUEUE|..." then land in the middle of CLI output. Warnings and errors still show;
+# settings.librdkafka can raise it again (log_level 7 with "debug" to trace a client).
+_LOG_LEVEL_WARNING = 4
+
+
 def kafka_config(
     role: Role,
     client_id: str,
@@ -229,18 +290,23 @@ def kafka_config(
     settings: Settings | None = None,
     group_id: str | None = None,
     transactional_id: str | None = None,
+    topics: Iterable[str] = (),
     overrides: Mapping[str, KafkaValue] | None = None,
 ) -> KafkaConfig:
     """The librdkafka configuration for one client of the given role.
 
-    Layers, later wins: role defaults, security, ``settings.librdkafka``, ``overrides``.
+    Layers, later wins: role defaults, compression (by ``settings.compression``, for the
+    ``topics`` a producer says it writes), security, ``settings.librdkafka``, ``overrides``.
     """
     settings = settings or load_settings()
     conf: KafkaConfig = {
         "bootstrap.servers": settings.bootstrap_servers,
         "client.id": f"{settings.client_id_prefix}-{client_id}",
+        "log_level": _LOG_LEVEL_WARNING,
     }
     conf.update(_ROLE_DEFAULTS[role])
+    if role in (Role.PRODUCER, Role.TRANSACTIONAL_PRODUCER):
+        conf["compression.type"] = settings.compression.codec_for(role, topics)
     conf.update(_security_config(settings.security))
     if role is Role.CONSUMER:
         if not group_id:

@@ -10,7 +10,20 @@ import typer
 from orderstream.cli.common import console, print_json, print_table
 from orderstream.cli.context import effective_settings
 from orderstream.errors import TopologyError
-from orderstream.platform.topology import admin_for, apply_plan, cluster_snapshot, plan_topology
+from orderstream.platform.plan import (
+    MEASURED_RATES,
+    PartitionPlan,
+    plan_partitions,
+    rates_from_bench,
+)
+from orderstream.platform.topology import (
+    admin_for,
+    apply_plan,
+    cluster_snapshot,
+    default_topology_path,
+    load_topology,
+    plan_topology,
+)
 
 app = typer.Typer(help="Create and inspect topics from topology.toml.", no_args_is_help=True)
 
@@ -75,3 +88,64 @@ def list_topics(
         ["topic", "partitions", "rf", "cleanup", "min isr"],
         [tuple(r.values()) for r in rows],
     )
+
+
+@app.command()
+def plan(
+    peak_orders_per_s: Annotated[
+        float, typer.Option("--peak-orders-per-s", help="the peak order rate to plan for")
+    ],
+    file: Annotated[
+        Path | None, typer.Option(help="topology file (default: the packaged topology.toml)")
+    ] = None,
+    bench: Annotated[
+        Path | None,
+        typer.Option(help="per-consumer figures: saved `orderstream bench runtime --json` output"),
+    ] = None,
+    min_consumers: Annotated[
+        int, typer.Option(min=1, help="instances every group runs anyway (e.g. for failover)")
+    ] = 1,
+    max_partitions: Annotated[int, typer.Option(min=1, help="never plan more than this")] = 120,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON for scripts")] = False,
+) -> None:
+    """Partitions per topic for a peak rate: about 2 x the consumers each stage needs."""
+    path = file or default_topology_path()
+    rates = rates_from_bench(bench) if bench else MEASURED_RATES
+    result = plan_partitions(
+        peak_orders_per_s,
+        load_topology(path, brokers=1),
+        rates=rates,
+        min_consumers=min_consumers,
+        max_partitions=max_partitions,
+    )
+    if as_json:
+        print_json(result.as_json())
+        return
+    _print_plan(result, path, "from --bench" if bench else "measured defaults")
+
+
+def _print_plan(result: PartitionPlan, path: Path, source: str) -> None:
+    print_table(
+        f"partitions for {result.peak_orders_per_s:,.0f} orders/s ({source})",
+        ["topic", "consumers", "plan", "toml", "action"],
+        [
+            (
+                t.topic,
+                t.consumers or "",
+                t.partitions,
+                "-" if t.current is None else t.current,
+                t.action,
+            )
+            for t in result.topics
+        ],
+    )
+    for t in result.topics:
+        console.print(f"{t.topic} ({t.stage}): {t.reason}", highlight=False, markup=False)
+    diff = result.diff_lines()
+    if not diff:
+        console.print(f"no changes: {path} already has enough partitions")
+        return
+    console.print(f"changes to {path}:", highlight=False)
+    for line in diff:
+        console.print(line, highlight=False, markup=False)
+    console.print("edit topology.toml, then `orderstream topics apply --dry-run` to check")

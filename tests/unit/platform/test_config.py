@@ -78,3 +78,62 @@ def test_sasl_without_password_is_a_clear_error(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("ORDERSTREAM_SECURITY__USERNAME", "u")
     with pytest.raises(ConfigError, match="needs security.password"):
         load_settings()
+
+
+def test_compression_default_role_and_topic(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = load_settings(bootstrap_servers="127.0.0.1:9")
+    assert kafka_config(Role.PRODUCER, "p", settings=settings)["compression.type"] == "lz4"
+    assert "compression.type" not in kafka_config(
+        Role.CONSUMER, "c", settings=settings, group_id="g"
+    )
+    monkeypatch.setenv("ORDERSTREAM_COMPRESSION__DEFAULT", "zstd")
+    monkeypatch.setenv("ORDERSTREAM_COMPRESSION__ROLES", '{"transactional_producer": "none"}')
+    monkeypatch.setenv("ORDERSTREAM_COMPRESSION__TOPICS", '{"enriched-orders": "gzip", "x": "lz4"}')
+    settings = load_settings()
+    txn = kafka_config(Role.TRANSACTIONAL_PRODUCER, "e", settings=settings, transactional_id="t")
+    assert txn["compression.type"] == "none"  # the role
+    assert kafka_config(Role.PRODUCER, "p", settings=settings)["compression.type"] == "zstd"
+    on_topic = kafka_config(Role.PRODUCER, "p", settings=settings, topics=["enriched-orders"])
+    assert on_topic["compression.type"] == "gzip"  # the topic wins over role and default
+    # Topics that disagree get the most widely readable codec of theirs.
+    both = kafka_config(Role.PRODUCER, "p", settings=settings, topics=["x", "enriched-orders"])
+    assert both["compression.type"] == "gzip"
+
+
+def test_unknown_codec_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ORDERSTREAM_COMPRESSION__DEFAULT", "brotli")
+    with pytest.raises(ConfigError, match="compression.default"):
+        load_settings()
+
+
+def test_kafka_cache_stays_put_when_home_moves(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("ORDERSTREAM_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("ORDERSTREAM_KAFKA_CACHE", raising=False)
+    assert load_settings().cache_dir == Path.home() / ".cache" / "orderstream"
+    monkeypatch.setenv("ORDERSTREAM_KAFKA_CACHE", str(tmp_path / "jars"))
+    assert load_settings().cache_dir == tmp_path / "jars"
+
+
+def test_librdkafka_info_logs_are_off_unless_asked() -> None:
+    settings = load_settings(bootstrap_servers="127.0.0.1:9")
+    assert kafka_config(Role.ADMIN, "a", settings=settings)["log_level"] == 4
+    loud = load_settings(bootstrap_servers="127.0.0.1:9", librdkafka={"log_level": 7})
+    assert kafka_config(Role.ADMIN, "a", settings=loud)["log_level"] == 7
+
+
+def test_authlib_httpx_warning_is_silenced_and_only_it() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import warnings, orderstream.config, authlib.integrations.httpx_client\n"
+        "warnings.warn('still shown', UserWarning)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert "httpx module is deprecated" not in done.stderr
+    assert "still shown" in done.stderr
