@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import sys
 from types import FrameType
 from typing import Annotated
 
@@ -49,4 +50,5 @@ def lag_exporter(
     console.print(
         f"lag exporter: http://{host}:{port}/metrics (Kafka {settings.bootstrap_servers})"
     )
+    sys.stdout.flush()  # a log file under `up` sees the line now, not at exit
     exporter.wait()
