@@ -54,7 +54,10 @@ def describe_topics(
     try:
         meta = admin.list_topics(topic, timeout=10)
     except KafkaException as exc:
-        raise PlatformError(f"cannot reach Kafka to describe topics: {exc}") from exc
+        raise PlatformError(
+            f"cannot reach Kafka to describe topics: {exc}; `orderstream kafka status` shows "
+            "whether the local cluster runs"
+        ) from exc
     found = []
     for name, t in sorted(meta.topics.items()):
         if topic is None and name.startswith("__") and not internal:
