@@ -68,3 +68,11 @@ $(NODE_STAMP): $(NODE_CONSUMER)/package.json $(NODE_CONSUMER)/package-lock.json
 $(JAVA_STAMP): $(JAVA_PRODUCER)/pom.xml $(shell find $(JAVA_PRODUCER)/src -type f 2>/dev/null)
 	cd $(JAVA_PRODUCER) && mvn -q -B -Dstyle.color=never package
 	@touch $@
+
+# --- monitoring: Debian's Prometheus (with promtool) and Alertmanager, like chromium ----------
+# --no-install-recommends: no node-exporter; the packages' services are not started here.
+.PHONY: monitoring-install
+install: monitoring-install
+monitoring-install:
+	@test -x /usr/bin/promtool -a -x /usr/bin/prometheus-alertmanager || \
+	  (apt-get update && apt-get install -y --no-install-recommends prometheus prometheus-alertmanager)

@@ -8,7 +8,7 @@ import typer
 
 from orderstream.cli import analytics as analytics_cli
 from orderstream.cli import bench as bench_cli
-from orderstream.cli import kafka, pipeline, stack, topics
+from orderstream.cli import kafka, monitoring, pipeline, stack, topics
 from orderstream.cli import registry as registry_cli
 from orderstream.cli import run as run_cli
 from orderstream.cli import schemas as schemas_cli
@@ -31,6 +31,7 @@ app.add_typer(registry_cli.app, name="registry")
 app.add_typer(schemas_cli.app, name="schemas")
 app.add_typer(analytics_cli.app, name="analytics")
 app.add_typer(bench_cli.app, name="bench")
+monitoring.register(app)  # lag-exporter
 
 
 def main() -> None:

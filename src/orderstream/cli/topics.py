@@ -10,6 +10,7 @@ import typer
 from orderstream.cli.common import console, print_json, print_table
 from orderstream.cli.context import effective_settings
 from orderstream.errors import TopologyError
+from orderstream.platform.describe import describe_topics, summary
 from orderstream.platform.plan import (
     MEASURED_RATES,
     PartitionPlan,
@@ -88,6 +89,36 @@ def list_topics(
         ["topic", "partitions", "rf", "cleanup", "min isr"],
         [tuple(r.values()) for r in rows],
     )
+
+
+@app.command()
+def describe(
+    topic: Annotated[str | None, typer.Argument(help="one topic (default: every topic)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON for scripts")] = False,
+    internal: Annotated[bool, typer.Option(help="include __consumer_offsets etc.")] = False,
+) -> None:
+    """Leader, replicas and ISR of every partition; flags under-replicated and offline ones."""
+    settings = effective_settings()
+    states = describe_topics(admin_for(settings), topic, internal=internal)
+    if as_json:
+        print_json([s.as_json() for s in states])
+        return
+    print_table(
+        f"partitions at {settings.bootstrap_servers}",
+        ["topic", "partition", "leader", "replicas", "isr", "status"],
+        [
+            (
+                s.topic,
+                s.partition,
+                s.leader if s.leader >= 0 else "none",
+                ",".join(map(str, s.replicas)),
+                ",".join(map(str, s.isr)),
+                s.status if s.status == "ok" else f"[bold red]{s.status}[/]",
+            )
+            for s in states
+        ],
+    )
+    console.print(summary(states), highlight=False)
 
 
 @app.command()

@@ -11,14 +11,18 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
+from prometheus_client import CONTENT_TYPE_LATEST
+
 from orderstream.errors import RegistryError
 from orderstream.registry.auth import Authenticator
 from orderstream.registry.forward import FORWARDED_HEADER, Forwarder
+from orderstream.registry.metrics import UNMATCHED, RegistryMetrics
 from orderstream.registry.service import RegistryService
 
 logger = logging.getLogger(__name__)
@@ -26,6 +30,8 @@ logger = logging.getLogger(__name__)
 CONTENT_TYPE = b"application/vnd.schemaregistry.v1+json"
 MAX_BODY_BYTES = 1024 * 1024
 STATUS_PATH = ["_orderstream", "status"]  # readiness for probes: no auth, no secrets in it
+METRICS_PATH = ["metrics"]  # Prometheus: no auth either (counts only, no names or schemas)
+ROUTE_KEY = "orderstream.route"  # set in the scope once a route matched, for the metrics label
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -116,6 +122,7 @@ class RegistryApp:
         self.router = router
         self.auth = auth
         self.max_body = max_body
+        self.metrics = RegistryMetrics(service.state)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -123,6 +130,15 @@ class RegistryApp:
             return
         if scope["type"] != "http":
             return
+        if scope["method"] == "GET" and split_raw_path(scope["path"].encode()) == METRICS_PATH:
+            await _send_metrics(send, self.metrics.exposition())
+            return
+        started = time.perf_counter()
+        status = await self._respond(scope, receive, send)
+        route = scope.get(ROUTE_KEY, UNMATCHED)
+        self.metrics.observe(route, scope["method"], status, time.perf_counter() - started)
+
+    async def _respond(self, scope: Scope, receive: Receive, send: Send) -> int:
         try:
             status, payload = await self._answer(scope, receive)
         except RegistryError as exc:
@@ -131,6 +147,7 @@ class RegistryApp:
             logger.exception("unhandled error", extra={"path": scope.get("path")})
             status, payload = 500, {"error_code": 50001, "message": f"{type(exc).__name__}"}
         await _send_json(send, status, payload, scope)
+        return status
 
     async def _answer(self, scope: Scope, receive: Receive) -> tuple[int, Any]:
         method = scope["method"]
@@ -139,6 +156,7 @@ class RegistryApp:
         if self.auth is not None and segments != STATUS_PATH:
             self.auth.authorize(headers.get("authorization"), method)
         handler, params = self.router.match(method, segments)
+        scope[ROUTE_KEY] = handler.__name__
         query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
         body = await self._read_body(receive, headers)
         try:
@@ -199,6 +217,15 @@ def _msg(exc: RegistryError) -> str:
     text = str(exc)
     suffix = f" (HTTP {exc.status}, error_code {exc.error_code})"
     return text.removesuffix(suffix)
+
+
+async def _send_metrics(send: Send, body: bytes) -> None:
+    headers = [
+        (b"content-type", CONTENT_TYPE_LATEST.encode()),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 async def _send_json(send: Send, status: int, payload: Any, scope: Scope) -> None:

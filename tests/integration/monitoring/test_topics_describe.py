@@ -1,0 +1,55 @@
+"""`orderstream topics describe` on the real 3-node cluster: leader, replicas and ISR of each
+partition, as JSON and as a table; an unknown topic is one clear error."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from orderstream.testing.cluster import LocalCluster, wait_for_topic_leaders
+
+pytestmark = pytest.mark.integration
+
+
+def _cli(cluster: LocalCluster, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ORDERSTREAM_")}
+    env["ORDERSTREAM_BOOTSTRAP_SERVERS"] = cluster.bootstrap
+    env["COLUMNS"] = "200"
+    return subprocess.run(
+        [sys.executable, "-m", "orderstream.cli", "topics", "describe", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_describe_shows_leader_replicas_and_isr(kafka_cluster3: LocalCluster) -> None:
+    topic = kafka_cluster3.create_topic(partitions=3, replication=3)
+    wait_for_topic_leaders(kafka_cluster3.admin, topic)
+    done = _cli(kafka_cluster3, topic, "--json")
+    assert done.returncode == 0, done.stderr
+    rows = json.loads(done.stdout)
+    assert [r["partition"] for r in rows] == [0, 1, 2]
+    for row in rows:
+        assert row["topic"] == topic
+        assert sorted(row["replicas"]) == [1, 2, 3]
+        assert row["leader"] in row["replicas"]
+        assert sorted(row["isr"]) == [1, 2, 3]
+        assert (row["under_replicated"], row["offline"]) == (False, False)
+    table = _cli(kafka_cluster3, topic)
+    assert table.returncode == 0, table.stderr
+    assert "3 partition(s) in 1 topic(s): 0 under-replicated" in table.stdout
+    assert table.stdout.count(topic) >= 3
+
+
+def test_unknown_topic_is_one_clear_error(kafka_cluster3: LocalCluster) -> None:
+    done = _cli(kafka_cluster3, "no-such-topic")
+    assert done.returncode == 1
+    assert "no-such-topic" in done.stderr and "topics list" in done.stderr
+    assert "Traceback" not in done.stderr
