@@ -33,7 +33,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, Protocol
+from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Producer, TopicPartition
 
@@ -69,40 +69,10 @@ RETRY_POLICY: dict[str, RetryPolicy] = {
 QUEUE_FULL_WAIT_S = 24.0
 
 
-class OutputProducer(Protocol):
-    """What the runtime's hot path and checkpoint need from either producer."""
-
-    # confluent_kafka's own produce(topic, value, key): for the hot path only.
-    raw_produce: Callable[..., None]
-
-    def produce(
-        self,
-        topic: str,
-        key: bytes | None,
-        value: bytes | None,
-        partition: int = -1,
-        headers: Headers = None,
-        on_delivery: DeliveryCallback | None = None,
-    ) -> None: ...
-
-    def produce_all(
-        self,
-        topic: str,
-        partition: int,
-        records: Sequence[tuple[bytes, bytes | None]],
-        on_last_delivered: DeliveryCallback,
-    ) -> None: ...
-
-    def poll(self, timeout: float = 0.0) -> int: ...
-
-    def __len__(self) -> int: ...
-
-    def close(self, timeout_s: float = 5.0) -> None: ...
-
-
-class _Producing:
-    """Produce with the fast positional call, falling back to one slow path that waits for
-    queue room and translates refusals (shared by both producers)."""
+class OutputProducer:
+    """What the runtime's hot path and checkpoint need from either producer: produce with the
+    fast positional call (``raw_produce``, confluent_kafka's own, for the hot path), falling
+    back to one slow path that waits for queue room and translates refusals."""
 
     _producer: Producer
     raw_produce: Callable[..., None]
@@ -117,17 +87,15 @@ class _Producing:
         on_delivery: DeliveryCallback | None = None,
     ) -> None:
         """Produce, waiting for queue space when it is full."""
-        try:
-            if headers is None and on_delivery is None:
-                # Keyword arguments cost confluent_kafka about 1 us per call: the hot path
-                # passes only positional ones.
+        if headers is None and on_delivery is None:
+            # Keyword arguments cost confluent_kafka about 1 us per call: the common case
+            # passes only positional ones.
+            try:
                 self.raw_produce(topic, value, key, partition)
-            else:
-                self.raw_produce(
-                    topic, value, key, partition, headers=headers, on_delivery=on_delivery
-                )
-        except (BufferError, KafkaException):
-            self.produce_slowly(topic, key, value, partition, headers, on_delivery)
+                return
+            except (BufferError, KafkaException):
+                pass  # the slow path waits for room or translates the refusal
+        self.produce_slowly(topic, key, value, partition, headers, on_delivery)
 
     def produce_slowly(
         self,
@@ -138,7 +106,8 @@ class _Producing:
         headers: Headers,
         on_delivery: DeliveryCallback | None,
     ) -> None:
-        """The one slow path: wait for room (up to ``QUEUE_FULL_WAIT_S``), translate errors."""
+        """Produce with every argument; wait for room (up to ``QUEUE_FULL_WAIT_S``) and
+        translate errors: the one slow path."""
         deadline = time.monotonic() + QUEUE_FULL_WAIT_S
         while True:
             try:
@@ -184,6 +153,9 @@ class _Producing:
     def __len__(self) -> int:
         return len(self._producer)
 
+    def close(self, timeout_s: float = 5.0) -> None:
+        raise NotImplementedError
+
 
 class TxnState(Enum):
     NEW = "new"
@@ -192,7 +164,7 @@ class TxnState(Enum):
     FAILED = "failed"
 
 
-class TransactionalProducer(_Producing):
+class TransactionalProducer(OutputProducer):
     """One stable ``transactional.id`` per process; see the module docstring for the rules."""
 
     def __init__(self, conf: KafkaConfig, producer: Producer | None = None) -> None:
@@ -316,7 +288,7 @@ def _destroy(producer: Producer) -> None:
         logger.info("producer handle already closed", extra={"error": str(exc)})
 
 
-class PlainProducer(_Producing):
+class PlainProducer(OutputProducer):
     """An idempotent, non-transactional producer (at-least-once mode, and test input)."""
 
     def __init__(self, conf: KafkaConfig) -> None:

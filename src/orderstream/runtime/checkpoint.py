@@ -47,7 +47,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from confluent_kafka import OFFSET_BEGINNING
 
@@ -61,13 +61,16 @@ from orderstream.state import Change
 logger = logging.getLogger(__name__)
 
 
-class Checkpoint:
+P = TypeVar("P", bound=OutputProducer)
+
+
+class Checkpoint(Generic[P]):
     """The commit protocol's steps (see the module docstring); the subclasses say how outputs
     and offsets become durable: in a transaction, or flushed then committed."""
 
     def __init__(
         self,
-        output: OutputProducer,
+        output: P,
         consumer: GroupConsumer,
         registry: TaskRegistry,
         metrics: RuntimeMetrics,
@@ -95,6 +98,12 @@ class Checkpoint:
     def ensure_open(self, clock_start: float | None = None) -> None:
         """Open a transaction unless one is open; its commit interval counts from
         ``clock_start`` (default: now)."""
+        if not self.is_open:
+            self._begin()
+            self.opened_at = time.monotonic() if clock_start is None else clock_start
+            self.records = 0
+
+    def _begin(self) -> None:
         raise NotImplementedError
 
     def log_changes(self, topic: str, partition: int, changes: Sequence[Change]) -> None:
@@ -209,67 +218,40 @@ class Checkpoint:
                 logger.info("rewound", extra={"tp": task.tp, "offset": task.committed_offset})
 
 
-class ExactlyOnceCheckpoint(Checkpoint):
+class ExactlyOnceCheckpoint(Checkpoint[TransactionalProducer]):
     """Outputs, changelogs and input offsets commit in one Kafka transaction."""
-
-    def __init__(
-        self,
-        producer: TransactionalProducer,
-        consumer: GroupConsumer,
-        registry: TaskRegistry,
-        metrics: RuntimeMetrics,
-        snapshot_interval_ms: int,
-    ) -> None:
-        super().__init__(producer, consumer, registry, metrics, snapshot_interval_ms)
-        self.txn = producer
 
     @property
     def is_open(self) -> bool:
-        return self.txn.in_transaction
+        return self.output.in_transaction
 
-    def ensure_open(self, clock_start: float | None = None) -> None:
-        if not self.txn.in_transaction:
-            self.txn.begin()
-            self.opened_at = time.monotonic() if clock_start is None else clock_start
-            self.records = 0
+    def _begin(self) -> None:
+        self.output.begin()
 
     def _commit_outputs(self, offsets: dict[TP, int]) -> None:
-        self.txn.send_offsets(offsets, self.consumer.group_metadata())
-        self.txn.commit()
+        self.output.send_offsets(offsets, self.consumer.group_metadata())
+        self.output.commit()
 
     def _abort_transaction(self) -> None:
-        if self.txn.in_transaction:
-            self.txn.abort()
+        if self.output.in_transaction:
+            self.output.abort()
         self._changelog_ends = {}
 
 
-class AtLeastOnceCheckpoint(Checkpoint):
+class AtLeastOnceCheckpoint(Checkpoint[PlainProducer]):
     """The same protocol without a transaction: flush outputs, then commit offsets."""
 
-    def __init__(
-        self,
-        producer: PlainProducer,
-        consumer: GroupConsumer,
-        registry: TaskRegistry,
-        metrics: RuntimeMetrics,
-        snapshot_interval_ms: int,
-    ) -> None:
-        super().__init__(producer, consumer, registry, metrics, snapshot_interval_ms)
-        self.plain = producer
-        self._open = False
+    _open = False
 
     @property
     def is_open(self) -> bool:
         return self._open
 
-    def ensure_open(self, clock_start: float | None = None) -> None:
-        if not self._open:
-            self._open = True
-            self.opened_at = time.monotonic() if clock_start is None else clock_start
-            self.records = 0
+    def _begin(self) -> None:
+        self._open = True
 
     def _commit_outputs(self, offsets: dict[TP, int]) -> None:
-        self.plain.flush()
+        self.output.flush()
         self.consumer.commit(offsets)
         self._open = False
 

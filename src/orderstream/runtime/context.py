@@ -23,6 +23,7 @@ logger = logging.getLogger(__name__)
 
 # (topic, key, value, headers) waiting to be produced once the record succeeded.
 Emit = tuple[str, bytes | None, bytes | None, list[Header] | None]
+Stores = dict[str, dict[int, ChangeLoggingStore]]  # by store name, then by partition
 DEFAULT_MAX_BYTES = 1_048_576
 
 
@@ -93,11 +94,7 @@ class RecordContext:
 
     __slots__ = ("_current", "_max", "_partition", "_stores", "emits", "undo")
 
-    def __init__(
-        self,
-        stores: dict[str, dict[int, ChangeLoggingStore]],
-        max_bytes: int = DEFAULT_MAX_BYTES,
-    ) -> None:
+    def __init__(self, stores: Stores, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
         self._stores = stores
         self._max = max_bytes
         self._partition = -1
@@ -151,11 +148,7 @@ class RecordContext:
 class CycleContext:
     """The punctuation context: every assigned partition of a store, and emit."""
 
-    def __init__(
-        self,
-        stores: dict[str, dict[int, ChangeLoggingStore]],
-        max_bytes: int = DEFAULT_MAX_BYTES,
-    ) -> None:
+    def __init__(self, stores: Stores, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
         self._stores = stores
         self._max = max_bytes
         self.emits: list[Emit] = []
@@ -169,11 +162,11 @@ class CycleContext:
     ) -> None:
         """Buffer an output; one over the size limit is dropped and counted (no record to
         dead-letter: punctuation has no input)."""
-        if value is not None and len(value) > self._max:
-            self.dropped += 1
-            logger.error(
-                "punctuation output dropped: over the size limit",
-                extra={"topic": topic, "bytes": len(value), "limit": self._max},
-            )
+        if value is None or len(value) <= self._max:
+            self.emits.append((topic, key, value, list(headers) if headers else None))
             return
-        self.emits.append((topic, key, value, list(headers) if headers else None))
+        self.dropped += 1
+        logger.error(
+            "punctuation output dropped: over the size limit",
+            extra={"topic": topic, "bytes": len(value), "limit": self._max},
+        )

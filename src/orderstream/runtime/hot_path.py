@@ -16,20 +16,11 @@ from confluent_kafka import KafkaError, KafkaException
 
 from orderstream.errors import TaskMigrated, TransactionAborted
 from orderstream.kafka.errors import OutputTooLarge
-from orderstream.kafka.producer import OutputProducer
 from orderstream.runtime.api import ConsumedRecord, Processor, Record
 from orderstream.runtime.checkpoint import Checkpoint
-from orderstream.runtime.context import (
-    OK,
-    DeadLetter,
-    Emit,
-    RecordContext,
-    Transient,
-    run_record,
-)
+from orderstream.runtime.context import OK, DeadLetter, Emit, RecordContext, Transient, run_record
 from orderstream.runtime.dlq import dead_letter
-from orderstream.runtime.metrics import RuntimeMetrics
-from orderstream.runtime.tasks import PartitionTask, TaskRegistry, TaskState
+from orderstream.runtime.tasks import PartitionTask, TaskState
 
 logger = logging.getLogger(__name__)
 
@@ -39,22 +30,14 @@ TRANSIENT_BACKOFF_S = 0.5  # between retries of a record that hit a transient er
 class HotPath:
     """Processes batches for one session; see the module docstring."""
 
-    def __init__(
-        self,
-        processor: Processor,
-        registry: TaskRegistry,
-        producer: OutputProducer,
-        checkpoint: Checkpoint,
-        metrics: RuntimeMetrics,
-        max_record_bytes: int,
-    ) -> None:
+    def __init__(self, processor: Processor, checkpoint: Checkpoint[Any], max_bytes: int) -> None:
         self.processor = processor
-        self.registry = registry
-        self.producer = producer
         self.checkpoint = checkpoint
-        self.metrics = metrics
-        self.max_record_bytes = max_record_bytes
-        self.ctx = RecordContext(registry.stores, max_record_bytes)
+        self.registry, self.producer, self.metrics = (
+            checkpoint.registry, checkpoint.output, checkpoint.metrics
+        )  # fmt: skip
+        self.max_record_bytes = max_bytes
+        self.ctx = RecordContext(checkpoint.registry.stores, max_bytes)
         self.processed = 0
 
     def process_batch(self, msgs: list[Any]) -> None:  # noqa: PLR0915 (one frame: hot path)

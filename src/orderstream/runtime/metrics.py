@@ -23,6 +23,9 @@ class RuntimeMetrics:
         def counter(name: str, doc: str) -> Counter:
             return Counter(name, doc, registry=reg)
 
+        def gauge(name: str, doc: str, *labels: str) -> Gauge:
+            return Gauge(name, doc, labels, registry=reg)
+
         self.records_in = counter("orderstream_records_in", "Records consumed and processed")
         self.records_out = counter("orderstream_records_out", "Records emitted by the processor")
         self.dlq_records = counter("orderstream_dlq_records", "Records routed to a DLQ topic")
@@ -46,20 +49,20 @@ class RuntimeMetrics:
         self.restored_records = counter(
             "orderstream_restored_records", "Changelog records replayed into stores"
         )
-        self.restore_remaining = Gauge(
+        self.restore_remaining = gauge(
             "orderstream_restore_remaining_records",
             "Changelog records still to replay",
-            ["store", "partition"],
-            registry=reg,
+            "store",
+            "partition",
         )
-        self.assigned_partitions = Gauge(
-            "orderstream_assigned_partitions", "Input partitions assigned", registry=reg
+        self.assigned_partitions = gauge(
+            "orderstream_assigned_partitions", "Input partitions assigned"
         )
-        self.lag = Gauge(
+        self.lag = gauge(
             "orderstream_consumer_lag_records",
             "Records behind the end of the input partition",
-            ["topic", "partition"],
-            registry=reg,
+            "topic",
+            "partition",
         )
         self.dropped_outputs = counter(
             "orderstream_dropped_outputs",
@@ -69,12 +72,10 @@ class RuntimeMetrics:
         # abort without reading the logs.
         self.abort_reasons: deque[str] = deque(maxlen=100)
         # Who these metrics are from: one info series, so the others keep their label sets.
-        Gauge(
-            "orderstream_runtime_info",
-            "The app and instance of this processing loop (always 1)",
-            ["app_id", "instance_id"],
-            registry=reg,
-        ).labels(app_id, instance_id).set(1)
+        info = gauge(
+            "orderstream_runtime_info", "This loop's app and instance", "app_id", "instance_id"
+        )
+        info.labels(app_id, instance_id).set(1)
         self.pending_in = 0
         self.pending_out = 0
         self.pending_dlq = 0

@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import Any
 
-from orderstream.kafka.consumer import TP, GroupConsumer
+from orderstream.kafka.consumer import TP
 from orderstream.runtime.checkpoint import Checkpoint
-from orderstream.runtime.metrics import RuntimeMetrics
-from orderstream.runtime.tasks import TaskRegistry
 
 logger = logging.getLogger(__name__)
 
@@ -24,17 +23,11 @@ logger = logging.getLogger(__name__)
 class RebalanceHandler:
     """The consumer's rebalance callbacks, applied to the task registry and the checkpoint."""
 
-    def __init__(
-        self,
-        consumer: GroupConsumer,
-        registry: TaskRegistry,
-        checkpoint: Checkpoint,
-        metrics: RuntimeMetrics,
-    ) -> None:
-        self.consumer = consumer
-        self.registry = registry
+    def __init__(self, checkpoint: Checkpoint[Any]) -> None:
         self.checkpoint = checkpoint
-        self.metrics = metrics
+        self.consumer, self.registry, self.metrics = (
+            checkpoint.consumer, checkpoint.registry, checkpoint.metrics
+        )  # fmt: skip
         self.closing = False  # set when the session is torn down after a failure
 
     def on_assign(self, partitions: list[TP]) -> None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import cast
+from typing import Any, cast
 
 from confluent_kafka import KafkaException, Producer
 
@@ -26,11 +26,7 @@ from orderstream.errors import ConfigError, TransactionAborted
 from orderstream.kafka.consumer import ChangelogReader, GroupConsumer
 from orderstream.kafka.producer import OutputProducer, PlainProducer, TransactionalProducer
 from orderstream.runtime.api import Processor, Punctuator, RuntimeConfig
-from orderstream.runtime.checkpoint import (
-    AtLeastOnceCheckpoint,
-    Checkpoint,
-    ExactlyOnceCheckpoint,
-)
+from orderstream.runtime.checkpoint import AtLeastOnceCheckpoint, Checkpoint, ExactlyOnceCheckpoint
 from orderstream.runtime.clients import FETCH_TUNING, client_configs
 from orderstream.runtime.context import CycleContext
 from orderstream.runtime.dlq import dlq_topic
@@ -74,11 +70,8 @@ class Session:
             settle_timeout_s=config.transaction_timeout_ms / 1000 + 20,
             beat=self._beat,
         )
-        self.rebalance = RebalanceHandler(self.consumer, self.registry, self.checkpoint, metrics)
-        self.hot_path = HotPath(
-            processor, self.registry, self.producer, self.checkpoint, metrics,
-            config.max_record_bytes,
-        )  # fmt: skip
+        self.rebalance = RebalanceHandler(self.checkpoint)
+        self.hot_path = HotPath(processor, self.checkpoint, config.max_record_bytes)
         self.cycle_ctx = CycleContext(self.registry.stores, config.max_record_bytes)
         self.checkpoint.on_abort.append(self._drop_pending_emits)
         self.punctuator = cast(Punctuator, processor) if hasattr(processor, "punctuate") else None
@@ -99,7 +92,7 @@ class Session:
         confs = client_configs(config, settings)
         self.consumer = GroupConsumer(confs.consumer)
         self.producer: OutputProducer
-        self.checkpoint: Checkpoint
+        self.checkpoint: Checkpoint[Any]
         if config.exactly_once:
             client = factory(confs.producer) if factory is not None else None
             self.txn: TransactionalProducer | None = TransactionalProducer(confs.producer, client)

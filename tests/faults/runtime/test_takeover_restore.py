@@ -15,9 +15,9 @@ from orderstream.testing.cluster import LocalCluster
 from orderstream.testing.eos import EosTopics, InputTrickle, verify, wait_committed, wait_for
 
 TOTAL = 50_000
-TXN_TIMEOUT_MS = 4_000
+TXN_TIMEOUT_MS = 8_000
 # Longer than the transaction timeout plus the coordinator's abort check (5 s on our clusters).
-RESTORE_HELD_S = 11.0
+RESTORE_HELD_S = 15.0
 
 
 def _hanging_transaction(bootstrap: str, topic: str, partitions: list[int]) -> Producer:
