@@ -44,7 +44,10 @@ def translate_txn_error(exc: KafkaException, during: str) -> OrderstreamError:
     or unclassified ones TaskMigrated."""
     err = kafka_error(exc)
     if err is not None and err.txn_requires_abort():
-        return TransactionAborted(f"{during} failed, the transaction must be aborted: {err.str()}")
+        why = err.str()
+        if err.code() == KafkaError._STATE:  # says nothing of the cause, which came earlier
+            why = f"the transaction is in an abortable state (an earlier produce failed): {why}"
+        return TransactionAborted(f"{during} failed, the transaction must be aborted: {why}")
     if err is not None and err.code() == KafkaError.MSG_SIZE_TOO_LARGE:
         return OutputTooLarge(f"{during} refused a record: {err.str()}")
     if err is not None and err.retriable() and not err.fatal():

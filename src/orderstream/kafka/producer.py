@@ -18,7 +18,8 @@ The retry policy: every retry goes through ``_retry``, which follows this table:
     init_transactions    3         8 s               0.5 s    FAILED: TaskMigrated (rebuild)
     send_offsets         3         8 s               0.2 s    TransactionAborted (abort, rewind)
     commit_transaction   3         8 s               0.2 s    FAILED: TaskMigrated (never abort)
-    abort_transaction    3         8 s               0.2 s    FAILED: TaskMigrated (rebuild)
+    abort_transaction    3         7 s               0.2 s    FAILED: TaskMigrated (rebuild)
+                         (after up to 3 s for in-flight messages to finish: ``abort``)
     produce, queue full  until room, for at most 24 s         TransactionAborted (abort, rewind)
 
 Each budget (attempts x wait, plus the backoffs between them) stays within ``RETRY_BUDGET_S``,
@@ -64,8 +65,9 @@ RETRY_POLICY: dict[str, RetryPolicy] = {
     "init_transactions": RetryPolicy(3, 8.0, 0.5, TaskMigrated),
     "send_offsets_to_transaction": RetryPolicy(3, 8.0, 0.2, TransactionAborted),
     "commit_transaction": RetryPolicy(3, 8.0, 0.2, TaskMigrated),
-    "abort_transaction": RetryPolicy(3, 8.0, 0.2, TaskMigrated),
+    "abort_transaction": RetryPolicy(3, 7.0, 0.2, TaskMigrated),
 }
+ABORT_DRAIN_S = 3.0  # before an abort, in-flight messages may finish (part of its budget)
 QUEUE_FULL_WAIT_S = 24.0
 
 
@@ -263,8 +265,15 @@ class TransactionalProducer(OutputProducer):
         self.state = TxnState.READY
 
     def abort(self) -> None:
-        """Abort the open transaction (only after an abortable error or a lost assignment)."""
+        """Abort the open transaction (only after an abortable error or a lost assignment).
+
+        Messages still in flight are let finish first (for up to ``ABORT_DRAIN_S``): the abort
+        would purge them, and a purged message the broker did write leaves a gap in the
+        partition's sequence numbers, which fails the NEXT transaction's commit ("skipped
+        sequence numbers") and costs a second abort for one fault.
+        """
         self._expect(TxnState.IN_TRANSACTION)
+        self._producer.flush(ABORT_DRAIN_S)
         self._retry("abort_transaction", self._producer.abort_transaction, abortable=False)
         self.state = TxnState.READY
 

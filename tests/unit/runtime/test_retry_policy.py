@@ -7,7 +7,12 @@ from confluent_kafka import KafkaError, KafkaException
 
 from orderstream.errors import TaskMigrated, TransactionAborted
 from orderstream.kafka.errors import BrokerUnavailable, OutputTooLarge, translate_txn_error
-from orderstream.kafka.producer import QUEUE_FULL_WAIT_S, RETRY_BUDGET_S, RETRY_POLICY
+from orderstream.kafka.producer import (
+    ABORT_DRAIN_S,
+    QUEUE_FULL_WAIT_S,
+    RETRY_BUDGET_S,
+    RETRY_POLICY,
+)
 from orderstream.runtime.loop import STALL_LIMIT_S
 
 
@@ -20,6 +25,7 @@ def test_every_retry_budget_fits_under_the_stall_limit() -> None:
     }
     for call, policy in RETRY_POLICY.items():
         assert policy.budget_s <= RETRY_BUDGET_S, call
+    assert RETRY_POLICY["abort_transaction"].budget_s + ABORT_DRAIN_S <= RETRY_BUDGET_S
     assert QUEUE_FULL_WAIT_S <= RETRY_BUDGET_S < STALL_LIMIT_S
 
 
@@ -40,3 +46,10 @@ def test_errors_are_classed_by_recovery() -> None:
     assert isinstance(down, TaskMigrated)  # a rebuild, after a backoff
     fenced = translate_txn_error(_exc(KafkaError._FENCED, fatal=True), "commit")
     assert isinstance(fenced, TaskMigrated) and not isinstance(fenced, BrokerUnavailable)
+
+
+def test_an_abortable_state_refusal_says_the_cause_came_earlier() -> None:
+    refused = _exc(KafkaError._STATE, txn_requires_abort=True)
+    err = translate_txn_error(refused, "send_offsets_to_transaction")
+    assert isinstance(err, TransactionAborted)
+    assert "abortable state" in str(err)
