@@ -6,6 +6,8 @@ commit cycle (``flush_counts``), so that metrics cost nothing per record.
 
 from __future__ import annotations
 
+from collections import deque
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 _LATENCY_BUCKETS = (0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
@@ -20,6 +22,9 @@ class RuntimeMetrics:
 
         def counter(name: str, doc: str) -> Counter:
             return Counter(name, doc, registry=reg)
+
+        def gauge(name: str, doc: str, *labels: str) -> Gauge:
+            return Gauge(name, doc, labels, registry=reg)
 
         self.records_in = counter("orderstream_records_in", "Records consumed and processed")
         self.records_out = counter("orderstream_records_out", "Records emitted by the processor")
@@ -44,24 +49,51 @@ class RuntimeMetrics:
         self.restored_records = counter(
             "orderstream_restored_records", "Changelog records replayed into stores"
         )
-        self.restore_remaining = Gauge(
+        self.restore_remaining = gauge(
             "orderstream_restore_remaining_records",
             "Changelog records still to replay",
-            ["store", "partition"],
-            registry=reg,
+            "store",
+            "partition",
         )
-        self.assigned_partitions = Gauge(
-            "orderstream_assigned_partitions", "Input partitions assigned", registry=reg
+        self.assigned_partitions = gauge(
+            "orderstream_assigned_partitions", "Input partitions assigned"
         )
-        self.lag = Gauge(
+        self.lag = gauge(
             "orderstream_consumer_lag_records",
             "Records behind the end of the input partition",
-            ["topic", "partition"],
-            registry=reg,
+            "topic",
+            "partition",
         )
+        self.dropped_outputs = counter(
+            "orderstream_dropped_outputs",
+            "Punctuation outputs or DLQ copies dropped because they were over the size limit",
+        )
+        # Why each transaction was aborted, newest last (the last 100): says what caused an
+        # abort without reading the logs.
+        self.abort_reasons: deque[str] = deque(maxlen=100)
+        # Who these metrics are from: one info series, so the others keep their label sets.
+        info = gauge(
+            "orderstream_runtime_info", "This loop's app and instance", "app_id", "instance_id"
+        )
+        info.labels(app_id, instance_id).set(1)
         self.pending_in = 0
         self.pending_out = 0
         self.pending_dlq = 0
+
+    def forget_partition(self, topic: str, partition: int) -> None:
+        """Remove the series of a partition that is no longer ours (its lag would go stale)."""
+        self.lag.remove(topic, str(partition))  # a no-op when none was reported yet
+
+    def sample(self, name: str, labels: dict[str, str] | None = None) -> float:
+        """The current value of one exported sample, e.g. ``orderstream_txn_aborts_total``."""
+        value = self.registry.get_sample_value(name, labels or {})
+        return 0.0 if value is None else value
+
+    def aborted(self, reason: str) -> None:
+        """A transaction was aborted: count it, and forget its uncommitted counts."""
+        self.txn_aborts.inc()
+        self.abort_reasons.append(reason)
+        self.pending_in = self.pending_out = self.pending_dlq = 0
 
     def commit_done(self, seconds: float) -> None:
         self.txn_commits.inc()

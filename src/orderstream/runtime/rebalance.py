@@ -11,12 +11,11 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from typing import Any
 
-from orderstream.errors import TransactionAborted
-from orderstream.kafka.consumer import TP, GroupConsumer
+from orderstream.kafka.consumer import TP
 from orderstream.runtime.checkpoint import Checkpoint
-from orderstream.runtime.metrics import RuntimeMetrics
-from orderstream.runtime.tasks import TaskRegistry
 
 logger = logging.getLogger(__name__)
 
@@ -24,17 +23,11 @@ logger = logging.getLogger(__name__)
 class RebalanceHandler:
     """The consumer's rebalance callbacks, applied to the task registry and the checkpoint."""
 
-    def __init__(
-        self,
-        consumer: GroupConsumer,
-        registry: TaskRegistry,
-        checkpoint: Checkpoint,
-        metrics: RuntimeMetrics,
-    ) -> None:
-        self.consumer = consumer
-        self.registry = registry
+    def __init__(self, checkpoint: Checkpoint[Any]) -> None:
         self.checkpoint = checkpoint
-        self.metrics = metrics
+        self.consumer, self.registry, self.metrics = (
+            checkpoint.consumer, checkpoint.registry, checkpoint.metrics
+        )  # fmt: skip
         self.closing = False  # set when the session is torn down after a failure
 
     def on_assign(self, partitions: list[TP]) -> None:
@@ -47,33 +40,33 @@ class RebalanceHandler:
 
     def on_revoke(self, partitions: list[TP]) -> None:
         logger.info("partitions revoked", extra={"partitions": partitions})
-        aborted = False
-        if not self.closing:
-            try:
-                self.checkpoint.commit()
-            except TransactionAborted as exc:
-                # Finish the revocation anyway: the revoked partitions must not be rewound
-                # and processed again here, they are someone else's now.
-                logger.warning("commit on revoke aborted", extra={"error": str(exc)})
-                self.checkpoint.abort(rewind=False)
-                aborted = True
-        for tp in partitions:
-            self.registry.close(tp, snapshot=not self.closing)
-        self.consumer.incremental_unassign(partitions)
-        if aborted:
+        if self.closing:
+            self._give_up(partitions, self.registry.discard)
+            return
+        # The revoked partitions must not be rewound and processed again here, they are
+        # someone else's now: a failed commit is aborted in place and rewound after closing.
+        committed = self.checkpoint.finish_or_abort()
+        self._give_up(partitions, self.registry.close)
+        if not committed:
             self.checkpoint.rewind()
-        self.metrics.assigned_partitions.set(len(self.registry.tasks))
 
     def on_lost(self, partitions: list[TP]) -> None:
         logger.warning("partitions lost", extra={"partitions": partitions})
         self.metrics.partitions_lost.inc(len(partitions))
-        aborted = not self.closing and self.checkpoint.is_open
+        if self.closing:
+            self._give_up(partitions, self.registry.discard)
+            return
+        aborted = self.checkpoint.is_open
         if aborted:
-            self.checkpoint.abort(rewind=False)
-        for tp in partitions:
-            # Backends hold committed state only, so their snapshots stay valid.
-            self.registry.close(tp, snapshot=not self.closing)
-        self.consumer.incremental_unassign(partitions)
+            self.checkpoint.abort_in_place(f"partitions lost: {partitions}")
+        # Backends hold committed state only, so their snapshots stay valid.
+        self._give_up(partitions, self.registry.close)
         if aborted:
             self.checkpoint.rewind()
+
+    def _give_up(self, partitions: list[TP], close: Callable[[TP], None]) -> None:
+        for tp in partitions:
+            close(tp)
+            self.metrics.forget_partition(*tp)
+        self.consumer.incremental_unassign(partitions)
         self.metrics.assigned_partitions.set(len(self.registry.tasks))
