@@ -54,15 +54,27 @@ def check_no_lost_writes(acked: set[bytes], orders: TopicRange) -> CheckResult:
     return CheckResult("no lost writes", not lost, detail)
 
 
-def check_no_duplicates(prefix: bytes, orders: TopicRange, enriched: TopicRange) -> CheckResult:
-    doubled = {}
+def check_no_duplicates(
+    prefix: bytes, acked: set[bytes], orders: TopicRange, enriched: TopicRange
+) -> CheckResult:
+    doubled: dict[str, list[bytes]] = {}
+    where: dict[bytes, list[str]] = {}
     for name, records in ((ORDERS, orders), (ENRICHED_ORDERS, enriched)):
-        counts = Counter(r.key for r in records.records if r.key.startswith(prefix))
+        mine = [r for r in records.records if r.key.startswith(prefix)]
+        counts = Counter(r.key for r in mine)
         doubled[name] = sorted(k for k, n in counts.items() if n > 1)
+        for r in mine:
+            if counts[r.key] > 1:
+                where.setdefault(r.key, []).append(f"{name}-{r.partition}@{r.offset}")
     bad = {t: ks for t, ks in doubled.items() if ks}
     detail = "; ".join(f"{t}: {len(ks)} keys twice or more" for t, ks in doubled.items())
     if bad:
-        detail += " (e.g. " + ", ".join(k.decode() for ks in bad.values() for k in ks[:2]) + ")"
+        keys = [k for ks in bad.values() for k in ks]
+        detail += (
+            f", {sum(k in acked for k in keys)} of them acknowledged (e.g. "
+            + "; ".join(f"{k.decode()} at {' '.join(where[k])}" for k in keys[:3])
+            + ")"
+        )
     return CheckResult("no duplicates", not bad, detail)
 
 
@@ -148,7 +160,7 @@ def run_checkers(env: ChaosEnv, seen: Observations) -> list[CheckResult]:
     )
     acked = {oid.encode() for oid in seen.load.acked}
     results.append(check_no_lost_writes(acked, orders))
-    results.append(check_no_duplicates(seen.prefix.encode(), orders, committed))
+    results.append(check_no_duplicates(seen.prefix.encode(), acked, orders, committed))
     results.append(check_no_aborted_reads(seen.watch, committed, uncommitted))
     results.append(
         check_monotonic(seen.watch, [orders, committed, uncommitted], seen.offsets_backwards)

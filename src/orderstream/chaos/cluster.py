@@ -1,9 +1,12 @@
 """The brokers as chaos sees them: who leads what, and the faults that can be done to a node.
 
-Coordinators are found as a client would find them. The group coordinator comes from
-DescribeConsumerGroups. confluent-kafka has no DescribeTransactions, so the transaction
-coordinator is the leader of the ``__transaction_state`` partition that Kafka's
-``TransactionStateManager.partitionFor`` picks: ``abs(transactionalId.hashCode) % partitions``.
+Coordinators are found the way the brokers place them: the transaction coordinator of an id
+leads the ``__transaction_state`` partition ``abs(transactionalId.hashCode) % partitions``
+(Kafka's ``TransactionStateManager.partitionFor``), and a group's coordinator leads the
+``__consumer_offsets`` partition ``abs(groupId.hashCode) % partitions``. confluent-kafka has no
+DescribeTransactions; DescribeConsumerGroups names the group coordinator too, but admin requests
+that time out while a broker restarts can abort the process (librdkafka issue 4605), so during
+faults only metadata requests are used. A test checks the two agree on a healthy cluster.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from orderstream.platform.nodes import ClusterSpec, NodeSpec
 from orderstream.services.topics import ORDERS
 
 TRANSACTION_STATE = "__transaction_state"
+CONSUMER_OFFSETS = "__consumer_offsets"
 
 
 def java_string_hash(text: str) -> int:
@@ -43,9 +47,9 @@ def java_string_hash(text: str) -> int:
     return h - (1 << 32) if h >= 1 << 31 else h
 
 
-def transaction_partition(transactional_id: str, partitions: int) -> int:
-    """Kafka's ``Utils.abs(transactionalId.hashCode) % partitions``."""
-    h = java_string_hash(transactional_id)
+def coordinator_partition(key: str, partitions: int) -> int:
+    """Kafka's ``Utils.abs(key.hashCode) % partitions`` (transactional ids and group ids)."""
+    h = java_string_hash(key)
     return (0 if h == -(1 << 31) else abs(h)) % partitions
 
 
@@ -54,6 +58,7 @@ class ClusterControl:
     dist: KafkaDistribution
     spec: ClusterSpec
     settings: Settings
+    busy_partition: int = 0  # set by find_busy_partition at each scenario's start
     _admin: AdminClient | None = field(default=None, repr=False)
 
     @property
@@ -118,18 +123,25 @@ class ClusterControl:
         meta = self.admin.list_topics(topic, timeout=10)
         return int(meta.topics[topic].partitions[partition].leader)
 
-    def busy_orders_partition(self) -> int:
-        """The ``orders`` partition that has taken the most records."""
+    def find_busy_partition(self) -> int:
+        """The ``orders`` partition that has taken the most records (on a healthy cluster)."""
         parts = partitions_of(self.admin, ORDERS)
         ends = end_offsets(self.admin, ORDERS, parts, IsolationLevel.READ_UNCOMMITTED)
-        return max(parts, key=lambda p: (ends[p], -p))
+        self.busy_partition = max(parts, key=lambda p: (ends[p], -p))
+        return self.busy_partition
+
+    def _coordinator(self, topic: str, key: str) -> int:
+        meta = self.admin.list_topics(topic, timeout=10).topics[topic]
+        return int(meta.partitions[coordinator_partition(key, len(meta.partitions))].leader)
 
     def transaction_coordinator(self, transactional_id: str) -> int:
-        meta = self.admin.list_topics(TRANSACTION_STATE, timeout=10).topics[TRANSACTION_STATE]
-        partition = transaction_partition(transactional_id, len(meta.partitions))
-        return int(meta.partitions[partition].leader)
+        return self._coordinator(TRANSACTION_STATE, transactional_id)
 
     def group_coordinator(self, group: str) -> int:
+        return self._coordinator(CONSUMER_OFFSETS, group)
+
+    def described_group_coordinator(self, group: str) -> int:
+        """The coordinator as DescribeConsumerGroups names it (only on a healthy cluster)."""
         futures = self.admin.describe_consumer_groups([group], request_timeout=10)
         return int(futures[group].result(15).coordinator.id)
 
@@ -150,7 +162,7 @@ class ClusterControl:
         """Which node leads the busy orders partition and coordinates enrichment's work."""
         roles: dict[str, int] = {}
         with contextlib.suppress(KafkaException, PlatformError, KeyError):
-            partition = self.busy_orders_partition()
+            partition = self.busy_partition
             roles[f"leader of orders-{partition}"] = self.leader_of(ORDERS, partition)
         with contextlib.suppress(KafkaException, KeyError):
             roles[f"transaction coordinator of {transactional_id}"] = self.transaction_coordinator(

@@ -20,6 +20,7 @@ from pathlib import Path
 from orderstream.chaos.cluster import ClusterControl
 from orderstream.chaos.ports import free_ports
 from orderstream.chaos.proxy import BrokerProxy
+from orderstream.chaos.reaper import start_reaper, stop_reaper, sweep
 from orderstream.config import Settings
 from orderstream.ops.seed import seed_catalog
 from orderstream.ops.stack import SERVICES, Stack, probe_ready
@@ -105,12 +106,6 @@ def _mount_tmpfs(path: Path) -> str:
     return ""
 
 
-def _unmount(path: Path) -> None:
-    done = subprocess.run(["umount", str(path)], capture_output=True, check=False, timeout=30)
-    if done.returncode != 0:  # still busy (a broker that would not die): detach it lazily
-        subprocess.run(["umount", "-l", str(path)], capture_output=True, check=False, timeout=30)
-
-
 def _services(ports: list[int]) -> tuple[tuple[str, int], ...]:
     return tuple((s.name, p) for s, p in zip(SERVICES, ports, strict=True))
 
@@ -126,6 +121,7 @@ def chaos_environment(
     disk_node = next(n for n in spec.nodes if n.node_id == DISK_NODE)
     mount = spec.node_dir(disk_node) / "data"
     why = _mount_tmpfs(mount) if full_disk else "not requested"
+    reaper = start_reaper(home, None if why else mount)
     stack: Stack | None = None
     try:
         for proxy in proxies.values():
@@ -160,5 +156,7 @@ def chaos_environment(
         cluster_down(spec, timeout=20)
         for proxy in proxies.values():
             proxy.stop()
-        if not why:
-            _unmount(mount)
+        stop_reaper(reaper)
+        leftover = sweep(home, None if why else mount)  # whatever a supervisor restarted late
+        if leftover:
+            logger.warning("chaos: killed leftover processes %s", leftover)

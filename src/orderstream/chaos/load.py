@@ -16,7 +16,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from urllib.parse import urlparse
 
-from orderstream.ops.http_client import HttpProtocolError, RawHttpConnection
+import httpx
+
 from orderstream.ops.seed import product_id, unit_price_cents
 
 REQUEST_TIMEOUT_S = 10.0
@@ -69,7 +70,8 @@ class SteadyLoad:
 
     def stop(self) -> LoadLog:
         self._stopping.set()
-        self._thread.join(REQUEST_TIMEOUT_S + 10)
+        if self._thread.ident is not None:
+            self._thread.join(REQUEST_TIMEOUT_S + 10)
         return self.log
 
     def _run(self) -> None:
@@ -77,44 +79,43 @@ class SteadyLoad:
 
     async def _main(self) -> None:
         began = time.perf_counter()
-        await asyncio.gather(*(self._worker(began, w) for w in range(self.concurrency)))
+        # httpx never resends a request on its own: each order is posted exactly once, so a
+        # duplicate in `orders` cannot come from the load generator.
+        limits = httpx.Limits(max_connections=self.concurrency)
+        async with httpx.AsyncClient(
+            base_url=f"http://{self.host}:{self.port}", timeout=REQUEST_TIMEOUT_S, limits=limits
+        ) as http:
+            await asyncio.gather(*(self._worker(http, began, w) for w in range(self.concurrency)))
 
-    async def _worker(self, began: float, worker: int) -> None:
+    async def _worker(self, http: httpx.AsyncClient, began: float, worker: int) -> None:
         rng = random.Random(f"{self.prefix}-{worker}")
-        conn = RawHttpConnection(self.host, self.port)
-        try:
-            while not self._stopping.is_set():
-                index = self._next
-                self._next += 1
-                delay = began + index / self.rate - time.perf_counter()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-                order_id = f"{self.prefix}-{index}"
-                await self._post(conn, order_id, order_body(order_id, rng, self.products))
-        finally:
-            await conn.close()
+        while not self._stopping.is_set():
+            index = self._next
+            self._next += 1
+            delay = began + index / self.rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            order_id = f"{self.prefix}-{index}"
+            await self._post(http, order_id, order_body(order_id, rng, self.products))
 
-    async def _post(self, conn: RawHttpConnection, order_id: str, body: bytes) -> None:
+    async def _post(self, http: httpx.AsyncClient, order_id: str, body: bytes) -> None:
         self.log.sent += 1
+        headers = {"content-type": "application/json"}
         try:
-            response = await asyncio.wait_for(
-                conn.request("POST", "/orders", body), REQUEST_TIMEOUT_S
-            )
-        except TimeoutError:
+            response = await http.post("/orders", content=body, headers=headers)
+        except httpx.TimeoutException:
             self.log.other["timeout"] += 1
-            await conn.close()  # the answer may still come: never read it as the next one's
             return
-        except (OSError, HttpProtocolError, asyncio.IncompleteReadError) as exc:
+        except httpx.HTTPError as exc:
             self.log.other[f"connection: {type(exc).__name__}"] += 1
-            await conn.close()
             await asyncio.sleep(0.1)
             return
-        if response.status == 202:
+        if response.status_code == 202:
             at = time.time()
             self.log.acked[order_id] = at
             self.log.acks.append((order_id, at))
-        elif response.status == 503:
+        elif response.status_code == 503:
             self.log.unavailable += 1
             self.log.first_503_at = self.log.first_503_at or time.time()
         else:
-            self.log.other[f"HTTP {response.status}"] += 1
+            self.log.other[f"HTTP {response.status_code}"] += 1

@@ -21,6 +21,8 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
+from confluent_kafka import KafkaException, TopicPartition
+
 from orderstream.chaos.checkers import Observations, run_checkers
 from orderstream.chaos.env import PRODUCTS, ChaosEnv
 from orderstream.chaos.load import LoadLog, SteadyLoad
@@ -29,8 +31,14 @@ from orderstream.chaos.scenarios import GROUP, FaultLog, Scenario
 from orderstream.chaos.watch import CommittedWatcher, GroupOffsetSampler, WatchLog
 from orderstream.errors import OrderstreamError
 from orderstream.ops.audit import CheckResult
+from orderstream.ops.topics_reader import partitions_of
 from orderstream.services.analytics.events import APP_ID as ANALYTICS_GROUP
-from orderstream.services.topics import ENRICHED_ORDERS, ORDERS
+from orderstream.services.topics import (
+    ENRICHED_ORDERS,
+    INVENTORY_ADJUSTMENTS,
+    ORDERS,
+    ORDERS_BY_PRODUCT,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -135,6 +143,18 @@ def _warm_up(load: LoadLog, watch: WatchLog, timeout_s: float) -> None:
     )
 
 
+def _group_inputs(env: ChaosEnv) -> dict[str, list[TopicPartition]]:
+    """The input partitions of enrichment's and analytics' groups, whose commits are sampled."""
+    inputs = {
+        GROUP: (ORDERS, INVENTORY_ADJUSTMENTS, ORDERS_BY_PRODUCT),
+        ANALYTICS_GROUP: (ENRICHED_ORDERS,),
+    }
+    return {
+        group: [TopicPartition(t, p) for t in topics for p in partitions_of(env.cluster.admin, t)]
+        for group, topics in inputs.items()
+    }
+
+
 def _stop_watcher(watcher: CommittedWatcher, load: LoadLog) -> WatchLog:
     """Let the watcher see every acknowledged order (or give up), then stop it.
 
@@ -149,6 +169,35 @@ def _stop_watcher(watcher: CommittedWatcher, load: LoadLog) -> WatchLog:
     return watcher.stop()
 
 
+def _drive(
+    env: ChaosEnv,
+    scenario: Scenario,
+    duration_s: float,
+    result: ScenarioResult,
+    load: SteadyLoad,
+    watch: WatchLog,
+) -> float | None:
+    """Warm up, fault, heal, keep the load going, stop it; returns when the pipeline recovered."""
+    began = time.monotonic()
+    try:
+        _warm_up(load.log, watch, WARMUP_TIMEOUT_S)
+        try:
+            scenario.inject(env, result.faults)
+        finally:
+            env.cluster.resume_all()  # never leave a node stopped, whatever failed
+        monitor = RecoveryMonitor(env, load.log, watch)
+        monitor.start()
+        time.sleep(max(TAIL_S, duration_s - (time.monotonic() - began)))  # the steady load goes on
+        load.stop()
+        return monitor.wait(RECOVERY_TIMEOUT_S)
+    except (OrderstreamError, KafkaException) as exc:
+        result.error = f"{type(exc).__name__}: {exc}"
+        return None
+    finally:
+        load.stop()
+        result.seconds = time.monotonic() - began
+
+
 def run_scenario(
     env: ChaosEnv, scenario: Scenario, duration_s: float, rate: float
 ) -> ScenarioResult:
@@ -157,36 +206,23 @@ def run_scenario(
     prefix = f"chaos-{scenario.name}-{uuid.uuid4().hex[:6]}"
     start = {t: log_ends(env.settings, t) for t in (ORDERS, ENRICHED_ORDERS)}
     before = env.services()
+    env.cluster.find_busy_partition()
     watcher = CommittedWatcher(env.settings, ENRICHED_ORDERS, start[ENRICHED_ORDERS])
-    sampler = GroupOffsetSampler(env.settings, [GROUP, ANALYTICS_GROUP])
+    sampler = GroupOffsetSampler(env.settings, _group_inputs(env))
     load = SteadyLoad(env.orders_url, prefix, rate, PRODUCTS)
-    began = time.monotonic()
-    recovered_at: float | None = None
-    for part in (watcher, sampler, load):
-        part.start()
     try:
-        _warm_up(load.log, watcher.log, WARMUP_TIMEOUT_S)
-        try:
-            scenario.inject(env, result.faults)
-        finally:
-            env.cluster.resume_all()  # never leave a node stopped, whatever failed
-        monitor = RecoveryMonitor(env, load.log, watcher.log)
-        monitor.start()
-        time.sleep(max(TAIL_S, duration_s - (time.monotonic() - began)))  # steady load goes on
-        recovered_at = monitor.wait(RECOVERY_TIMEOUT_S)
-    except OrderstreamError as exc:
-        result.error = str(exc)
+        for part in (watcher, sampler, load):
+            part.start()
+        recovered_at = _drive(env, scenario, duration_s, result, load, watcher.log)
     finally:
-        load.stop()
         sampler.stop()
-    result.seconds = time.monotonic() - began
+        watch = _stop_watcher(watcher, load.log)
     result.accepted, result.unavailable = len(load.log.acked), load.log.unavailable
     result.other_errors = dict(load.log.other)
     if scenario.judge is not None and not result.error:
         scenario.judge(result.faults, load.log)
     if result.faults.faults and recovered_at is not None:
         result.recovery_s = recovered_at - result.faults.faults[0].at
-    watch = _stop_watcher(watcher, load.log)
     seen = Observations(
         prefix=prefix,
         start=start,

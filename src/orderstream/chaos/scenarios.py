@@ -85,7 +85,7 @@ def wait_isr_full(env: ChaosEnv, timeout_s: float = ISR_TIMEOUT_S) -> float:
 
 
 def _busy_leader(env: ChaosEnv) -> tuple[int, int]:
-    partition = env.cluster.busy_orders_partition()
+    partition = env.cluster.busy_partition
     return partition, env.cluster.leader_of(ORDERS, partition)
 
 

@@ -17,8 +17,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
-from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, KafkaException, TopicPartition
-from confluent_kafka.admin import AdminClient
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from orderstream.config import Role, Settings, kafka_config
 
@@ -59,7 +58,8 @@ class CommittedWatcher:
 
     def stop(self) -> WatchLog:
         self._stopping.set()
-        self._thread.join(30)
+        if self._thread.ident is not None:
+            self._thread.join(30)
         with contextlib.suppress(RuntimeError, KafkaException):
             self._consumer.close()
         return self.log
@@ -84,13 +84,31 @@ class CommittedWatcher:
 
 
 class GroupOffsetSampler:
-    """Samples the committed offsets of ``groups`` every ``interval_s`` seconds."""
+    """Samples the committed offsets of some groups every ``interval_s`` seconds.
 
-    def __init__(self, settings: Settings, groups: list[str], interval_s: float = 1.0) -> None:
-        conf = kafka_config(Role.ADMIN, "chaos-offsets", settings=settings)
-        self._admin = AdminClient({**conf, "log_level": 3})
+    It reads them through a consumer of each group that never joins it (``committed()`` is an
+    OffsetFetch, no rebalance), not through the AdminClient: ListConsumerGroupOffsets can abort
+    the whole process with ``rd_kafka_enq_once_del_source_return: Assertion `eonce->refcnt > 0'``
+    when a broker restarts under it (librdkafka issue 4605, seen here in a chaos run).
+    """
+
+    def __init__(
+        self, settings: Settings, groups: dict[str, list[TopicPartition]], interval_s: float = 1.0
+    ) -> None:
         self.groups = groups
         self.interval_s = interval_s
+        self._consumers = {
+            group: Consumer(
+                kafka_config(
+                    Role.CONSUMER,
+                    "chaos-offsets",
+                    settings=settings,
+                    group_id=group,
+                    overrides={"log_level": 3},
+                )
+            )
+            for group in groups
+        }
         self.last: dict[tuple[str, str, int], int] = {}
         self.backwards: list[str] = []
         self.samples = 0
@@ -102,7 +120,11 @@ class GroupOffsetSampler:
 
     def stop(self) -> None:
         self._stopping.set()
-        self._thread.join(30)
+        if self._thread.ident is not None:
+            self._thread.join(30)
+        for consumer in self._consumers.values():
+            with contextlib.suppress(RuntimeError, KafkaException):
+                consumer.close()
 
     def _run(self) -> None:
         while not self._stopping.wait(self.interval_s):
@@ -111,10 +133,8 @@ class GroupOffsetSampler:
                     self._sample(group)
 
     def _sample(self, group: str) -> None:
-        request = [ConsumerGroupTopicPartitions(group)]
-        result = self._admin.list_consumer_group_offsets(request, request_timeout=5)[group]
-        for tp in result.result(10).topic_partitions or []:
-            if tp.offset < 0:
+        for tp in self._consumers[group].committed(self.groups[group], timeout=5):
+            if tp.offset < 0 or tp.error is not None:
                 continue
             key = (group, tp.topic, tp.partition)
             before = self.last.get(key, -1)
