@@ -8,11 +8,12 @@ from typing import Annotated
 
 import typer
 
-from orderstream.cli.common import console, print_json, print_table
+from orderstream.cli.common import console, err_console, print_json, print_table
 from orderstream.cli.context import cluster_home, effective_settings
 from orderstream.config import load_settings
 from orderstream.errors import PlatformError
 from orderstream.platform import perf as kperf
+from orderstream.platform import ports
 from orderstream.platform.cluster import (
     cluster_down,
     cluster_status,
@@ -40,6 +41,21 @@ def _parse_ports(text: str | None) -> tuple[int, ...] | None:
     if any(not 0 < p < 65535 for p in ports):
         raise typer.BadParameter(f"ports must be between 1 and 65534, got {text!r}")
     return ports
+
+
+def _warn_ephemeral(spec: ClusterSpec) -> None:
+    """Ports inside the ephemeral range can be taken by a reconnecting client's self-connect."""
+    first, last = ports.ephemeral_range()
+    inside = [
+        p for n in spec.nodes for p in (n.broker_port, n.controller_port) if first <= p <= last
+    ]
+    if inside:
+        err_console.print(
+            f"[yellow]warning:[/] port(s) {', '.join(map(str, inside))} lie in the kernel's "
+            f"ephemeral range {first}-{last}: after a node crash a reconnecting client can take "
+            "the port (TCP self-connect) and the node cannot restart; choose ports outside it",
+            highlight=False,
+        )
 
 
 def _require_spec() -> ClusterSpec:
@@ -92,6 +108,7 @@ def up(
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
+    _warn_ephemeral(spec)
     with console.status(f"starting {nodes}-node Kafka {dist.version} (KRaft)..."):
         result = cluster_up(dist, spec, timeout=timeout)
     if result.already_running:

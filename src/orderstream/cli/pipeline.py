@@ -10,7 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from orderstream.cli.common import console, print_json, print_table
 from orderstream.cli.context import effective_settings
-from orderstream.ops.audit import run_audit
+from orderstream.ops.audit import as_json, run_audit
 from orderstream.ops.load import LoadReport, LoadSpec, build_orders, load_direct, load_over_http
 from orderstream.ops.seed import seed_catalog
 
@@ -39,9 +39,14 @@ def load(
     concurrency: Annotated[int, typer.Option(help="HTTP connections")] = 64,
     batch: Annotated[int, typer.Option(help="orders per HTTP request (batch endpoint if > 1)")] = 1,
     seed_: Annotated[int, typer.Option("--seed", help="random seed of the payloads")] = 7,
+    idempotency_keys: Annotated[
+        bool, typer.Option(help="send each order with an Idempotency-Key instead of an orderId")
+    ] = False,
 ) -> None:
     """Offer orders at a fixed rate; exit 1 if any order was refused."""
-    spec = LoadSpec(count, rate, customers, products, direct, url, concurrency, batch, seed=seed_)
+    spec = LoadSpec(
+        count, rate, customers, products, direct, url, concurrency, batch, seed_, idempotency_keys
+    )
     spec.check()
     settings = effective_settings()
     orders = build_orders(spec)
@@ -52,6 +57,7 @@ def load(
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         console=console,
+        disable=not console.is_terminal,  # no bar in logs and pipes, only the summary
     ) as bar:
         task = bar.add_task("load", total=count)
 
@@ -86,7 +92,7 @@ def audit(
     results = run_audit(effective_settings(), timeout_s=timeout)
     ok = all(r.ok for r in results)
     if json_out:
-        print_json({"ok": ok, "checks": [r.as_json() for r in results]})
+        print_json(as_json(results))
     else:
         print_table(
             "orderstream audit",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import faulthandler
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -14,6 +15,12 @@ from orderstream.logging import configure_logging
 app = typer.Typer(help="Run one orderstream service in the foreground.", no_args_is_help=True)
 
 
+def _trace_native_crashes() -> None:
+    """A segfault in librdkafka (or any C extension) dumps every thread's Python stack to
+    stderr, which is the service log under ``up``, instead of the process simply vanishing."""
+    faulthandler.enable(all_threads=True)
+
+
 @app.command()
 def orders(
     host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
@@ -24,6 +31,7 @@ def orders(
     from orderstream.services.orders.server import serve_orders
 
     configure_logging(log_level, service="orders")
+    _trace_native_crashes()
     serve_orders(effective_settings(), host=host, port=port)
 
 
@@ -46,6 +54,7 @@ def enrichment(
     if instances < 1:
         raise typer.BadParameter(f"--instances must be at least 1, got {instances}")
     configure_logging(log_level, service="enrichment")
+    _trace_native_crashes()
     settings = effective_settings()
     if instances > 1:
         _supervise_enrichment(instances, http_port, state_dir, commit_interval_ms, log_level)
@@ -103,6 +112,7 @@ def analytics(
     from orderstream.services.analytics.service import AnalyticsArgs, run_from_args
 
     configure_logging(log_level, service="analytics")
+    _trace_native_crashes()
     args = AnalyticsArgs(
         host, port, window_ms, grace_ms, idle_close_ms, threshold, seed, topic_prefix
     )

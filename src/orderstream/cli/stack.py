@@ -12,15 +12,37 @@ from orderstream.ops.stack import Stack
 
 
 def _say(line: str) -> None:
-    console.print(line, highlight=False)
+    # soft_wrap: a log path stays on its line, whole and copyable, whatever the console width.
+    console.print(line, highlight=False, soft_wrap=True)
+
+
+def _check_nodes(nodes: int | None) -> int | None:
+    if nodes not in (None, 1, 3):
+        raise typer.BadParameter(f"--nodes must be 1 or 3, got {nodes}")
+    return nodes
+
+
+NodesOption = Annotated[
+    int | None,
+    typer.Option(
+        help="local Kafka nodes: 1 (port 9092) or 3 (19092, 29092, 31092; RF 3, min ISR 2); "
+        "default: the cluster already in the home, else 1",
+        callback=_check_nodes,
+    ),
+]
 
 
 def up(
     timeout: Annotated[float, typer.Option(help="seconds to wait for each service")] = 120,
+    nodes: NodesOption = None,
 ) -> None:
-    """Start Kafka, topics, registry, schemas and every service that is not running."""
+    """Start Kafka, topics, registry, schemas and every service that is not running.
+
+    Each service runs under a small detached supervisor that restarts it when it crashes
+    (backoff 1 s doubling to 30 s) and logs how every run ended; 'orderstream down' stops them.
+    """
     # load_settings(), not effective_settings(): up decides itself whether to start Kafka.
-    stack = Stack(load_settings())
+    stack = Stack(load_settings(), nodes=nodes)
     stack.up(_say, timeout_s=timeout)
     _say("stack is up; 'orderstream ps' lists it, 'orderstream down' stops it")
 
@@ -35,15 +57,26 @@ def down(
 def ps(
     json_out: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
 ) -> None:
-    """The stack's processes: name, pid, port, alive."""
+    """The stack's processes: name, pid, port, alive, restarts by the supervisor, last exit."""
     infos = Stack(load_settings()).ps()
     if json_out:
         print_json([i.as_json() for i in infos])
         return
     print_table(
         "orderstream processes",
-        ["name", "pid", "port", "alive"],
-        [(i.name, i.pid, i.port, "yes" if i.alive else "no") for i in infos],
+        ["name", "pid", "port", "alive", "supervised", "restarts", "last exit"],
+        [
+            (
+                i.name,
+                i.pid,
+                i.port,
+                "yes" if i.alive else "no",
+                "yes" if i.supervised else "no",
+                i.restarts,
+                i.last_exit or "",
+            )
+            for i in infos
+        ],
     )
 
 
@@ -68,18 +101,19 @@ def demo(
     rate: Annotated[int, typer.Option(help="orders per second")] = 500,
     products: Annotated[int, typer.Option(help="products to seed")] = 100,
     stock: Annotated[int, typer.Option(help="initial stock per product")] = 2_000,
+    nodes: NodesOption = None,
 ) -> None:
     """up, seed, steady load with a live summary until Ctrl-C or --duration, audit, next steps."""
     from orderstream.cli import analytics, pipeline
 
-    up()
+    up(nodes=nodes)
     pipeline.seed(products=products, stock=stock)
     _say(f"dashboard: {analytics.DASHBOARD}/  (Ctrl-C stops the load, then the audit runs)")
     with analytics.steady_load(rate, products, load_settings().home / "services" / "demo-load.log"):
         analytics.watch_summary(analytics.DASHBOARD, duration)
     pipeline.audit(json_out=False, timeout=60)
     logs = load_settings().home / "services"
-    console.print(NEXT_STEPS.format(logs=logs), highlight=False)
+    console.print(NEXT_STEPS.format(logs=logs), highlight=False, soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, TopicPartition
 
 from orderstream.config import KafkaConfig
-from orderstream.errors import TaskMigrated
+from orderstream.kafka.errors import broker_unavailable
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +47,10 @@ class GroupConsumer:
         self._consumer.subscribe(list(topics), on_assign=assign, on_revoke=revoke, on_lost=lost)
 
     def consume(self, max_records: int, timeout_s: float) -> list[Message]:
-        return self._consumer.consume(max_records, timeout_s)
+        try:
+            return self._consumer.consume(max_records, timeout_s)
+        except KafkaException as exc:
+            raise broker_unavailable(exc, "consuming") from exc
 
     def incremental_assign(self, partitions: Sequence[TP]) -> None:
         self._consumer.incremental_assign([TopicPartition(t, p) for t, p in partitions])
@@ -64,7 +67,10 @@ class GroupConsumer:
             self._consumer.resume([TopicPartition(t, p) for t, p in partitions])
 
     def seek(self, tp: TP, offset: int) -> None:
-        self._consumer.seek(TopicPartition(tp[0], tp[1], offset))
+        try:
+            self._consumer.seek(TopicPartition(tp[0], tp[1], offset))
+        except KafkaException as exc:
+            raise broker_unavailable(exc, f"seeking {tp} to {offset}") from exc
 
     def committed(self, partitions: Sequence[TP], timeout_s: float = 30.0) -> dict[TP, int]:
         """Committed offsets (waiting for pending transactional commits to settle).
@@ -78,7 +84,7 @@ class GroupConsumer:
                 [TopicPartition(t, p) for t, p in partitions], timeout=timeout_s
             )
         except KafkaException as exc:
-            raise TaskMigrated(f"cannot read committed offsets: {exc}") from exc
+            raise broker_unavailable(exc, "reading committed offsets") from exc
         return {
             (tp.topic, tp.partition): tp.offset if tp.offset >= 0 else OFFSET_BEGINNING
             for tp in found
@@ -86,24 +92,37 @@ class GroupConsumer:
 
     def commit(self, offsets: dict[TP, int]) -> None:
         """Synchronous offset commit (at-least-once mode)."""
-        if offsets:
+        if not offsets:
+            return
+        try:
             self._consumer.commit(
                 offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()],
                 asynchronous=False,
             )
+        except KafkaException as exc:  # e.g. REBALANCE_IN_PROGRESS, ILLEGAL_GENERATION
+            raise broker_unavailable(exc, "committing offsets") from exc
 
     def topics(self, timeout_s: float = 10.0) -> set[str]:
         """Names of the topics that exist."""
-        return set(self._consumer.list_topics(timeout=timeout_s).topics)
+        try:
+            return set(self._consumer.list_topics(timeout=timeout_s).topics)
+        except KafkaException as exc:
+            raise broker_unavailable(exc, "listing topics") from exc
 
     def group_metadata(self) -> object:
-        return self._consumer.consumer_group_metadata()
+        try:
+            return self._consumer.consumer_group_metadata()
+        except KafkaException as exc:
+            raise broker_unavailable(exc, "reading the group metadata") from exc
 
     def end_offsets(self, tp: TP, timeout_s: float = 10.0, cached: bool = False) -> tuple[int, int]:
         """(low, high) watermarks; high is the last stable offset for read_committed."""
-        low, high = self._consumer.get_watermark_offsets(
-            TopicPartition(tp[0], tp[1]), timeout=timeout_s, cached=cached
-        )
+        try:
+            low, high = self._consumer.get_watermark_offsets(
+                TopicPartition(tp[0], tp[1]), timeout=timeout_s, cached=cached
+            )
+        except KafkaException as exc:
+            raise broker_unavailable(exc, f"reading the end offsets of {tp}") from exc
         return int(low), int(high)
 
     def close(self) -> None:
@@ -124,15 +143,21 @@ class ChangelogReader:
     def offsets(self, tp: TP, timeout_s: float = 10.0) -> tuple[int, int, int]:
         """(low, last stable offset, log end offset) of a changelog partition."""
         part = TopicPartition(tp[0], tp[1])
-        low, stable = self._consumer.get_watermark_offsets(part, timeout=timeout_s)
-        _, end = self._probe.get_watermark_offsets(part, timeout=timeout_s)
+        try:
+            low, stable = self._consumer.get_watermark_offsets(part, timeout=timeout_s)
+            _, end = self._probe.get_watermark_offsets(part, timeout=timeout_s)
+        except KafkaException as exc:
+            raise broker_unavailable(exc, f"reading the offsets of changelog {tp}") from exc
         return int(low), int(stable), int(end)
 
     def start(self, tp: TP, offset: int) -> None:
         self._consumer.assign([TopicPartition(tp[0], tp[1], offset)])
 
     def read(self, max_records: int, timeout_s: float) -> list[Message]:
-        return self._consumer.consume(max_records, timeout_s)
+        try:
+            return self._consumer.consume(max_records, timeout_s)
+        except KafkaException as exc:
+            raise broker_unavailable(exc, "reading a changelog") from exc
 
     def position(self, tp: TP) -> int:
         (part,) = self._consumer.position([TopicPartition(tp[0], tp[1])])

@@ -1,10 +1,21 @@
 """``orderstream audit``: DESIGN.md's invariants, checked on the live topics (read_committed).
 
-    1. every orderId in ``orders`` appears exactly once in ``enriched-orders``;
+    1. every orderId in ``orders`` appears exactly once in ``enriched-orders`` (an order for an
+       unknown product is a business outcome, REJECTED with UNKNOWN_PRODUCT, not a DLQ record;
+       a conflicting repeat of an orderId is dead-lettered and its first order stands);
     2. per product, restocks (seed included) - RESERVED quantities = the stock in the changelog,
        and the changelog never holds a negative stock;
     3. (analytics) added by appending a check to ``CHECKS``;
+    4. no orderId is reserved twice, whatever its productId;
+    5. no order is rejected for stock (OUT_OF_STOCK, NO_STOCK_RECORD) while the stock its
+       product had at the order's timestamp covered it: the restocks stamped before the order,
+       minus every reservation enriched no later than the order (``enrichedAt``: stock has one
+       writer per product, so that is the order in which they took stock; counting ties as
+       earlier keeps the check from blaming a legitimate rejection);
     -  no transaction is left hanging on the pipeline's output topics.
+
+Checks 1, 2 and 4 cannot tell a run in which every order was wrongly rejected from a good one
+(no stock is taken, so nothing is doubled or lost); check 5 can.
 
 The pipeline may still be draining when the audit starts, so the audit reads incrementally and
 re-checks until every check holds or the timeout passes; only the last verdict is reported.
@@ -12,9 +23,10 @@ re-checks until every check holds or the timeout passes; only the last verdict i
 
 from __future__ import annotations
 
+import bisect
 import logging
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,16 +43,21 @@ from orderstream.services.topics import (
     INVENTORY_ADJUSTMENTS,
     ORDERS,
     ORDERS_BY_PRODUCT,
+    ORDERS_CHANGELOG,
     STOCK_CHANGELOG,
     dlq,
 )
 
 logger = logging.getLogger(__name__)
 
+# Rejections that claim the product had too little stock (UNKNOWN_PRODUCT claims no such thing).
+STOCK_REASONS = ("OUT_OF_STOCK", "NO_STOCK_RECORD")
+
 TRANSACTIONAL_OUTPUTS = (
     ORDERS_BY_PRODUCT,
     ENRICHED_ORDERS,
     STOCK_CHANGELOG,
+    ORDERS_CHANGELOG,
     dlq(ORDERS),
     dlq(INVENTORY_ADJUSTMENTS),
     dlq(ORDERS_BY_PRODUCT),
@@ -71,6 +88,14 @@ class AuditSnapshot:
     restocked: Counter[str] = field(default_factory=Counter)
     stock: dict[str, int] = field(default_factory=dict)
     lowest_stock: dict[str, int] = field(default_factory=dict)
+    outcomes: Counter[str] = field(default_factory=Counter)  # "RESERVED", "REJECTED/<reason>"
+    reservations_of: Counter[str] = field(default_factory=Counter)  # orderId -> RESERVED records
+    # productId -> [(enrichedAt, quantity)] of its RESERVED orders, and [(timestamp, delta)].
+    reserved_at: dict[str, list[tuple[int, int]]] = field(default_factory=lambda: defaultdict(list))
+    restocked_at: dict[str, list[tuple[int, int]]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
+    stock_refusals: list[EnrichedOrder] = field(default_factory=list)
     _followers: dict[str, TopicFollower] = field(default_factory=dict)
     _records: dict[str, list[RawRecord]] = field(default_factory=dict)
 
@@ -124,17 +149,31 @@ class AuditSnapshot:
 
     def _fold_enriched(self, record: RawRecord) -> None:
         event = self._decode(ENRICHED_ORDERS, record, EnrichedOrder)
-        if event is None:
-            return
-        self.enriched[event.order_id] = event
-        self.enriched_count[event.order_id] += 1
-        if event.status == "RESERVED":
-            self.reserved[event.product_id] += event.quantity
+        if event is not None:
+            self.add_enriched(event)
 
     def _fold_restock(self, record: RawRecord) -> None:
         event = self._decode(INVENTORY_ADJUSTMENTS, record, InventoryAdjusted)
-        if event is not None and event.delta > 0:  # enrichment dead-letters the others
+        if event is not None:
+            self.add_restock(event)
+
+    def add_enriched(self, event: EnrichedOrder) -> None:
+        self.enriched[event.order_id] = event
+        self.enriched_count[event.order_id] += 1
+        if event.status == "RESERVED":
+            self.outcomes["RESERVED"] += 1
+            self.reserved[event.product_id] += event.quantity
+            self.reservations_of[event.order_id] += 1
+            self.reserved_at[event.product_id].append((event.enriched_at, event.quantity))
+            return
+        self.outcomes[f"REJECTED/{event.reject_reason}"] += 1
+        if event.reject_reason in STOCK_REASONS:
+            self.stock_refusals.append(event)
+
+    def add_restock(self, event: InventoryAdjusted) -> None:
+        if event.delta > 0:  # enrichment dead-letters the others
             self.restocked[event.product_id] += event.delta
+            self.restocked_at[event.product_id].append((event.timestamp, event.delta))
 
     def _fold_stock(self, record: RawRecord) -> None:
         product = product_of_stock_key(record.key or b"")
@@ -160,6 +199,8 @@ def check_enriched_exactly_once(snap: AuditSnapshot) -> CheckResult:
     if not ok:
         examples = sorted(missing)[:3] + sorted(doubled)[:3] + sorted(unknown)[:3]
         detail += f" (e.g. {', '.join(examples)})"
+    outcomes = ", ".join(f"{name} {n}" for name, n in sorted(snap.outcomes.items()))
+    detail += f"; outcomes: {outcomes or 'none'}"
     return CheckResult("1. every order enriched exactly once", ok, detail)
 
 
@@ -180,6 +221,75 @@ def check_stock_conserved(snap: AuditSnapshot) -> CheckResult:
         p, (want, have) = sorted(wrong.items())[0]
         detail += f" (e.g. {p}: expected {want}, changelog {have})"
     return CheckResult("2. stock conserved and never negative", not (wrong or negative), detail)
+
+
+def check_reserved_at_most_once(snap: AuditSnapshot) -> CheckResult:
+    twice = sorted(oid for oid, n in snap.reservations_of.items() if n > 1)
+    detail = f"{len(snap.reservations_of)} orderIds reserved; {len(twice)} reserved more than once"
+    if twice:
+        products = {e.product_id for e in (snap.enriched[o] for o in twice[:3])}
+        detail += f" (e.g. {', '.join(twice[:3])}; last seen for {', '.join(sorted(products))})"
+    return CheckResult("4. no orderId reserved twice", not twice, detail)
+
+
+def check_no_refusal_while_stocked(snap: AuditSnapshot) -> CheckResult:
+    wrong = wrongly_refused(snap.stock_refusals, snap.restocked_at, snap.reserved_at)
+    detail = (
+        f"{len(snap.stock_refusals)} orders rejected for stock; {len(wrong)} of them while the "
+        "stock at their timestamp covered them"
+    )
+    if wrong:
+        order, available = wrong[0]
+        detail += (
+            f" (e.g. {order.order_id}: {order.quantity} of {order.product_id} rejected "
+            f"{order.reject_reason} with at least {available} in stock at its timestamp)"
+        )
+    return CheckResult("5. no order refused stock it had", not wrong, detail)
+
+
+def wrongly_refused(
+    refusals: list[EnrichedOrder],
+    restocked_at: dict[str, list[tuple[int, int]]],
+    reserved_at: dict[str, list[tuple[int, int]]],
+) -> list[tuple[EnrichedOrder, int]]:
+    """Refusals with ``available >= quantity``, and that lower bound of the product's stock.
+
+    available = restocks stamped before the order - reservations enriched at or before it.
+    """
+    restocks = {p: _prefix_sums(sorted(v)) for p, v in restocked_at.items()}
+    reserved = {p: _prefix_sums(sorted(v)) for p, v in reserved_at.items()}
+    wrong = []
+    for order in refusals:
+        stocked = _sum_before(restocks.get(order.product_id), order.timestamp)
+        taken = _sum_up_to(reserved.get(order.product_id), order.enriched_at)
+        if stocked - taken >= order.quantity:
+            wrong.append((order, stocked - taken))
+    return wrong
+
+
+def _prefix_sums(points: list[tuple[int, int]]) -> tuple[list[int], list[int]]:
+    times, sums, total = [], [], 0
+    for at, amount in points:
+        total += amount
+        times.append(at)
+        sums.append(total)
+    return times, sums
+
+
+def _sum_before(series: tuple[list[int], list[int]] | None, at: int) -> int:
+    """The total of the points strictly before ``at``."""
+    if series is None:
+        return 0
+    n = bisect.bisect_left(series[0], at)
+    return series[1][n - 1] if n else 0
+
+
+def _sum_up_to(series: tuple[list[int], list[int]] | None, at: int) -> int:
+    """The total of the points at or before ``at``."""
+    if series is None:
+        return 0
+    n = bisect.bisect_right(series[0], at)
+    return series[1][n - 1] if n else 0
 
 
 def check_no_hanging_transactions(snap: AuditSnapshot) -> CheckResult:
@@ -205,6 +315,8 @@ CHECKS: list[Check] = [
     check_enriched_exactly_once,
     check_stock_conserved,
     check_analytics_windows,
+    check_reserved_at_most_once,
+    check_no_refusal_while_stocked,
     check_no_hanging_transactions,
 ]
 
@@ -230,3 +342,8 @@ def run_audit(
     finally:
         snap.close()
         serde.close()
+
+
+def as_json(results: list[CheckResult]) -> dict[str, object]:
+    """The verdict as ``orderstream audit --json`` prints it."""
+    return {"ok": all(r.ok for r in results), "checks": [r.as_json() for r in results]}

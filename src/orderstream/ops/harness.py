@@ -10,24 +10,23 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from orderstream.config import Settings
-from orderstream.ops.processes import ManagedProcess, send, wait_dead
+from orderstream.ops.processes import ManagedProcess
 from orderstream.ops.stack import ServiceSpec, register_schemas, wait_ready
+from orderstream.platform import ports
 from orderstream.platform.topology import apply_plan, plan_topology
 from orderstream.testing.cluster import LocalCluster, local_cluster
 from orderstream.testing.registry import running_registry
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A free port outside the ephemeral range (see ``orderstream.platform.ports``)."""
+    return ports.free_port()
 
 
 @dataclass
@@ -53,16 +52,21 @@ class ServiceHandle:
     def wait_ready(self, timeout_s: float = 120.0) -> None:
         wait_ready(self.process, self.spec, timeout_s)
 
-    def kill(self) -> None:
-        """A crash: SIGKILL, no clean shutdown."""
-        pid = self.process.pid()
-        if pid is not None:
-            send(pid, signal.SIGKILL)
-            wait_dead(pid, self.process.marker, 10.0)
+    def kill(self, sig: signal.Signals = signal.SIGKILL) -> None:
+        """A crash: SIGKILL (or another fatal signal), no clean shutdown."""
+        self.process.kill(sig)
 
     def restart(self, timeout_s: float = 120.0) -> None:
         self.process.start(self.argv, self.env)
-        self.wait_ready(timeout_s)
+        self.ready_or_stop(timeout_s)
+
+    def ready_or_stop(self, timeout_s: float) -> None:
+        """Wait until ready; on any failure stop the process first, whatever state it is in."""
+        try:
+            self.wait_ready(timeout_s)
+        except BaseException:
+            self.stop()
+            raise
 
     def stop(self, timeout_s: float = 20.0) -> str:
         return self.process.stop(timeout_s)
@@ -109,15 +113,22 @@ class PipelineHarness:
         process = ManagedProcess(name, self.run_dir / "services", marker)
         argv = [sys.executable, "-m", "orderstream.cli", *spec.args, *extra]
         handle = ServiceHandle(process, spec, argv, self.env())
+        self.handles.append(handle)  # before start: stop_all covers it whatever happens next
         process.start(argv, handle.env)
-        self.handles.append(handle)
         if wait:
-            handle.wait_ready()
+            handle.ready_or_stop(120.0)
         return handle
 
     def stop_all(self) -> None:
+        """Stop every handle, even when stopping one of them fails."""
+        errors: list[BaseException] = []
         for handle in reversed(self.handles):
-            handle.stop()
+            try:
+                handle.stop()
+            except Exception as exc:  # the others must be stopped too
+                errors.append(exc)
+        if errors:
+            raise errors[0]
 
 
 @contextlib.contextmanager

@@ -23,6 +23,7 @@ from orderstream.errors import OrderstreamError
 from orderstream.ops.http_client import HttpProtocolError, RawHttpConnection
 from orderstream.ops.seed import product_id, unit_price_cents
 from orderstream.serde import EventSerde, OrderCreated
+from orderstream.services.orders.idempotency import order_id_for_key
 from orderstream.services.topics import ORDERS, PRODUCT_HEADER
 
 Progress = Callable[[int], None]
@@ -39,6 +40,7 @@ class LoadSpec:
     concurrency: int = 64
     batch: int = 1  # orders per HTTP request; > 1 uses POST /orders/batch
     seed: int = 7
+    idempotency_keys: bool = False  # send Idempotency-Key (the built orderId) instead of orderId
 
     def check(self) -> None:
         for name, value, low in (
@@ -122,14 +124,54 @@ def order_json(order: OrderCreated) -> dict[str, object]:
 # -- over HTTP -------------------------------------------------------------------------------
 
 
-def http_bodies(orders: list[OrderCreated], batch: int) -> list[tuple[list[str], bytes]]:
-    """Pre-built request bodies: (orderIds, JSON) per request."""
+@dataclass(frozen=True)
+class HttpBody:
+    """One pre-built request: the orderIds the API will answer with, its JSON, its key."""
+
+    order_ids: list[str]
+    payload: bytes
+    key: str | None = None
+
+
+def http_bodies(orders: list[OrderCreated], batch: int) -> list[HttpBody]:
+    """Pre-built request bodies, each order under its own orderId."""
     if batch <= 1:
-        return [([o.order_id], json.dumps(order_json(o)).encode()) for o in orders]
-    chunks = [orders[i : i + batch] for i in range(0, len(orders), batch)]
+        return [HttpBody([o.order_id], json.dumps(order_json(o)).encode()) for o in orders]
     return [
-        ([o.order_id for o in c], json.dumps([order_json(o) for o in c]).encode()) for c in chunks
+        HttpBody([o.order_id for o in c], json.dumps([order_json(o) for o in c]).encode())
+        for c in _chunks(orders, batch)
     ]
+
+
+def keyed_http_bodies(orders: list[OrderCreated], batch: int) -> list[HttpBody]:
+    """Pre-built bodies without orderIds, sent with an Idempotency-Key instead.
+
+    The key is the built orderId (of a batch's first order), so the same orders sent again
+    carry the same keys; the orderIds are the ones the API derives from them.
+    """
+    if batch <= 1:
+        return [HttpBody([order_id_for_key(o.order_id)], _keyless(o), o.order_id) for o in orders]
+    bodies = []
+    for chunk in _chunks(orders, batch):
+        key = chunk[0].order_id
+        ids = [order_id_for_key(key, i) for i in range(len(chunk))]
+        payload = json.dumps([_keyless_json(o) for o in chunk]).encode()
+        bodies.append(HttpBody(ids, payload, key))
+    return bodies
+
+
+def _chunks(orders: list[OrderCreated], size: int) -> list[list[OrderCreated]]:
+    return [orders[i : i + size] for i in range(0, len(orders), size)]
+
+
+def _keyless_json(order: OrderCreated) -> dict[str, object]:
+    body = order_json(order)
+    del body["orderId"]
+    return body
+
+
+def _keyless(order: OrderCreated) -> bytes:
+    return json.dumps(_keyless_json(order)).encode()
 
 
 async def load_over_http(
@@ -138,7 +180,7 @@ async def load_over_http(
     parsed = urlparse(spec.url)
     host, port = parsed.hostname or "127.0.0.1", parsed.port or 80
     path = "/orders/batch" if spec.batch > 1 else "/orders"
-    bodies = http_bodies(orders, spec.batch)
+    bodies = (keyed_http_bodies if spec.idempotency_keys else http_bodies)(orders, spec.batch)
     report = LoadReport()
     next_index = 0
     began = time.perf_counter()
@@ -155,7 +197,7 @@ async def load_over_http(
                     if delay > 0:
                         await asyncio.sleep(delay)
                 await _send(conn, path, bodies[i], report)
-                progress(len(bodies[i][0]))
+                progress(len(bodies[i].order_ids))
         finally:
             await conn.close()
 
@@ -164,14 +206,13 @@ async def load_over_http(
     return report
 
 
-async def _send(
-    conn: RawHttpConnection, path: str, body: tuple[list[str], bytes], report: LoadReport
-) -> None:
-    ids, payload = body
+async def _send(conn: RawHttpConnection, path: str, body: HttpBody, report: LoadReport) -> None:
+    ids = body.order_ids
     report.sent += len(ids)
+    headers = {"Idempotency-Key": body.key} if body.key is not None else None
     started = time.perf_counter()
     try:
-        response = await conn.request("POST", path, payload)
+        response = await conn.request("POST", path, body.payload, headers)
     except (OSError, HttpProtocolError, asyncio.IncompleteReadError) as exc:
         report.refusals[f"connection: {type(exc).__name__}"] += len(ids)
         return

@@ -16,6 +16,7 @@ from orderstream.errors import OrderstreamError
 from orderstream.serde import EventSerde, InventoryAdjusted, Product
 from orderstream.services.topics import INVENTORY_ADJUSTMENTS, PRODUCTS
 
+SeedEvent = Product | InventoryAdjusted
 CATEGORIES = ("books", "games", "garden", "kitchen", "music", "sports", "tools", "toys")
 
 
@@ -44,12 +45,47 @@ class SeedReport:
     seconds: float
 
 
-def seed_catalog(settings: Settings, products: int, stock: int) -> SeedReport:
+def seed_catalog(settings: Settings, products: int, stock: int, first: int = 0) -> SeedReport:
     """Write ``products`` Product events and one InventoryAdjusted of ``stock`` for each."""
+    _check(products, stock)
+    return _write(
+        settings, [*_products(products, first), *_restocks(products, stock, first)], stock
+    )
+
+
+def seed_products(settings: Settings, products: int, first: int = 0) -> SeedReport:
+    """Only the catalog: products numbered from ``first``, with no stock yet."""
+    _check(products, 1)
+    return _write(settings, _products(products, first), 0)
+
+
+def seed_stock(settings: Settings, products: int, stock: int, first: int = 0) -> SeedReport:
+    """Only the initial stock of products numbered from ``first``."""
+    _check(products, stock)
+    return _write(settings, _restocks(products, stock, first), stock)
+
+
+def _check(products: int, stock: int) -> None:
     if products < 1:
         raise OrderstreamError(f"--products must be at least 1, got {products}")
     if stock < 1:
         raise OrderstreamError(f"--stock must be at least 1 (a positive restock), got {stock}")
+
+
+def _products(products: int, first: int) -> list[tuple[str, SeedEvent]]:
+    return [(PRODUCTS, catalog_product(i)) for i in range(first, first + products)]
+
+
+def _restocks(products: int, stock: int, first: int) -> list[tuple[str, SeedEvent]]:
+    now = int(time.time() * 1000)
+    return [
+        (INVENTORY_ADJUSTMENTS, InventoryAdjusted(product_id(i), stock, "seed", now))
+        for i in range(first, first + products)
+    ]
+
+
+def _write(settings: Settings, events: list[tuple[str, SeedEvent]], stock: int) -> SeedReport:
+    """Produce the events keyed by productId (products before their restocks), and wait."""
     began = time.monotonic()
     serde = EventSerde.from_settings(settings)
     producer = Producer(kafka_config(Role.PRODUCER, "seed", settings=settings))
@@ -59,15 +95,10 @@ def seed_catalog(settings: Settings, products: int, stock: int) -> SeedReport:
         if err is not None:
             failures.append(str(err))
 
-    now = int(time.time() * 1000)
     try:
-        for i in range(products):
-            product = catalog_product(i)
-            key = product.product_id.encode()
-            producer.produce(PRODUCTS, serde.encode(PRODUCTS, product), key, on_delivery=delivered)
-            restock = InventoryAdjusted(product.product_id, stock, "seed", now)
-            value = serde.encode(INVENTORY_ADJUSTMENTS, restock)
-            producer.produce(INVENTORY_ADJUSTMENTS, value, key, on_delivery=delivered)
+        for topic, event in events:
+            key = event.product_id.encode()
+            producer.produce(topic, serde.encode(topic, event), key, on_delivery=delivered)
             producer.poll(0)
         left = producer.flush(30)
     finally:
@@ -77,4 +108,5 @@ def seed_catalog(settings: Settings, products: int, stock: int) -> SeedReport:
             f"seed not fully written: {left} undelivered, {len(failures)} failed"
             + (f" (first error: {failures[0]})" if failures else "")
         )
+    products = len({event.product_id for _t, event in events})
     return SeedReport(products, stock, time.monotonic() - began)

@@ -1,9 +1,11 @@
 """The whole local stack behind ``orderstream up | down | ps``.
 
-``up`` is idempotent: it starts Kafka when it is not running, applies the topology, starts the
-registry, registers the schemas, then starts every service of ``SERVICES`` that is not alive.
-Pids and logs live under ``$ORDERSTREAM_HOME/services``. ``down`` stops the services in reverse
-order, and Kafka only when ``up`` started it.
+``up`` is idempotent: it starts Kafka (1 or 3 nodes) when it is not running, applies the
+topology, starts the registry, registers the schemas, then starts every service of ``SERVICES``
+that is not alive, each under a detached supervisor of its own (``ops.supervisor``) that restarts
+it on a crash. Pids, logs and restart counts live under ``$ORDERSTREAM_HOME/services``. ``down``
+stops the supervisors and their services in reverse order, and Kafka only when ``up`` started it.
+When ``up`` fails, it stops everything it started in that call before it reports the error.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import httpx
 from orderstream.config import Settings
 from orderstream.errors import PlatformError
 from orderstream.ops.processes import ManagedProcess
+from orderstream.ops.supervised import SupervisedService
 from orderstream.platform.cluster import (
     cluster_down,
     cluster_up,
@@ -32,7 +35,7 @@ from orderstream.platform.cluster import (
     read_pid,
 )
 from orderstream.platform.install import install_kafka
-from orderstream.platform.nodes import make_spec
+from orderstream.platform.nodes import ClusterSpec, make_spec
 from orderstream.platform.topology import apply_plan, plan_topology
 
 logger = logging.getLogger(__name__)
@@ -65,18 +68,40 @@ class ProcessInfo:
     pid: int | None
     port: int | None
     alive: bool
+    restarts: int = 0  # by its supervisor since up started it
+    supervised: bool = False
+    last_exit: str | None = None
 
     def as_json(self) -> dict[str, object]:
-        return {"name": self.name, "pid": self.pid, "port": self.port, "alive": self.alive}
+        return {
+            "name": self.name,
+            "pid": self.pid,
+            "port": self.port,
+            "alive": self.alive,
+            "restarts": self.restarts,
+            "supervised": self.supervised,
+            "last_exit": self.last_exit,
+        }
 
 
 class Stack:
-    """The services of one ``$ORDERSTREAM_HOME``."""
+    """The services of one ``$ORDERSTREAM_HOME``.
 
-    def __init__(self, settings: Settings, services: tuple[ServiceSpec, ...] = SERVICES) -> None:
+    ``nodes`` is the size of the local cluster ``up`` starts (1 or 3); None keeps whatever
+    cluster the home already has, or starts 1 node.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        services: tuple[ServiceSpec, ...] = SERVICES,
+        *,
+        nodes: int | None = None,
+    ) -> None:
         self.settings = settings
         self.services = tuple(self._with_configured_port(s) for s in services)
         self.run_dir = settings.home / "services"
+        self.nodes = nodes
 
     def _with_configured_port(self, spec: ServiceSpec) -> ServiceSpec:
         if spec.name == "registry":
@@ -89,8 +114,12 @@ class Stack:
         return self.settings.home / "kafka"
 
     def process(self, spec: ServiceSpec) -> ManagedProcess:
+        """The service process itself (started by its supervisor)."""
+        return self.supervised(spec).service
+
+    def supervised(self, spec: ServiceSpec) -> SupervisedService:
         marker = " ".join(a.replace("{port}", str(spec.port)) for a in spec.args)
-        return ManagedProcess(spec.name, self.run_dir, marker)
+        return SupervisedService(spec.name, self.run_dir, marker)
 
     def _port_file(self, spec: ServiceSpec) -> Path:
         return self.run_dir / f"{spec.name}.port"
@@ -110,30 +139,53 @@ class Stack:
     # -- up ------------------------------------------------------------------------------------
 
     def up(self, report: Callable[[str], None], timeout_s: float = 120.0) -> Settings:
-        """Start whatever is missing; returns the settings the services were started with."""
-        settings = self.ensure_kafka(report)
-        admin, plan = plan_topology(settings)
-        if plan.empty:
-            report("topology: up to date")
-        else:
-            apply_plan(admin, plan)
-            report(f"topology: {len(plan.lines())} change(s) applied")
-        env = self.child_env(settings)
-        for spec in self.services:
-            self.ensure_service(spec, env, report, timeout_s)
-            if spec.name == "registry":
-                register_schemas(env, report)
+        """Start whatever is missing; returns the settings the services were started with.
+
+        On any failure, whatever this call started is stopped again before the error is raised.
+        """
+        started: list[ServiceSpec] = []
+        kafka_was_running = self._kafka_running()
+        try:
+            settings = self.ensure_kafka(report)
+            admin, plan = plan_topology(settings)
+            if plan.empty:
+                report("topology: up to date")
+            else:
+                apply_plan(admin, plan)
+                report(f"topology: {len(plan.lines())} change(s) applied")
+            env = self.child_env(settings)
+            for spec in self.services:
+                if self.ensure_service(spec, env, report, timeout_s):
+                    started.append(spec)
+                if spec.name == "registry":
+                    register_schemas(env, report)
+        except BaseException:
+            self._undo(started, kafka_was_running, report)
+            raise
         return settings
 
+    def _undo(
+        self, started: list[ServiceSpec], kafka_was_running: bool, report: Callable[[str], None]
+    ) -> None:
+        for spec in reversed(started):
+            report(f"{spec.name}: {self.supervised(spec).stop()} (up failed)")
+        cluster = load_spec(self.kafka_home)
+        if not kafka_was_running and cluster is not None and self._kafka_running():
+            cluster_down(cluster)
+            self._write_state({"started_kafka": False})
+            report("kafka: stopped (up failed)")
+
+    def _kafka_running(self) -> bool:
+        spec = load_spec(self.kafka_home)
+        return spec is not None and any(is_node_alive(spec, n) for n in spec.nodes)
+
     def ensure_kafka(self, report: Callable[[str], None]) -> Settings:
-        """The settings to use, starting the local 1-node cluster when needed."""
+        """The settings to use, starting the local cluster (``self.nodes`` nodes) when needed."""
         if "bootstrap_servers" in self.settings.model_fields_set:
             report(f"kafka: using {self.settings.bootstrap_servers} (configured)")
             return self.settings
-        previous = load_spec(self.kafka_home)
         dist, _ = install_kafka(self.settings.cache_dir)
-        spec = previous or make_spec(self.kafka_home, 1)
-        result = cluster_up(dist, spec)
+        result = cluster_up(dist, self._cluster_spec())
         if result.already_running:
             report(f"kafka: already running at {result.spec.bootstrap}")
         else:
@@ -141,11 +193,25 @@ class Stack:
             report(f"kafka: started at {result.spec.bootstrap} in {result.seconds:.1f}s")
         return self.settings.model_copy(update={"bootstrap_servers": result.spec.bootstrap})
 
+    def _cluster_spec(self) -> ClusterSpec:
+        """The home's cluster when it fits ``self.nodes``, else a new one at the default ports."""
+        previous = load_spec(self.kafka_home)
+        if previous is None or (self.nodes is not None and previous.size != self.nodes):
+            if previous is not None and self._kafka_running():
+                raise PlatformError(
+                    f"a {previous.size}-node cluster is running under {self.kafka_home}; "
+                    f"stop it with 'orderstream down' (or 'orderstream kafka down') before "
+                    f"'up --nodes {self.nodes}'"
+                )
+            return make_spec(self.kafka_home, self.nodes or 1)
+        return previous
+
     def child_env(self, settings: Settings) -> dict[str, str]:
         env = dict(os.environ)
         env["ORDERSTREAM_BOOTSTRAP_SERVERS"] = settings.bootstrap_servers
         env["ORDERSTREAM_HOME"] = str(settings.home)
         env["ORDERSTREAM_REGISTRY_URL"] = settings.registry_url
+        env["PYTHONFAULTHANDLER"] = "1"  # native crashes of any child leave Python stacks
         return env
 
     def ensure_service(
@@ -154,26 +220,34 @@ class Stack:
         env: dict[str, str],
         report: Callable[[str], None],
         timeout_s: float,
-    ) -> None:
+    ) -> bool:
+        """Start the service under a supervisor unless it runs; True when this call started it."""
         running = self.recorded(spec)
-        if self.process(running).alive():
-            pid = self.process(running).pid()
-            report(f"{spec.name}: already running (pid {pid}, port {running.port})")
-            return
+        current = self.supervised(running)
+        if current.supervisor.alive() or current.service.alive():
+            report(f"{spec.name}: {_running_line(current, running.port)}")
+            return False
         if probe_ready(spec):
             report(f"{spec.name}: port {spec.port} already serves it (not started by up)")
-            return
-        proc = self.process(spec)
-        pid = proc.start(self.argv(spec), env)
+            return False
+        service = self.supervised(spec)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
         self._port_file(spec).write_text(str(spec.port))
-        wait_ready(proc, spec, timeout_s)
-        report(f"{spec.name}: started (pid {pid}, port {spec.port}); log {proc.log_file}")
+        service.start(self.argv(spec), env)
+        try:
+            pid = service.wait_service_pid()
+            service.wait_ready(f"http://127.0.0.1:{spec.port}{spec.ready_path}", timeout_s)
+        except BaseException:
+            service.stop()
+            raise
+        report(f"{spec.name}: started (pid {pid}, port {spec.port}); log {service.log_file}")
+        return True
 
     # -- down / ps -----------------------------------------------------------------------------
 
     def down(self, report: Callable[[str], None], timeout_s: float = 20.0) -> None:
         for spec in reversed(self.services):
-            report(f"{spec.name}: {self.process(self.recorded(spec)).stop(timeout_s)}")
+            report(f"{spec.name}: {self.supervised(self.recorded(spec)).stop(timeout_s)}")
         if self._read_state().get("started_kafka"):
             cluster = load_spec(self.kafka_home)
             if cluster is not None:
@@ -189,9 +263,18 @@ class Stack:
     def _service_processes(self) -> Iterator[ProcessInfo]:
         for configured in self.services:
             spec = self.recorded(configured)
-            proc = self.process(spec)
-            alive = proc.alive()
-            yield ProcessInfo(spec.name, proc.pid() if alive else None, spec.port, alive)
+            service = self.supervised(spec)
+            alive = service.service.alive()
+            state = service.state()
+            yield ProcessInfo(
+                spec.name,
+                service.service.pid() if alive else None,
+                spec.port,
+                alive,
+                restarts=state.restarts if state is not None else 0,
+                supervised=service.supervisor.alive(),
+                last_exit=state.last_exit if state is not None else None,
+            )
 
     def _kafka_processes(self) -> Iterator[ProcessInfo]:
         spec = load_spec(self.kafka_home)
@@ -235,9 +318,10 @@ def wait_ready(proc: ManagedProcess, spec: ServiceSpec, timeout_s: float) -> Non
     with httpx.Client(timeout=2.0) as http:
         while time.monotonic() < deadline:
             if not proc.alive():
+                how = proc.exit_description() or "gone"
                 raise PlatformError(
-                    f"{spec.name} exited during start-up; last lines of {proc.log_file}:\n"
-                    + proc.log_tail()
+                    f"{spec.name} exited during start-up ({how}); last lines of "
+                    f"{proc.log_file}:\n{proc.log_tail()}"
                 )
             try:
                 if http.get(url).status_code == 200:
@@ -249,6 +333,21 @@ def wait_ready(proc: ManagedProcess, spec: ServiceSpec, timeout_s: float) -> Non
         f"{spec.name} was not ready at {url} within {timeout_s:.0f}s; last lines of "
         f"{proc.log_file}:\n{proc.log_tail()}"
     )
+
+
+def _running_line(service: SupervisedService, port: int) -> str:
+    """What ``up`` says about a service that is already there."""
+    state = service.state()
+    if not service.supervisor.alive():
+        return (
+            f"already running (pid {service.service.pid()}, port {port}; not supervised: "
+            "'orderstream down' then 'up' puts it under a supervisor)"
+        )
+    restarts = state.restarts if state is not None else 0
+    if not service.service.alive():
+        last = state.last_exit if state is not None else "unknown"
+        return f"restarting under its supervisor (last exit: {last}; {restarts} restart(s))"
+    return f"already running (pid {service.service.pid()}, port {port}; {restarts} restart(s))"
 
 
 def register_schemas(env: dict[str, str], report: Callable[[str], None]) -> None:

@@ -8,7 +8,7 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-DEFAULT_PORTS: dict[int, tuple[int, ...]] = {1: (9092,), 3: (19092, 29092, 39092)}
+DEFAULT_PORTS: dict[int, tuple[int, ...]] = {1: (9092,), 3: (19092, 29092, 31092)}
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import faulthandler
 import logging
 from pathlib import Path
 
@@ -32,6 +33,7 @@ def serve(
     advertised_url: str | None = None,
 ) -> None:
     """Serve until SIGINT/SIGTERM; answers 503 until ``topic`` was read to its end."""
+    faulthandler.enable(all_threads=True)  # a native crash leaves its stacks in the log
     auth = Authenticator(load_users(auth_file)) if auth_file is not None else None
     state = RegistryState()
     store = SchemaStore(settings, topic, state)

@@ -193,6 +193,7 @@ class RuntimeConfig:
     session_timeout_ms: int = 6_000
     max_pending_produce: int = 200_000  # back-pressure: pause input above this producer queue
     backpressure_grace_ms: int = 200  # wait this long for the queue to drain before pausing
+    topic_wait_ms: int = 10_000  # a topic created a moment ago may not be in the metadata yet
 
     @property
     def transactional_id(self) -> str:

@@ -12,18 +12,46 @@
    changelog offset they now reflect, and each task remembers its committed offset;
 5. ``_snapshot_if_due``: local snapshots are written every ``snapshot_interval_ms``.
 
-``Checkpoint.abort`` (after an abortable error, or when partitions are lost) aborts the
-transaction, drops every overlay, and rewinds the consumer to the committed offsets, since the
-consumer does not rewind by itself (KAFKA-17582).
+A transaction with writes but no input progress (punctuation output, a dedupe sweep) still
+sends the committed offsets of every running task: KIP-447 then checks the group generation, so
+a zombie that lost its partitions cannot commit what it punctuated.
+
+Every way a transaction ends is a method here; the callers only say which one they need:
+
+=============================  ==================================  ===========================
+what happened                  ending                              called from
+=============================  ==================================  ===========================
+commit interval passed, or     ``commit`` (KIP-447 offsets, then   ``run_cycle``,
+the transaction is full        the commit)                         ``restore_assigned``
+``TransactionAborted`` in a    ``abort_and_rewind``: abort, drop   ``run_cycle``
+cycle (abortable Kafka error,  overlays and pending emits, seek
+``TransientError``)            to committed offsets (KAFKA-17582)
+partitions revoked             ``finish_or_abort``: commit, or on  ``on_revoke``
+                               ``TransactionAborted``
+                               ``abort_in_place``, then ``rewind``
+                               once the revoked tasks are closed
+partitions lost                ``abort_in_place``, close, then     ``on_lost``
+                               ``rewind`` what is still ours
+graceful shutdown              ``finish_or_abort``                 ``close_gracefully``
+``TaskMigrated`` (fenced,      nothing is ended here: the session  ``ProcessingLoop``
+fatal, commit outcome unknown  drops every overlay and the
+after its retries,             producer; a new session's
+``BrokerUnavailable``)         ``init()`` fences the old epoch
+=============================  ==================================  ===========================
+
+A commit whose outcome is unknown is never aborted (``TransactionalProducer.commit``).
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
+from confluent_kafka import OFFSET_BEGINNING
+
+from orderstream.errors import TransactionAborted
 from orderstream.kafka.consumer import TP, GroupConsumer
 from orderstream.kafka.producer import OutputProducer, PlainProducer, TransactionalProducer
 from orderstream.runtime.metrics import RuntimeMetrics
@@ -54,6 +82,9 @@ class Checkpoint:
         self._changelog_ends: dict[TP, int] = {}
         self.opened_at = 0.0
         self.records = 0
+        self.wrote = False  # the open transaction holds writes (outputs, changelog records)
+        # Called on every abort: the session drops emits not produced yet.
+        self.on_abort: list[Callable[[], None]] = []
 
     # -- the open transaction -------------------------------------------------------------
 
@@ -68,6 +99,7 @@ class Checkpoint:
 
     def log_changes(self, topic: str, partition: int, changes: Sequence[Change]) -> None:
         """The ChangelogSink: produce a store partition's changes; track the last offset."""
+        self.wrote = True
         self.output.produce_all(topic, partition, changes, self._changelog_delivered)
 
     def _changelog_delivered(self, err: Any, msg: Any) -> None:
@@ -93,10 +125,19 @@ class Checkpoint:
             store.flush(self)
 
     def _processed_offsets(self) -> dict[TP, int]:
-        return {
+        offsets = {
             task.tp: task.next_offset
             for task in self.registry.tasks.values()
             if task.next_offset is not None
+        }
+        if offsets or not self.wrote:
+            return offsets
+        # Writes without input progress: send the committed offsets anyway, so that the group
+        # coordinator checks our generation (KIP-447) and fences us if we are a zombie.
+        return {
+            task.tp: task.committed_offset
+            for task in self.registry.running()
+            if task.committed_offset is not None and task.committed_offset != OFFSET_BEGINNING
         }
 
     def _commit_outputs(self, offsets: dict[TP, int]) -> None:
@@ -112,27 +153,45 @@ class Checkpoint:
             if task.tp in offsets:
                 task.committed_offset = offsets[task.tp]
                 task.next_offset = None
+        self.wrote = False
 
-    def _snapshot_if_due(self, force: bool = False) -> None:
-        now = time.monotonic()
-        if not force and now - self._last_snapshot < self._snapshot_interval_s:
-            return
-        self._last_snapshot = now
+    def _snapshot_if_due(self) -> None:
+        if time.monotonic() - self._last_snapshot >= self._snapshot_interval_s:
+            self.snapshot_now()
+
+    def snapshot_now(self) -> None:
+        self._last_snapshot = time.monotonic()
         for store in self.registry.all_stores():
             store.inner.backend.snapshot()
 
-    def snapshot_now(self) -> None:
-        self._snapshot_if_due(force=True)
-
     # -- abort ----------------------------------------------------------------------------
 
-    def abort(self, rewind: bool = True) -> None:
+    def finish_or_abort(self) -> bool:
+        """Commit; if the transaction cannot be committed, abort it in place (no rewind: the
+        caller rewinds once it has closed what it is giving up). True when it committed."""
+        try:
+            self.commit()
+        except TransactionAborted as exc:
+            logger.warning("commit aborted", extra={"error": str(exc)})
+            self.abort_in_place(str(exc))
+            return False
+        return True
+
+    def abort_and_rewind(self, reason: str) -> None:
         """Abort the open transaction, drop uncommitted state, rewind to committed offsets."""
+        self.abort_in_place(reason)
+        self.rewind()
+
+    def abort_in_place(self, reason: str) -> None:
+        """Abort the open transaction and drop uncommitted state; positions stay as they are."""
+        was_open = self.is_open
         self._abort_transaction()
         self._drop_overlays()
-        if rewind:
-            self.rewind()
-        self.metrics.txn_aborts.inc()
+        self.wrote = False
+        for drop in self.on_abort:
+            drop()
+        if was_open:
+            self.metrics.aborted(reason)
 
     def _abort_transaction(self) -> None:
         raise NotImplementedError

@@ -1,16 +1,82 @@
-"""The contexts processors see: per record (``RecordContext``) and per punctuation."""
+"""The contexts processors see (per record, per punctuation), and the one record path.
+
+``run_record`` is what happens to one record, for the runtime's hot path and for
+``orderstream.testing.driver`` alike: it returns ``OK`` (keep its writes, produce its emits),
+``DeadLetter`` (its writes are undone; send it to ``<topic>.dlq``) or ``Transient`` (its writes are
+undone; abort, back off and retry it, never dead-letter it).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
-from orderstream.errors import OrderstreamError
-from orderstream.runtime.api import Header
+from orderstream.errors import OrderstreamError, TransientError
+from orderstream.kafka.errors import OutputTooLarge
+from orderstream.runtime.api import Header, ProcessorContext, Record
+from orderstream.runtime.dlq import RecordTooLarge
 from orderstream.state import ChangeLoggingStore, KeyValueStore
 from orderstream.state.overlay import Undo, undo
 
+logger = logging.getLogger(__name__)
+
 # (topic, key, value, headers) waiting to be produced once the record succeeded.
 Emit = tuple[str, bytes | None, bytes | None, list[Header] | None]
+DEFAULT_MAX_BYTES = 1_048_576
+
+
+class Ok:
+    """The record succeeded (``OK`` is the only instance: no allocation per record)."""
+
+    __slots__ = ()
+
+
+OK = Ok()
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """The record failed for a reason of its own: it goes to the DLQ with ``error``."""
+
+    error: Exception
+
+
+@dataclass(frozen=True, slots=True)
+class Transient:
+    """A dependency is briefly down: the record is retried, never dead-lettered."""
+
+    error: TransientError
+
+
+Outcome = Ok | DeadLetter | Transient
+
+
+def run_record(
+    process: Callable[[Record, ProcessorContext], None],
+    record: Record,
+    value_size: int,
+    ctx: RecordContext,
+    max_bytes: int,
+) -> Outcome:
+    """Run one record under ``ctx``'s savepoint; see the module docstring.
+
+    ``value_size`` is the size of the record's value: the limit applies to the value, the
+    same for inputs and outputs (the producer leaves room for keys and headers).
+    """
+    try:
+        if value_size > max_bytes:
+            raise RecordTooLarge(f"value of {value_size} bytes is over {max_bytes}")
+        process(record, ctx)
+    except TransientError as exc:
+        ctx.rollback()
+        return Transient(exc)
+    except Exception as exc:
+        ctx.rollback()
+        return DeadLetter(exc)
+    if ctx.undo:
+        ctx.undo.clear()
+    return OK
 
 
 class StoreNotAssigned(OrderstreamError):
@@ -25,10 +91,15 @@ class RecordContext:
     when ``process`` raises, so a record that goes to the DLQ leaves nothing else behind.
     """
 
-    __slots__ = ("_current", "_partition", "_stores", "emits", "undo")
+    __slots__ = ("_current", "_max", "_partition", "_stores", "emits", "undo")
 
-    def __init__(self, stores: dict[str, dict[int, ChangeLoggingStore]]) -> None:
+    def __init__(
+        self,
+        stores: dict[str, dict[int, ChangeLoggingStore]],
+        max_bytes: int = DEFAULT_MAX_BYTES,
+    ) -> None:
         self._stores = stores
+        self._max = max_bytes
         self._partition = -1
         self._current: dict[str, ChangeLoggingStore] = {}
         self.undo: list[Undo] = []
@@ -60,6 +131,9 @@ class RecordContext:
     def emit(
         self, topic: str, key: bytes | None, value: bytes | None, headers: Sequence[Header] = ()
     ) -> None:
+        """Buffer an output; one over the size limit fails the record (it goes to the DLQ)."""
+        if value is not None and len(value) > self._max:
+            raise OutputTooLarge(f"an output to {topic} of {len(value)} bytes is over {self._max}")
         self.emits.append((topic, key, value, list(headers) if headers else None))
 
     def succeed(self) -> None:
@@ -77,9 +151,15 @@ class RecordContext:
 class CycleContext:
     """The punctuation context: every assigned partition of a store, and emit."""
 
-    def __init__(self, stores: dict[str, dict[int, ChangeLoggingStore]]) -> None:
+    def __init__(
+        self,
+        stores: dict[str, dict[int, ChangeLoggingStore]],
+        max_bytes: int = DEFAULT_MAX_BYTES,
+    ) -> None:
         self._stores = stores
+        self._max = max_bytes
         self.emits: list[Emit] = []
+        self.dropped = 0  # outputs over the size limit, not produced
 
     def stores(self, name: str) -> dict[int, KeyValueStore]:
         return dict(self._stores.get(name, {}))
@@ -87,4 +167,13 @@ class CycleContext:
     def emit(
         self, topic: str, key: bytes | None, value: bytes | None, headers: Sequence[Header] = ()
     ) -> None:
+        """Buffer an output; one over the size limit is dropped and counted (no record to
+        dead-letter: punctuation has no input)."""
+        if value is not None and len(value) > self._max:
+            self.dropped += 1
+            logger.error(
+                "punctuation output dropped: over the size limit",
+                extra={"topic": topic, "bytes": len(value), "limit": self._max},
+            )
+            return
         self.emits.append((topic, key, value, list(headers) if headers else None))

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from orderstream.runtime.api import Header, Record
 
+# (topic, key, value, headers) of a DLQ record.
+DeadLetterRecord = tuple[str, bytes | None, bytes | None, list[Header]]
+
 DLQ_SUFFIX = ".dlq"
 H_SOURCE_TOPIC = "dlq.source.topic"
 H_SOURCE_PARTITION = "dlq.source.partition"
@@ -36,3 +39,9 @@ def dlq_headers(record: Record, error: BaseException) -> list[Header]:
         (H_ERROR_MESSAGE, message.encode("utf-8", "replace")),
         *record.headers,
     ]
+
+
+def dead_letter(record: Record, error: BaseException) -> DeadLetterRecord:
+    """The DLQ copy of a failed record (without its value when the value was too large)."""
+    value = None if isinstance(error, RecordTooLarge) else record.value
+    return dlq_topic(record.topic), record.key, value, dlq_headers(record, error)

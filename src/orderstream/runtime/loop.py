@@ -13,27 +13,41 @@ import threading
 import time
 from types import FrameType
 
+from confluent_kafka import KafkaException
+
 from orderstream.config import Settings
 from orderstream.errors import TaskMigrated
+from orderstream.kafka.errors import BrokerUnavailable
+from orderstream.kafka.producer import RETRY_BUDGET_S
 from orderstream.runtime.api import Processor, RuntimeConfig
 from orderstream.runtime.http import ServiceShell
 from orderstream.runtime.metrics import RuntimeMetrics
-from orderstream.runtime.session import Session
+from orderstream.runtime.session import ProducerFactory, Session
 
 logger = logging.getLogger(__name__)
 
-_STALL_S = 30.0  # a loop that has not cycled for this long is not healthy
+# A loop that has not cycled for this long is not healthy. Above the producer's longest retry
+# budget, so that /healthz never calls an instance stalled while it retries a commit.
+STALL_LIMIT_S = RETRY_BUDGET_S + 5.0
 _LAG_EVERY_S = 2.0
-_REBUILD_BACKOFF_S = 0.5
+_REBUILD_BACKOFF_S = (0.5, 1.0, 2.0, 5.0)  # after 1, 2, 3, 4+ rebuilds in a row
 
 
 class ProcessingLoop:
     """Runs ``processor`` under ``config``; see the module docstring."""
 
-    def __init__(self, processor: Processor, config: RuntimeConfig, settings: Settings) -> None:
+    def __init__(
+        self,
+        processor: Processor,
+        config: RuntimeConfig,
+        settings: Settings,
+        producer_factory: ProducerFactory | None = None,
+    ) -> None:
         self.processor = processor
         self.config = config
         self.settings = settings
+        self.producer_factory = producer_factory
+        self._failures_in_a_row = 0
         self.metrics = RuntimeMetrics(config.app_id, config.instance_id)
         self.session: Session | None = None
         self.shell: ServiceShell | None = None
@@ -79,19 +93,22 @@ class ProcessingLoop:
             self.finished.set()
 
     def _run_session(self) -> None:
-        session = Session(self.processor, self.config, self.settings, self.metrics)
+        session = Session(
+            self.processor, self.config, self.settings, self.metrics, self.producer_factory
+        )
         self.session = session
         try:
             session.open()
             while not self._stop.is_set():
                 session.run_cycle()
+                self._failures_in_a_row = 0
                 self._update_lag(session)
         except TaskMigrated as exc:
-            self.rebuilds += 1
-            self.metrics.task_migrations.inc()
-            logger.warning("task migrated, rebuilding the session", extra={"error": str(exc)})
-            session.close_after_failure()
-            self._stop.wait(_REBUILD_BACKOFF_S)  # do not spin when the cause persists
+            self._rebuild_after(session, exc)
+            return
+        except KafkaException as exc:  # every call is translated in orderstream.kafka: a bug
+            logger.error("untranslated Kafka error", extra={"error": str(exc)})
+            self._rebuild_after(session, BrokerUnavailable(str(exc)))
             return
         except BaseException:
             session.close_after_failure()
@@ -102,6 +119,27 @@ class ProcessingLoop:
             logger.warning("could not finish the last transaction", extra={"error": str(exc)})
             session.close_after_failure()
 
+    def _rebuild_after(self, session: Session, exc: TaskMigrated) -> None:
+        """Drop the session; build a new one after a backoff that grows while the cause
+        persists (e.g. the cluster is down: every new session fails until it is back)."""
+        self.rebuilds += 1
+        self.metrics.task_migrations.inc()
+        session.close_after_failure()
+        backoff = _REBUILD_BACKOFF_S[min(self._failures_in_a_row, len(_REBUILD_BACKOFF_S) - 1)]
+        self._failures_in_a_row += 1
+        what = (
+            "the cluster did not answer"
+            if isinstance(exc, BrokerUnavailable)
+            else "task migrated (fenced, fatal, or a commit outcome unknown)"
+        )
+        logger.warning(
+            "%s: uncommitted work dropped, rebuilding the session from committed data in %.1fs",
+            what,
+            backoff,
+            extra={"error": str(exc), "rebuilds": self.rebuilds},
+        )
+        self._stop.wait(backoff)
+
     def _update_lag(self, session: Session) -> None:
         now = time.monotonic()
         if now - self._last_lag < _LAG_EVERY_S:
@@ -110,7 +148,10 @@ class ProcessingLoop:
         for task in session.registry.running():
             if task.committed_offset is None:
                 continue
-            _, high = session.consumer.end_offsets(task.tp, cached=True)
+            try:
+                _, high = session.consumer.end_offsets(task.tp, cached=True)
+            except BrokerUnavailable:
+                continue  # the cached watermarks are not known yet
             position = task.next_offset or task.committed_offset
             if high >= 0 and position >= 0:
                 self.metrics.lag.labels(task.tp[0], str(task.tp[1])).set(max(0, high - position))
@@ -122,7 +163,7 @@ class ProcessingLoop:
         if not self._running or session is None:
             return False, "not running"
         stalled = time.monotonic() - session.last_cycle
-        if stalled > _STALL_S:
+        if stalled > STALL_LIMIT_S:
             return False, f"loop stalled for {stalled:.0f}s"
         return True, "ok"
 

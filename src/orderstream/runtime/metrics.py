@@ -6,6 +6,8 @@ commit cycle (``flush_counts``), so that metrics cost nothing per record.
 
 from __future__ import annotations
 
+from collections import deque
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 _LATENCY_BUCKETS = (0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
@@ -59,9 +61,27 @@ class RuntimeMetrics:
             ["topic", "partition"],
             registry=reg,
         )
+        self.dropped_outputs = counter(
+            "orderstream_dropped_outputs",
+            "Punctuation outputs or DLQ copies dropped because they were over the size limit",
+        )
+        # Why each transaction was aborted, newest last (the last 100): says what caused an
+        # abort without reading the logs.
+        self.abort_reasons: deque[str] = deque(maxlen=100)
         self.pending_in = 0
         self.pending_out = 0
         self.pending_dlq = 0
+
+    def sample(self, name: str, labels: dict[str, str] | None = None) -> float:
+        """The current value of one exported sample, e.g. ``orderstream_txn_aborts_total``."""
+        value = self.registry.get_sample_value(name, labels or {})
+        return 0.0 if value is None else value
+
+    def aborted(self, reason: str) -> None:
+        """A transaction was aborted: count it, and forget its uncommitted counts."""
+        self.txn_aborts.inc()
+        self.abort_reasons.append(reason)
+        self.pending_in = self.pending_out = self.pending_dlq = 0
 
     def commit_done(self, seconds: float) -> None:
         self.txn_commits.inc()

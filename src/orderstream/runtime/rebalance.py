@@ -11,8 +11,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
-from orderstream.errors import TransactionAborted
 from orderstream.kafka.consumer import TP, GroupConsumer
 from orderstream.runtime.checkpoint import Checkpoint
 from orderstream.runtime.metrics import RuntimeMetrics
@@ -47,33 +47,32 @@ class RebalanceHandler:
 
     def on_revoke(self, partitions: list[TP]) -> None:
         logger.info("partitions revoked", extra={"partitions": partitions})
-        aborted = False
-        if not self.closing:
-            try:
-                self.checkpoint.commit()
-            except TransactionAborted as exc:
-                # Finish the revocation anyway: the revoked partitions must not be rewound
-                # and processed again here, they are someone else's now.
-                logger.warning("commit on revoke aborted", extra={"error": str(exc)})
-                self.checkpoint.abort(rewind=False)
-                aborted = True
-        for tp in partitions:
-            self.registry.close(tp, snapshot=not self.closing)
-        self.consumer.incremental_unassign(partitions)
-        if aborted:
+        if self.closing:
+            self._give_up(partitions, self.registry.discard)
+            return
+        # The revoked partitions must not be rewound and processed again here, they are
+        # someone else's now: a failed commit is aborted in place and rewound after closing.
+        committed = self.checkpoint.finish_or_abort()
+        self._give_up(partitions, self.registry.close)
+        if not committed:
             self.checkpoint.rewind()
-        self.metrics.assigned_partitions.set(len(self.registry.tasks))
 
     def on_lost(self, partitions: list[TP]) -> None:
         logger.warning("partitions lost", extra={"partitions": partitions})
         self.metrics.partitions_lost.inc(len(partitions))
-        aborted = not self.closing and self.checkpoint.is_open
+        if self.closing:
+            self._give_up(partitions, self.registry.discard)
+            return
+        aborted = self.checkpoint.is_open
         if aborted:
-            self.checkpoint.abort(rewind=False)
-        for tp in partitions:
-            # Backends hold committed state only, so their snapshots stay valid.
-            self.registry.close(tp, snapshot=not self.closing)
-        self.consumer.incremental_unassign(partitions)
+            self.checkpoint.abort_in_place(f"partitions lost: {partitions}")
+        # Backends hold committed state only, so their snapshots stay valid.
+        self._give_up(partitions, self.registry.close)
         if aborted:
             self.checkpoint.rewind()
+
+    def _give_up(self, partitions: list[TP], close: Callable[[TP], None]) -> None:
+        for tp in partitions:
+            close(tp)
+        self.consumer.incremental_unassign(partitions)
         self.metrics.assigned_partitions.set(len(self.registry.tasks))

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from confluent_kafka import KafkaError
+from prometheus_client import Gauge
 
 from orderstream.errors import TaskMigrated
 from orderstream.kafka.consumer import TP, ChangelogReader
@@ -31,11 +33,16 @@ class Restorer:
     """Replays changelog partitions into store backends."""
 
     def __init__(
-        self, reader: ChangelogReader, metrics: RuntimeMetrics, settle_timeout_s: float
+        self,
+        reader: ChangelogReader,
+        metrics: RuntimeMetrics,
+        settle_timeout_s: float,
+        beat: Callable[[], None] = lambda: None,
     ) -> None:
         self.reader = reader
         self.metrics = metrics
         self.settle_timeout_s = settle_timeout_s
+        self._beat = beat  # called while waiting or replaying: a restore is not a stall
         self.seconds = 0.0  # spent replaying, for the benchmark
 
     def restore_task(self, task: PartitionTask) -> None:
@@ -52,9 +59,7 @@ class Restorer:
         started = time.monotonic()
         gauge = self.metrics.restore_remaining.labels(name, str(store.partition))
         gauge.set(plan.records)
-        replayed = self._replay(
-            tp, backend_apply=store, start=plan.start, end=plan.end, gauge=gauge
-        )
+        replayed = self._replay(tp, store, start=plan.start, end=plan.end, gauge=gauge)
         gauge.set(0)
         self.seconds += time.monotonic() - started
         logger.info(
@@ -77,6 +82,7 @@ class Restorer:
         while stable < end:
             if time.monotonic() > deadline:
                 raise TaskMigrated(f"changelog {tp} has a transaction that does not finish")
+            self._beat()
             time.sleep(0.1)
             low, stable, _ = self.reader.offsets(tp)
         return low, stable
@@ -94,10 +100,8 @@ class Restorer:
             position = max(position, int(msg.offset()))
         return position
 
-    def _replay(
-        self, tp: TP, backend_apply: ChangeLoggingStore, start: int, end: int, gauge: object
-    ) -> int:
-        backend = backend_apply.inner.backend
+    def _replay(self, tp: TP, store: ChangeLoggingStore, start: int, end: int, gauge: Gauge) -> int:
+        backend = store.inner.backend
         reader = self.reader
         reader.start(tp, start)
         replayed = 0
@@ -115,8 +119,9 @@ class Restorer:
                     apply_restored(backend, changes, position)
                     replayed += len(changes)
                     self.metrics.restored_records.inc(len(changes))
-                    gauge.set(max(0, end - position))  # type: ignore[attr-defined]
+                    gauge.set(max(0, end - position))
                 if batch:
+                    self._beat()
                     idle_since = time.monotonic()
                 elif time.monotonic() - idle_since > _IDLE_LIMIT_S:
                     raise TaskMigrated(f"restoring {tp} stalled at {position} (end {end})")

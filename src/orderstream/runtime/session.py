@@ -1,99 +1,51 @@
 """One life of the runtime's Kafka clients: from subscribe to close, or to a TaskMigrated error.
 
 A session owns the consumer, the producer, the tasks and the checkpoint. ``ProcessingLoop``
-builds a new session after ``TaskMigrated`` (fenced, fatal, or an unknown commit outcome), so
-everything uncommitted is dropped and state is rebuilt from committed data.
+builds a new session after ``TaskMigrated`` (fenced, fatal, an unknown commit outcome, or the
+cluster unreachable: ``BrokerUnavailable``), so everything uncommitted is dropped and state is
+rebuilt from committed data.
 
-One cycle (``run_cycle``): restore newly assigned partitions; consume a batch; process it record
-by record inside the open transaction; when the commit interval has passed (or the transaction is
-full), punctuate and commit; relieve back-pressure.
+One cycle (``run_cycle``): restore newly assigned partitions (committing the open transaction
+first, since a restore can outlast the transaction timeout); consume a batch; process it record
+by record inside the open transaction (``hot_path.py``); when the commit interval has passed (or
+the transaction is full), punctuate and commit; relieve back-pressure. How each transaction
+ends is ``Checkpoint``'s business (its docstring has the table).
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from typing import Any, cast
+from collections.abc import Callable
+from typing import cast
 
-from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka import KafkaException, Producer
 
-from orderstream.config import KafkaConfig, KafkaValue, Role, Settings, kafka_config
-from orderstream.errors import ConfigError, TaskMigrated, TransactionAborted, TransientError
+from orderstream.config import KafkaConfig, Settings
+from orderstream.errors import ConfigError, TransactionAborted
 from orderstream.kafka.consumer import ChangelogReader, GroupConsumer
 from orderstream.kafka.producer import OutputProducer, PlainProducer, TransactionalProducer
-from orderstream.runtime.api import ConsumedRecord, Processor, Punctuator, Record, RuntimeConfig
+from orderstream.runtime.api import Processor, Punctuator, RuntimeConfig
 from orderstream.runtime.checkpoint import (
     AtLeastOnceCheckpoint,
     Checkpoint,
     ExactlyOnceCheckpoint,
 )
-from orderstream.runtime.context import CycleContext, Emit, RecordContext
-from orderstream.runtime.dlq import RecordTooLarge, dlq_headers, dlq_topic
+from orderstream.runtime.clients import FETCH_TUNING, client_configs
+from orderstream.runtime.context import CycleContext
+from orderstream.runtime.dlq import dlq_topic
+from orderstream.runtime.hot_path import HotPath
 from orderstream.runtime.metrics import RuntimeMetrics
 from orderstream.runtime.rebalance import RebalanceHandler
 from orderstream.runtime.restore import Restorer
-from orderstream.runtime.tasks import PartitionTask, TaskRegistry, TaskState
+from orderstream.runtime.tasks import TaskRegistry
+
+__all__ = ["FETCH_TUNING", "ProducerFactory", "Session"]  # FETCH_TUNING: the benchmark's
 
 logger = logging.getLogger(__name__)
 
-
-TOPIC_WAIT_S = 10.0  # a topic created a moment ago may not be in the metadata yet
-TRANSIENT_BACKOFF_S = 0.5  # between retries of a record that hit a transient error
-
-# librdkafka's default 1 MB per-partition fetch caps small-record consumption near 200k
-# records/s on one broker; 8 MB lifts it to well over 1M/s (measured), so Python is the limit.
-FETCH_TUNING: dict[str, KafkaValue] = {"max.partition.fetch.bytes": 8 * 1024 * 1024}
-
-
-def _client_configs(
-    config: RuntimeConfig, settings: Settings
-) -> tuple[KafkaConfig, KafkaConfig, KafkaConfig, KafkaConfig]:
-    """(producer, group consumer, changelog reader, changelog probe) configurations."""
-    name = config.transactional_id
-    queue = {"queue.buffering.max.messages": max(100_000, config.max_pending_produce * 2)}
-    if config.exactly_once:
-        producer = kafka_config(
-            Role.TRANSACTIONAL_PRODUCER,
-            f"{name}-producer",
-            settings=settings,
-            transactional_id=name,
-            overrides={
-                "transaction.timeout.ms": config.transaction_timeout_ms,
-                "message.timeout.ms": max(1_000, config.transaction_timeout_ms - 1_000),
-                **queue,
-            },
-        )
-    else:
-        producer = kafka_config(
-            Role.PRODUCER, f"{name}-producer", settings=settings, overrides=queue
-        )
-    consumer = kafka_config(
-        Role.CONSUMER,
-        f"{name}-consumer",
-        settings=settings,
-        group_id=config.app_id,
-        overrides={
-            "session.timeout.ms": config.session_timeout_ms,
-            "heartbeat.interval.ms": max(500, config.session_timeout_ms // 4),
-            **FETCH_TUNING,
-        },
-    )
-    reader = kafka_config(
-        Role.CONSUMER,
-        f"{name}-restore",
-        settings=settings,
-        group_id=f"{config.app_id}-restore",
-        overrides={
-            "enable.partition.eof": True,
-            "fetch.max.bytes": 64 * 1024 * 1024,
-            "max.partition.fetch.bytes": 16 * 1024 * 1024,
-            # Restores read to the end: do not let the broker hold an empty fetch.
-            "fetch.wait.max.ms": 10,
-            "session.timeout.ms": config.session_timeout_ms,  # unused (no group), but checked
-        },
-    )
-    probe = dict(reader, **{"isolation.level": "read_uncommitted", "client.id": f"{name}-probe"})
-    return producer, consumer, reader, probe
+# Builds the transactional producer's librdkafka client: tests wrap a real one to inject faults.
+ProducerFactory = Callable[[KafkaConfig], Producer]
 
 
 class Session:
@@ -105,6 +57,7 @@ class Session:
         config: RuntimeConfig,
         settings: Settings,
         metrics: RuntimeMetrics,
+        producer_factory: ProducerFactory | None = None,
     ) -> None:
         self.processor = processor
         self.config = config
@@ -112,43 +65,60 @@ class Session:
         state_dir = config.state_dir / config.app_id if config.state_dir else None
         self.registry = TaskRegistry(tuple(processor.stores), state_dir)
         try:
-            self._build(config, settings)
+            self._build(config, settings, producer_factory)
         except KafkaException as exc:
             raise ConfigError(f"cannot create the Kafka clients of {config.app_id}: {exc}") from exc
         self.restorer = Restorer(
-            self._reader, metrics, settle_timeout_s=config.transaction_timeout_ms / 1000 + 20
+            self._reader,
+            metrics,
+            settle_timeout_s=config.transaction_timeout_ms / 1000 + 20,
+            beat=self._beat,
         )
         self.rebalance = RebalanceHandler(self.consumer, self.registry, self.checkpoint, metrics)
-        self.ctx = RecordContext(self.registry.stores)
-        self.cycle_ctx = CycleContext(self.registry.stores)
+        self.hot_path = HotPath(
+            processor, self.registry, self.producer, self.checkpoint, metrics,
+            config.max_record_bytes,
+        )  # fmt: skip
+        self.cycle_ctx = CycleContext(self.registry.stores, config.max_record_bytes)
+        self.checkpoint.on_abort.append(self._drop_pending_emits)
         self.punctuator = cast(Punctuator, processor) if hasattr(processor, "punctuate") else None
         self._interval_s = config.commit_interval_ms / 1000
         self._idle_commit_s = min(config.idle_commit_ms, config.commit_interval_ms) / 1000
         self._drained = False
-        self.processed = 0
         self.last_cycle = time.monotonic()
 
-    def _build(self, config: RuntimeConfig, settings: Settings) -> None:
+    @property
+    def processed(self) -> int:
+        return self.hot_path.processed
+
+    def _build(
+        self, config: RuntimeConfig, settings: Settings, factory: ProducerFactory | None
+    ) -> None:
         """The Kafka clients and the checkpoint over them."""
         metrics = self.metrics
-        producer_conf, consumer_conf, reader_conf, probe_conf = _client_configs(config, settings)
-        self.consumer = GroupConsumer(consumer_conf)
+        confs = client_configs(config, settings)
+        self.consumer = GroupConsumer(confs.consumer)
         self.producer: OutputProducer
         self.checkpoint: Checkpoint
         if config.exactly_once:
-            self.txn: TransactionalProducer | None = TransactionalProducer(producer_conf)
+            client = factory(confs.producer) if factory is not None else None
+            self.txn: TransactionalProducer | None = TransactionalProducer(confs.producer, client)
             self.producer = self.txn
             self.checkpoint = ExactlyOnceCheckpoint(
                 self.txn, self.consumer, self.registry, metrics, config.snapshot_interval_ms
             )
         else:
             self.txn = None
-            plain = PlainProducer(producer_conf)
+            plain = PlainProducer(confs.producer)
             self.producer = plain
             self.checkpoint = AtLeastOnceCheckpoint(
                 plain, self.consumer, self.registry, metrics, config.snapshot_interval_ms
             )
-        self._reader = ChangelogReader(reader_conf, probe_conf)
+        self._reader = ChangelogReader(confs.reader, confs.probe)
+
+    def _beat(self) -> None:
+        """Long work inside a cycle (a restore) is progress, not a stall (``/healthz``)."""
+        self.last_cycle = time.monotonic()
 
     # -- start and stop -------------------------------------------------------------------
 
@@ -164,7 +134,7 @@ class Session:
         needed = set(self.processor.input_topics)
         needed |= {dlq_topic(t) for t in self.processor.input_topics}
         needed |= {s.changelog_topic for s in self.processor.stores}
-        deadline = time.monotonic() + TOPIC_WAIT_S
+        deadline = time.monotonic() + self.config.topic_wait_ms / 1000
         missing = sorted(needed - self.consumer.topics())
         while missing and time.monotonic() < deadline:
             time.sleep(0.2)
@@ -178,25 +148,19 @@ class Session:
     def close_gracefully(self) -> None:
         """Finish (or, if it cannot be finished, abort) the open transaction, snapshot, and
         leave the group."""
-        if self.checkpoint.is_open:
-            try:
-                self.checkpoint.commit()
-            except TransactionAborted as exc:
-                logger.warning("last transaction aborted at shutdown", extra={"error": str(exc)})
-                self._drop_pending_emits()
-                self.checkpoint.abort(rewind=False)
+        self.checkpoint.finish_or_abort()
         self.checkpoint.snapshot_now()
         self.consumer.close()  # runs on_revoke for what is left
         self.producer.close()
         self.restorer.reader.close()
 
     def close_after_failure(self) -> None:
-        """Drop everything uncommitted; do not commit anything."""
+        """Drop everything uncommitted; do not commit anything; destroy the clients."""
         self.rebalance.closing = True
         for store in self.registry.all_stores():
             store.inner.abort()
         for tp in list(self.registry.tasks):
-            self.registry.close(tp, snapshot=False)
+            self.registry.discard(tp)
         closers = (
             self.consumer.close,
             self.restorer.reader.close,
@@ -221,8 +185,7 @@ class Session:
             self._relieve_backpressure()
         except TransactionAborted as exc:
             logger.warning("transaction aborted, rewinding", extra={"error": str(exc)})
-            self._drop_pending_emits()
-            self.checkpoint.abort()
+            self.checkpoint.abort_and_rewind(str(exc))
 
     def _drop_pending_emits(self) -> None:
         """Forget outputs of the aborted transaction that were not produced yet.
@@ -230,13 +193,16 @@ class Session:
         The record being processed when the error surfaced may have left emits and savepoints
         in the contexts; produced in the next transaction they would become visible.
         """
-        self.ctx.rollback()
+        self.hot_path.ctx.rollback()
         self.cycle_ctx.emits.clear()
 
     def _restore_assigned(self) -> None:
         restoring = self.registry.restoring()
         if not restoring:
             return
+        # A restore can outlast transaction.timeout.ms: the coordinator would abort the open
+        # transaction under us, and the next commit would be fenced. Commit it first.
+        self.checkpoint.commit()
         committed = self.consumer.committed([t.tp for t in restoring])
         for task in restoring:
             task.committed_offset = committed[task.tp]
@@ -267,7 +233,7 @@ class Session:
             # have waited a whole interval already: count the interval from when we began to
             # wait for it, or every hop would cost up to two intervals of latency.
             cp.ensure_open(waited_from)
-            self._process_batch(msgs)
+            self.hot_path.process_batch(msgs)
 
     def _commit_due(self) -> bool:
         cp = self.checkpoint
@@ -282,124 +248,17 @@ class Session:
             or (self._drained and cp.records > 0 and 0 < self._idle_commit_s <= age)
         )
 
-    def _process_batch(self, msgs: list[Any]) -> None:  # noqa: PLR0915 (one frame: hot path)
-        """The hot path: one record at a time, outputs produced only if the record succeeded."""
-        tasks = self.registry.tasks
-        ctx = self.ctx
-        emits = ctx.emits
-        process = self.processor.process
-        max_bytes = self.config.max_record_bytes
-        produce = self.producer.produce
-        # The C produce, positional, for emits without headers; errors (queue full, a failed
-        # transaction) fall back to ``produce``, which waits or translates them.
-        raw_produce = self.producer.raw_produce
-        undo = ctx.undo  # the record's undo log: emptied when it succeeds
-        new_record, set_message = object.__new__, ConsumedRecord.set_message
-        single_topic = len(self.processor.input_topics) == 1
-        produced = processed = 0
-        topic: str = ""
-        partition = -1
-        task: PartitionTask | None = None
-        runnable = False
-        # The task's last processed message: its next offset is set once per run of one
-        # partition, not per record (an error that leaves mid-batch aborts the transaction).
-        last: Any = None
-        for msg in msgs:
-            if msg.error() is not None:
-                self._consumer_error(msg)
-                continue
-            if msg.partition() != partition or (not single_topic and msg.topic() != topic):
-                if last is not None:
-                    task.next_offset = last.offset() + 1  # type: ignore[union-attr]
-                    last = None
-                topic, partition = msg.topic(), msg.partition()
-                task = tasks.get((topic, partition))
-                runnable = task is not None and task.state is TaskState.RUNNING
-                ctx.start(partition)
-            if not runnable:
-                self._not_running(task, msg)
-                continue
-            record = new_record(ConsumedRecord)  # ConsumedRecord.of(msg), without its frame
-            set_message(record, msg)
-            try:
-                if len(msg) > max_bytes:  # the value's size
-                    raise RecordTooLarge(f"value of {len(msg)} bytes is over {max_bytes}")
-                process(record, ctx)
-            except TransientError as exc:
-                # The record is not at fault (e.g. the registry is down): abort and rewind so
-                # that it is retried, instead of dead-lettering good data.
-                ctx.rollback()
-                time.sleep(TRANSIENT_BACKOFF_S)
-                raise TransactionAborted(f"retrying after a transient error: {exc}") from exc
-            except Exception as exc:
-                ctx.rollback()
-                self._to_dlq(record, exc)
-            else:
-                if undo:
-                    undo.clear()
-                if emits:
-                    for out_topic, out_key, out_value, out_headers in emits:
-                        if out_headers is None:
-                            try:
-                                raw_produce(out_topic, out_value, out_key)
-                                continue
-                            except (BufferError, KafkaException):
-                                pass
-                        produce(out_topic, out_key, out_value, -1, out_headers)
-                    produced += len(emits)
-                    emits.clear()
-            last = msg
-            processed += 1
-        if last is not None:
-            task.next_offset = last.offset() + 1  # type: ignore[union-attr]
-        self.checkpoint.records += processed
-        self.processed += processed
-        self.metrics.pending_in += processed
-        self.metrics.pending_out += produced
-
-    def _produce(self, emits: list[Emit]) -> int:
-        produce = self.producer.produce
-        for topic, key, value, headers in emits:
-            produce(topic, key, value, -1, headers)
-        return len(emits)
-
-    def _to_dlq(self, record: Record, error: Exception) -> None:
-        value = None if isinstance(error, RecordTooLarge) else record.value
-        self.producer.produce(
-            dlq_topic(record.topic), record.key, value, -1, dlq_headers(record, error)
-        )
-        self.metrics.pending_dlq += 1
-        logger.warning(
-            "record sent to DLQ",
-            extra={
-                "topic": record.topic,
-                "partition": record.partition,
-                "offset": record.offset,
-                "error_class": type(error).__name__,
-                "error": str(error)[:200],
-            },
-        )
-
-    def _not_running(self, task: PartitionTask | None, msg: Any) -> None:
-        # A record of a partition that is restoring (or no longer ours) is not processed here;
-        # a restoring task replays it after its restore.
-        if task is not None and task.rewind_to is None:
-            task.rewind_to = msg.offset()
-
-    def _consumer_error(self, msg: Any) -> None:
-        err = msg.error()
-        if err.fatal():
-            raise TaskMigrated(f"consumer fatal error: {err.str()}")
-        if err.code() != KafkaError._PARTITION_EOF:
-            logger.warning("consumer error", extra={"error": err.str()})
-
     def _punctuate(self) -> None:
         if self.punctuator is None:
             return
         ctx = self.cycle_ctx
         self.punctuator.punctuate(int(time.time() * 1000), ctx)
+        if ctx.dropped:
+            self.metrics.dropped_outputs.inc(ctx.dropped)
+            ctx.dropped = 0
         if ctx.emits:
-            self.metrics.pending_out += self._produce(ctx.emits)
+            self.checkpoint.wrote = True  # KIP-447 must check this transaction's generation
+            self.metrics.pending_out += self.hot_path.produce_emits(ctx.emits)
             ctx.emits.clear()
 
     def _relieve_backpressure(self) -> None:

@@ -109,20 +109,27 @@ class TaskRegistry:
         for name, store in task.stores.items():
             self.stores[name][task.tp[1]] = store
 
-    def close(self, tp: TP, snapshot: bool) -> None:
-        """Close a task: snapshot its committed state (when asked) and release its stores."""
-        task = self.tasks.pop(tp, None)
-        if task is None:
-            return
-        task.transition(TaskState.CLOSED)
-        for name, store in task.stores.items():
-            self.stores[name].pop(tp[1], None)
-            backend = store.inner.backend
+    def close(self, tp: TP) -> None:
+        """Close a task: snapshot its committed state and release its stores."""
+        for backend in self._release(tp):
             try:
-                if snapshot:
-                    backend.snapshot()
+                backend.snapshot()
             finally:
                 backend.close()
+
+    def discard(self, tp: TP) -> None:
+        """Close a task without a snapshot (after a failure) and release its stores."""
+        for backend in self._release(tp):
+            backend.close()
+
+    def _release(self, tp: TP) -> list[StoreBackend]:
+        task = self.tasks.pop(tp, None)
+        if task is None:
+            return []
+        task.transition(TaskState.CLOSED)
+        for name in task.stores:
+            self.stores[name].pop(tp[1], None)
+        return [store.inner.backend for store in task.stores.values()]
 
     def running(self) -> list[PartitionTask]:
         return [t for t in self.tasks.values() if t.state is TaskState.RUNNING]

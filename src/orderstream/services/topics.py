@@ -7,6 +7,8 @@ PRODUCTS = "products"
 INVENTORY_ADJUSTMENTS = "inventory-adjustments"
 ORDERS_BY_PRODUCT = "orders-by-product"
 STOCK_CHANGELOG = "enrichment-stock-changelog"
+# Enrichment's stage-1 dedupe store (orderId -> fingerprint), co-partitioned with ``orders``.
+ORDERS_CHANGELOG = "enrichment-orders-changelog"
 ENRICHED_ORDERS = "enriched-orders"
 
 # Header on OrderCreated records naming the product, so enrichment can re-key an order without

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import socket
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -13,25 +12,21 @@ from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from orderstream.config import Settings
+from orderstream.platform import ports
 from orderstream.platform.cluster import admin_client, cluster_down, cluster_up, kill_node, purge
 from orderstream.platform.install import KafkaDistribution, install_kafka
 from orderstream.platform.nodes import ClusterSpec, make_spec
 
 
 def free_port_pairs(count: int) -> list[tuple[int, int]]:
-    """``count`` (broker, controller) port pairs that are free right now."""
+    """``count`` (broker, controller = broker + 1) port pairs, free right now and outside the
+    ephemeral range, so that a restarted broker can always bind its ports again."""
     pairs: list[tuple[int, int]] = []
-    holders: list[socket.socket] = []
-    try:
-        while len(pairs) < count:
-            socks = [socket.socket(), socket.socket()]
-            for s in socks:
-                s.bind(("127.0.0.1", 0))
-                holders.append(s)
-            pairs.append((socks[0].getsockname()[1], socks[1].getsockname()[1]))
-    finally:
-        for s in holders:
-            s.close()
+    taken: set[int] = set()
+    while len(pairs) < count:
+        port = ports.free_port(taken, consecutive=2)
+        taken.update((port, port + 1))
+        pairs.append((port, port + 1))
     return pairs
 
 

@@ -2,7 +2,9 @@
 
 Like Kafka Streams' ``TopologyTestDriver``: the same contexts, savepoints, DLQ routing and
 transactional stores as the real runtime, with in-memory backends and no Kafka. Each piped
-record is its own committed transaction::
+record is its own committed transaction. Each record goes through ``run_record``, the function
+the runtime's hot path calls, so outcomes are the runtime's: a record that raises goes to the
+DLQ, and a ``TransientError`` is raised to the test (the runtime would retry the record)::
 
     driver = ProcessorDriver(MyProcessor())
     driver.pipe("orders", key=b"o1", value=payload)
@@ -17,8 +19,16 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from orderstream.runtime.api import Header, Processor, Punctuator, Record
-from orderstream.runtime.context import CycleContext, Emit, RecordContext
-from orderstream.runtime.dlq import RecordTooLarge, dlq_headers, dlq_topic
+from orderstream.runtime.context import (
+    DEFAULT_MAX_BYTES,
+    CycleContext,
+    DeadLetter,
+    Emit,
+    RecordContext,
+    Transient,
+    run_record,
+)
+from orderstream.runtime.dlq import dead_letter, dlq_topic
 from orderstream.runtime.tasks import TaskRegistry
 from orderstream.state import Change
 
@@ -41,11 +51,11 @@ class Output:
 class ProcessorDriver:
     """Drives one processor over given records; see the module docstring."""
 
-    def __init__(self, processor: Processor, max_record_bytes: int = 1_048_576) -> None:
+    def __init__(self, processor: Processor, max_record_bytes: int = DEFAULT_MAX_BYTES) -> None:
         self.processor = processor
         self.max_record_bytes = max_record_bytes
         self.registry = TaskRegistry(tuple(processor.stores), None)
-        self._ctx = RecordContext(self.registry.stores)
+        self._ctx = RecordContext(self.registry.stores, max_record_bytes)
         self._offsets: dict[tuple[str, int], int] = {}
         self.produced: list[Output] = []
 
@@ -76,24 +86,21 @@ class ProcessorDriver:
         return out
 
     def pipe_record(self, record: Record) -> list[Output]:
+        """Process one record as the runtime would; a ``TransientError`` is raised."""
         self._task(record.topic, record.partition)
         ctx = self._ctx
         ctx.start(record.partition)
-        size = len(record.value or b"") + len(record.key or b"")
+        size = len(record.value) if record.value is not None else 0
+        outcome = run_record(self.processor.process, record, size, ctx, self.max_record_bytes)
+        if isinstance(outcome, Transient):
+            raise outcome.error
         outputs: list[Output] = []
-        try:
-            if size > self.max_record_bytes:
-                raise RecordTooLarge(f"record of {size} bytes is over {self.max_record_bytes}")
-            self.processor.process(record, ctx)
-        except Exception as exc:
-            ctx.rollback()
-            value = None if isinstance(exc, RecordTooLarge) else record.value
-            headers = tuple(dlq_headers(record, exc))
-            outputs.append(Output(dlq_topic(record.topic), record.key, value, headers))
+        if isinstance(outcome, DeadLetter):
+            topic, key, value, headers = dead_letter(record, outcome.error)
+            outputs.append(Output(topic, key, value, tuple(headers)))
         else:
-            ctx.succeed()
             outputs.extend(self._outputs(ctx.emits))
-            ctx.emits.clear()
+        ctx.emits.clear()
         outputs.extend(self._commit())
         self.produced.extend(outputs)
         return outputs
@@ -102,7 +109,7 @@ class ProcessorDriver:
         """Call the processor's ``punctuate`` (if it has one) and commit."""
         if not hasattr(self.processor, "punctuate"):
             return []
-        ctx = CycleContext(self.registry.stores)
+        ctx = CycleContext(self.registry.stores, self.max_record_bytes)
         punctuator: Punctuator = self.processor  # type: ignore[assignment]
         punctuator.punctuate(now_ms, ctx)
         outputs = [*self._outputs(ctx.emits), *self._commit()]

@@ -313,11 +313,13 @@ class EosTopics:
         return self.input + ".dlq"
 
 
-def make_eos_topics(cluster: LocalCluster, partitions: int = 6) -> EosTopics:
+def make_eos_topics(
+    cluster: LocalCluster, partitions: int = 6, input_config: dict[str, str] | None = None
+) -> EosTopics:
     """Create a fresh set of verification topics (random names) and a group name."""
     u = uuid.uuid4().hex[:8]
     topics = EosTopics(f"agg-in-{u}", f"agg-out-{u}", f"agg-changelog-{u}", f"agg-app-{u}")
-    cluster.create_topic(topics.input, partitions)
+    cluster.create_topic(topics.input, partitions, config=input_config)
     cluster.create_topic(topics.dlq, 1)
     cluster.create_topic(topics.output, partitions)
     cluster.create_topic(topics.changelog, partitions, config={"cleanup.policy": "compact"})

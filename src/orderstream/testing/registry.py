@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -17,13 +16,14 @@ from typing import IO
 
 import httpx
 
+from orderstream.platform import ports
+
 START_TIMEOUT_S = 60.0
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A free port outside the ephemeral range (see ``orderstream.platform.ports``)."""
+    return ports.free_port()
 
 
 def registry_command(

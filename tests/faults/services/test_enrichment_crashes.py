@@ -1,18 +1,25 @@
-"""kill -9 of enrichment instances while orders flow: stock is still reserved exactly once."""
+"""kill -9 of enrichment instances while orders flow: stock is still reserved exactly once.
+
+Kills are timed by progress, not by the clock: each waits until enrichment has committed a given
+share of the input, and the test checks that the kill landed mid-stream (some input committed,
+not all of it), whatever the speed of the machine.
+"""
 
 from __future__ import annotations
 
-import random
 import threading
 import time
 
 import pytest
+from confluent_kafka import Consumer, TopicPartition
 
 from orderstream.config import Settings
 from orderstream.ops.audit import run_audit
-from orderstream.ops.harness import PipelineHarness
+from orderstream.ops.harness import PipelineHarness, ServiceHandle
 from orderstream.ops.load import LoadReport, LoadSpec, build_orders, load_direct
 from orderstream.ops.seed import seed_catalog
+from orderstream.services.enrichment.processor import APP_ID
+from orderstream.services.topics import ORDERS
 
 pytestmark = pytest.mark.faults
 
@@ -33,6 +40,41 @@ def _load_in_background(
     return thread, reports
 
 
+def _committed(settings: Settings, topic: str = ORDERS) -> int:
+    """The input enrichment has committed so far: its group's offsets on ``topic``, summed."""
+    conf = {"bootstrap.servers": settings.bootstrap_servers, "group.id": APP_ID}
+    consumer = Consumer({**conf, "enable.auto.commit": False})  # never subscribes: no rebalance
+    try:
+        meta = consumer.list_topics(topic, timeout=10).topics[topic]
+        parts = [TopicPartition(topic, p) for p in meta.partitions]
+        return sum(max(tp.offset, 0) for tp in consumer.committed(parts, timeout=10))
+    finally:
+        consumer.close()
+
+
+def _wait_progress(settings: Settings, base: int, target: int, timeout_s: float = 120.0) -> int:
+    """Block until enrichment has committed ``target`` records past ``base``; returns the count."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        done = _committed(settings) - base
+        if done >= target:
+            return done
+        time.sleep(0.1)
+    raise AssertionError(f"enrichment committed fewer than {target} records in {timeout_s:.0f}s")
+
+
+def _kill_mid_stream(
+    instance: ServiceHandle, settings: Settings, base: int, target: int, total: int
+) -> int:
+    """kill -9 once ``target`` records are committed; asserts it landed before the end."""
+    _wait_progress(settings, base, target)
+    instance.kill()
+    assert not instance.alive()
+    at_kill = _committed(settings) - base  # a dead process commits nothing more
+    assert target <= at_kill < total, f"kill landed at {at_kill} of {total}, not mid-stream"
+    return at_kill
+
+
 def _assert_audit_passes(settings: Settings) -> None:
     results = run_audit(settings, timeout_s=120)
     assert all(r.ok for r in results), "\n".join(f"{r.name}: {r.detail}" for r in results)
@@ -43,15 +85,16 @@ def test_three_kill_9_during_100k_orders(
 ) -> None:
     seed_catalog(pipeline_settings, PRODUCTS, 3000)
     instance = harness.start_enrichment()
-    loader, reports = _load_in_background(pipeline_settings, 100_000, 5_000, "crash", 3)
-    rng = random.Random(5)
-    for _ in range(3):
-        time.sleep(rng.uniform(2.0, 5.0))
-        instance.kill()
-        assert not instance.alive()
+    base = _committed(pipeline_settings)
+    total = 100_000
+    loader, reports = _load_in_background(pipeline_settings, total, 5_000, "crash", 3)
+    kills = []
+    for share in (0.15, 0.40, 0.65):
+        kills.append(_kill_mid_stream(instance, pipeline_settings, base, int(total * share), total))
         instance.restart()
+    assert kills == sorted(kills)
     loader.join(120)
-    assert reports and reports[0].accepted == 100_000
+    assert reports and reports[0].accepted == total
     _assert_audit_passes(pipeline_settings)
 
 
@@ -61,10 +104,11 @@ def test_two_instances_one_killed_the_other_takes_over(
     seed_catalog(pipeline_settings, PRODUCTS, 1000)
     first = harness.start_enrichment("a")
     second = harness.start_enrichment("b")
-    loader, reports = _load_in_background(pipeline_settings, 20_000, 4_000, "pair", 4)
-    time.sleep(2.0)
-    first.kill()
+    base = _committed(pipeline_settings)
+    total = 20_000
+    loader, reports = _load_in_background(pipeline_settings, total, 4_000, "pair", 4)
+    _kill_mid_stream(first, pipeline_settings, base, total // 4, total)
     loader.join(60)
-    assert reports and reports[0].accepted == 20_000
+    assert reports and reports[0].accepted == total
     assert second.alive()
     _assert_audit_passes(pipeline_settings)

@@ -11,11 +11,11 @@ from orderstream.platform.perf import parse_consumer_output, parse_producer_outp
 
 def test_three_node_properties(tmp_path: Path) -> None:
     spec = make_spec(tmp_path, 3)
-    assert spec.bootstrap == "127.0.0.1:19092,127.0.0.1:29092,127.0.0.1:39092"
+    assert spec.bootstrap == "127.0.0.1:19092,127.0.0.1:29092,127.0.0.1:31092"
     props = node_properties(spec, spec.nodes[1])
     assert props["node.id"] == "2"
     assert props["controller.quorum.voters"] == (
-        "1@127.0.0.1:19093,2@127.0.0.1:29093,3@127.0.0.1:39093"
+        "1@127.0.0.1:19093,2@127.0.0.1:29093,3@127.0.0.1:31093"
     )
     assert props["min.insync.replicas"] == "2"
     assert props["transaction.state.log.min.isr"] == "2"

@@ -1,15 +1,21 @@
-"""The enrichment processor on the broker-free driver: re-keying, restocks, reservation, dedupe,
-DLQ routing and the dedupe sweep, with an in-memory codec and catalog."""
+"""The enrichment processor on the broker-free driver: stage-1 dedupe, re-keying, restocks,
+reservation, parking until the first restock, DLQ routing and the sweeps, with an in-memory
+codec and catalog."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from orderstream.errors import DeserializationError
+from orderstream.runtime import H_ERROR_CLASS, H_ERROR_MESSAGE
 from orderstream.serde import EnrichedOrder, InventoryAdjusted, OrderCreated, Product
-from orderstream.services.enrichment.processor import DedupeConfig, EnrichmentProcessor
-from orderstream.services.enrichment.rules import decode_int, dedupe_key, stock_key
+from orderstream.services.enrichment.dedupe import seen_key
+from orderstream.services.enrichment.processor import EnrichmentConfig, EnrichmentProcessor
+from orderstream.services.enrichment.rules import decode_int, stock_key
 from orderstream.testing.driver import ProcessorDriver
+
+TTL_MS = 10_000
+PARK_MS = 5_000
 
 
 class MemoryCodec:
@@ -40,34 +46,41 @@ class MemoryCatalog:
 class Pipeline:
     """Drives both stages: what stage 1 emits to orders-by-product is piped into stage 2."""
 
-    def __init__(self, now_ms: int = 1_000_000) -> None:
+    def __init__(self, now_ms: int = 1_000_000, dedupe_ttl_ms: int = TTL_MS) -> None:
         self.codec = MemoryCodec()
         self.now_ms = now_ms
-        catalog = MemoryCatalog(Product("p1", "Lamp", "home", 1500))
-        processor = EnrichmentProcessor(
-            self.codec,
-            catalog,
-            DedupeConfig(ttl_ms=10_000, max_entries_per_partition=100, sweep_interval_ms=0),
-            clock_ms=lambda: self.now_ms,
+        catalog = MemoryCatalog(
+            Product("p1", "Lamp", "home", 1500), Product("p2", "Rug", "home", 9)
         )
-        self.driver = ProcessorDriver(processor)
+        config = EnrichmentConfig(
+            dedupe_ttl_ms=dedupe_ttl_ms, sweep_interval_ms=0, park_timeout_ms=PARK_MS
+        )
+        self.processor = EnrichmentProcessor(
+            self.codec, catalog, config, clock_ms=lambda: self.now_ms
+        )
+        self.driver = ProcessorDriver(self.processor)
 
-    def send(self, topic: str, event: Any, key: bytes) -> list[Any]:
-        out = self.driver.pipe(topic, key, self.codec.encode(topic, event))
+    def send(self, topic: str, event: Any, key: bytes, at_ms: int | None = None) -> list[Any]:
+        at = self.now_ms if at_ms is None else at_ms
+        out = self.driver.pipe(topic, key, self.codec.encode(topic, event), timestamp_ms=at)
         forwarded = [o for o in out if o.topic == "orders-by-product"]
         for o in forwarded:
-            self.driver.pipe("orders-by-product", o.key, o.value)
+            self.driver.pipe("orders-by-product", o.key, o.value, timestamp_ms=at)
         return forwarded
+
+    def restock(self, product_id: str, delta: int) -> None:
+        self.send("inventory-adjustments", InventoryAdjusted(product_id, delta, "seed", 1), b"p")
 
     def enriched(self) -> list[EnrichedOrder]:
         return [self.codec.decode(o.value) for o in self.driver.outputs("enriched-orders")]
 
-    def stock(self, product_id: str) -> int:
-        return decode_int(self.driver.store("stock").get(stock_key(product_id)))
+    def stock(self, product_id: str) -> int | None:
+        raw = self.driver.store("stock").get(stock_key(product_id))
+        return None if raw is None else decode_int(raw)
 
 
-def order(order_id: str, product_id: str = "p1", quantity: int = 2) -> OrderCreated:
-    return OrderCreated(order_id, "c1", product_id, quantity, 3000, "EUR", 123)
+def order(order_id: str, product_id: str = "p1", quantity: int = 2, ts: int = 123) -> OrderCreated:
+    return OrderCreated(order_id, "c1", product_id, quantity, 3000, "EUR", ts)
 
 
 def test_orders_are_rekeyed_by_product_unchanged() -> None:
@@ -78,7 +91,7 @@ def test_orders_are_rekeyed_by_product_unchanged() -> None:
 
 def test_restock_then_reserve_then_out_of_stock() -> None:
     p = Pipeline()
-    p.send("inventory-adjustments", InventoryAdjusted("p1", 5, "seed", 1), b"p1")
+    p.restock("p1", 5)
     assert p.stock("p1") == 5
     p.send("orders", order("o1", quantity=3), b"o1")
     p.send("orders", order("o2", quantity=3), b"o2")
@@ -88,23 +101,47 @@ def test_restock_then_reserve_then_out_of_stock() -> None:
     assert p.stock("p1") == 2
     # The changelog carries the stock in the format the audit parses.
     logged = [o for o in p.driver.outputs("enrichment-stock-changelog") if o.key == b"s:p1"]
-    assert decode_int(logged[-1].value) == 2
+    assert decode_int(logged[-1].value or b"") == 2
 
 
-def test_unknown_product_is_rejected() -> None:
+def test_unknown_product_is_rejected_at_once() -> None:
     p = Pipeline()
     p.send("orders", order("o1", product_id="nope"), b"o1")
     [enriched] = p.enriched()
     assert (enriched.status, enriched.reject_reason) == ("REJECTED", "UNKNOWN_PRODUCT")
 
 
-def test_repeated_order_id_is_reserved_once() -> None:
+def test_an_exact_repeat_is_dropped_even_restamped() -> None:
     p = Pipeline()
-    p.send("inventory-adjustments", InventoryAdjusted("p1", 10, "seed", 1), b"p1")
+    p.restock("p1", 10)
     p.send("orders", order("o1"), b"o1")
-    p.send("orders", order("o1"), b"o1")
+    # A client's retry: the API stamps it anew, and it is still the same order.
+    assert p.send("orders", order("o1", ts=999), b"o1") == []
     assert len(p.enriched()) == 1
     assert p.stock("p1") == 8
+    assert p.processor.repeats == 1
+    assert p.driver.dlq("orders") == []
+
+
+def test_a_conflicting_repeat_goes_to_the_dlq_and_the_first_order_stands() -> None:
+    p = Pipeline()
+    p.restock("p1", 10)
+    p.restock("p2", 10)
+    p.send("orders", order("o1", product_id="p1"), b"o1")
+    assert p.send("orders", order("o1", product_id="p2"), b"o1") == []
+    assert p.send("orders", order("o1", product_id="p1", quantity=5), b"o1") == []
+    assert [(e.order_id, e.product_id) for e in p.enriched()] == [("o1", "p1")]
+    assert (p.stock("p1"), p.stock("p2")) == (8, 10)
+    dead = p.driver.dlq("orders")
+    assert [d.header_map[H_ERROR_CLASS] for d in dead] == [b"ConflictingOrder"] * 2
+    assert b"product p2" in dead[0].header_map[H_ERROR_MESSAGE]
+
+
+def test_an_order_keyed_by_something_else_than_its_id_is_dead_lettered() -> None:
+    p = Pipeline()
+    p.send("orders", order("o1"), b"not-o1")
+    assert [d.header_map[H_ERROR_CLASS] for d in p.driver.dlq("orders")] == [b"MisroutedOrder"]
+    assert p.enriched() == []
 
 
 def test_poison_pills_go_to_the_dlq_of_their_topic() -> None:
@@ -115,12 +152,12 @@ def test_poison_pills_go_to_the_dlq_of_their_topic() -> None:
     assert len(p.driver.dlq("orders")) == 2
     assert len(p.driver.dlq("inventory-adjustments")) == 1
     assert p.enriched() == []
-    assert p.stock("p1") == 0
+    assert p.stock("p1") is None
 
 
-def test_product_header_spares_the_decode_but_cannot_misroute() -> None:
-    p = Pipeline()
-    p.send("inventory-adjustments", InventoryAdjusted("p1", 10, "seed", 1), b"p1")
+def test_without_dedupe_the_header_spares_the_decode_but_cannot_misroute() -> None:
+    p = Pipeline(dedupe_ttl_ms=0)
+    p.restock("p1", 10)
     value = p.codec.encode("orders", order("o1"))
     [forwarded] = p.driver.pipe("orders", b"o1", value, headers=[("orderstream.productId", b"p1")])
     assert (forwarded.key, forwarded.value) == (b"p1", value)
@@ -136,13 +173,59 @@ def test_product_header_spares_the_decode_but_cannot_misroute() -> None:
     assert p.stock("p1") == 8
 
 
-def test_sweep_forgets_expired_dedupe_entries() -> None:
+def test_orders_before_the_first_restock_wait_and_are_served_in_order() -> None:
     p = Pipeline()
-    p.send("inventory-adjustments", InventoryAdjusted("p1", 10, "seed", 1), b"p1")
+    for i, quantity in enumerate((3, 3, 1)):
+        p.send("orders", order(f"o{i}", quantity=quantity), f"o{i}".encode())
+    assert p.enriched() == []  # never stocked is not out of stock: they wait
+    assert p.processor.parked == 3
+    p.restock("p1", 5)
+    outcomes = [(e.order_id, e.status, e.stock_after) for e in p.enriched()]
+    assert outcomes == [("o0", "RESERVED", 2), ("o1", "REJECTED", 2), ("o2", "RESERVED", 1)]
+    assert p.stock("p1") == 1
+    # Nothing of the queue is left in the store, and later orders are served at once.
+    assert {k[:2] for k in p.driver.store("stock")} == {b"s:"}
+    p.send("orders", order("o3", quantity=1), b"o3")
+    assert p.enriched()[-1].status == "RESERVED"
+
+
+def test_a_parked_order_is_rejected_no_stock_record_at_its_deadline() -> None:
+    p = Pipeline()
     p.send("orders", order("o1"), b"o1")
-    assert dedupe_key("o1") in p.driver.store("stock")
-    p.driver.punctuate(p.now_ms + 5_000)
-    assert dedupe_key("o1") in p.driver.store("stock")
-    p.driver.punctuate(p.now_ms + 10_000)
-    assert dedupe_key("o1") not in p.driver.store("stock")
-    assert stock_key("p1") in p.driver.store("stock")
+    p.now_ms += 1_000
+    p.send("orders", order("o2"), b"o2")
+    p.driver.punctuate(p.now_ms - 1_000 + PARK_MS - 1)
+    assert p.enriched() == []
+    p.driver.punctuate(p.now_ms - 1_000 + PARK_MS)
+    [first] = p.enriched()
+    assert (first.order_id, first.status, first.reject_reason) == (
+        "o1",
+        "REJECTED",
+        "NO_STOCK_RECORD",
+    )
+    p.restock("p1", 5)  # o2 is still waiting: the first restock serves it
+    assert [(e.order_id, e.status) for e in p.enriched()] == [
+        ("o1", "REJECTED"),
+        ("o2", "RESERVED"),
+    ]
+    assert p.stock("p1") == 3
+
+
+def test_the_window_is_event_time_and_the_sweep_forgets_only_what_is_past_it() -> None:
+    p = Pipeline()
+    t0 = p.now_ms
+    p.now_ms += 100 * TTL_MS  # the wall clock caps record times: these are all in the past
+    p.restock("p1", 100)
+    p.send("orders", order("o1"), b"o1", at_ms=t0)
+    p.send("orders", order("o2"), b"o2", at_ms=t0 + TTL_MS - 1)
+    p.driver.punctuate(t0)
+    assert seen_key("o1") in p.driver.store("orders-seen")  # partition time is TTL - 1 past it
+    # However late in wall-clock time, a repeat within the window (event time) is dropped.
+    assert p.send("orders", order("o1"), b"o1", at_ms=t0 + 1) == []
+    # A record stamped at the end of o1's window ages o1 out, at the next sweep; o2 stays.
+    p.send("orders", order("o3"), b"o3", at_ms=t0 + TTL_MS)
+    p.driver.punctuate(p.now_ms)
+    assert seen_key("o1") not in p.driver.store("orders-seen")
+    assert seen_key("o2") in p.driver.store("orders-seen")
+    assert p.send("orders", order("o2"), b"o2", at_ms=t0 + TTL_MS) == []
+    assert len(p.send("orders", order("o1"), b"o1", at_ms=t0 + TTL_MS)) == 1  # a new order now

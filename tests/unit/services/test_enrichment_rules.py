@@ -1,19 +1,21 @@
-"""Reservation, restock, dedupe and re-keying rules, without Kafka."""
+"""Reservation, restock, fingerprint and re-keying rules, without Kafka."""
 
 from __future__ import annotations
 
 import pytest
 
+from orderstream.serde import OrderCreated
 from orderstream.services.enrichment.rules import (
     InvalidAdjustment,
     RejectReason,
     Status,
     apply_restock,
     decode_int,
+    decode_stock,
     dedupe_key,
     encode_int,
-    expired_dedupe_keys,
-    is_duplicate,
+    no_stock_record,
+    order_fingerprint,
     product_of_stock_key,
     repartition_key,
     reserve_stock,
@@ -65,23 +67,42 @@ def test_restock_adds_positive_delta_only() -> None:
         apply_restock(2, -1)
 
 
-def test_duplicate_within_ttl_only() -> None:
-    assert not is_duplicate(None, 1_000, 500)
-    assert is_duplicate(900, 1_000, 500)
-    assert not is_duplicate(400, 1_000, 500)
+def test_a_first_restock_starts_from_nothing() -> None:
+    assert apply_restock(None, 5) == 5
 
 
-def test_expired_dedupe_keys_by_ttl_then_bound() -> None:
-    entries = [(b"d:a", 100), (b"d:b", 950), (b"d:c", 960), (b"d:d", 970)]
-    assert expired_dedupe_keys(entries, 1_000, 500, 10) == [b"d:a"]
-    assert sorted(expired_dedupe_keys(entries, 1_000, 500, 2)) == [b"d:a", b"d:b"]
+def test_the_fingerprint_ignores_the_timestamp_and_nothing_else() -> None:
+    base = OrderCreated("o1", "c1", "p1", 2, 300, "EUR", 1)
+    assert order_fingerprint(base) == order_fingerprint(
+        OrderCreated("o1", "c1", "p1", 2, 300, "EUR", 9)
+    )
+    others = [
+        OrderCreated("o1", "c2", "p1", 2, 300, "EUR", 1),
+        OrderCreated("o1", "c1", "p2", 2, 300, "EUR", 1),
+        OrderCreated("o1", "c1", "p1", 3, 300, "EUR", 1),
+        OrderCreated("o1", "c1", "p1", 2, 301, "EUR", 1),
+        OrderCreated("o1", "c1", "p1", 2, 300, "USD", 1),
+        OrderCreated("o1", "c1p", "1", 2, 300, "EUR", 1),  # no ambiguity across fields
+    ]
+    prints = {order_fingerprint(o) for o in others}
+    assert len(prints) == len(others) and order_fingerprint(base) not in prints
+
+
+def test_no_stock_record_is_a_reason_of_its_own() -> None:
+    r = no_stock_record()
+    assert (r.status, r.reject_reason, r.stock_after) == (
+        Status.REJECTED,
+        RejectReason.NO_STOCK_RECORD,
+        0,
+    )
 
 
 def test_store_keys_and_values_round_trip() -> None:
     assert product_of_stock_key(stock_key("p-1")) == "p-1"
     assert product_of_stock_key(dedupe_key("o-1")) is None
     assert decode_int(encode_int(-5)) == -5
-    assert decode_int(None) == 0
+    assert decode_stock(None) is None  # never stocked is not stock 0
+    assert decode_stock(encode_int(0)) == 0
     with pytest.raises(ValueError, match="8 bytes"):
         decode_int(b"\x01")
 

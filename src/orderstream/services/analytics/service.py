@@ -120,7 +120,10 @@ class AnalyticsService:
         )
         web.start()
         admin = AdminClient(kafka_config(Role.ADMIN, "analytics-lag", settings=self.settings))
-        lag = LagPoller(admin, self.live)
+        lag_consumers = kafka_config(
+            Role.CONSUMER, "analytics-lag", settings=self.settings, group_id="-"
+        )
+        lag = LagPoller(admin, self.live, consumer_config=lag_consumers)
         lag.start()
         logger.info(
             "analytics dashboard",

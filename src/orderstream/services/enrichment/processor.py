@@ -1,36 +1,50 @@
-"""The enrichment processor: three input topics, one store, exactly once on the runtime.
+"""The enrichment processor: three input topics, two stores, exactly once on the runtime.
 
-    orders                 -> re-keyed by productId, forwarded as-is to orders-by-product
+    orders                 -> stage 1: dedupe by orderId (``orders-seen``, co-partitioned with
+                              orders), then re-keyed by productId to orders-by-product
     inventory-adjustments  -> forwarded as-is to orders-by-product (restocks share the stream)
-    orders-by-product      -> OrderCreated: dedupe, reserve stock, emit EnrichedOrder
-                              InventoryAdjusted: add to stock
+    orders-by-product      -> stage 2: OrderCreated: reserve stock (or park it until the first
+                              restock), emit EnrichedOrder; InventoryAdjusted: add to stock
 
-Stock has a single writer per product because everything that changes it flows through one
-partition of ``orders-by-product`` (the store's source topic), in order. Any exception raised
-here (undecodable bytes, an unexpected event type, an invalid restock) sends the record to
-``<topic>.dlq`` in the same transaction; the runtime does that.
+Stage 1 drops an exact repeat of an orderId (a client's retry) and dead-letters a repeat that
+asks for something else (``ConflictingOrder``), within a window of ``dedupe_ttl_ms`` of event
+time (dedupe.py). Stock has a single writer per product because everything that changes it flows
+through one partition of ``orders-by-product``, in order. An order for a known product that was
+never stocked waits in the stock store until that product's first restock, or until
+``park_timeout_ms`` passes and it is REJECTED with NO_STOCK_RECORD (parking.py).
+
+Any exception raised here (undecodable bytes, an unexpected event type, an invalid restock, a
+conflicting repeat) sends the record to ``<topic>.dlq`` in the same transaction; the runtime
+does that.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from orderstream.errors import DeserializationError
-from orderstream.runtime import ProcessorContext, PunctuateContext, Record, StoreSpec
+from orderstream.runtime import (
+    KeyValueStore,
+    ProcessorContext,
+    PunctuateContext,
+    Record,
+    StoreSpec,
+)
 from orderstream.serde import EnrichedOrder, InventoryAdjusted, OrderCreated
+from orderstream.services.enrichment.dedupe import OrderWindow, Verdict
+from orderstream.services.enrichment.parking import ParkedOrders
 from orderstream.services.enrichment.rules import (
-    DEDUPE_PREFIX,
     InvalidAdjustment,
+    Reservation,
     Status,
     apply_restock,
-    decode_int,
-    dedupe_key,
+    decode_stock,
     encode_int,
-    expired_dedupe_keys,
-    is_duplicate,
+    no_stock_record,
+    order_fingerprint,
     repartition_key,
     reserve_stock,
     stock_key,
@@ -40,12 +54,14 @@ from orderstream.services.topics import (
     INVENTORY_ADJUSTMENTS,
     ORDERS,
     ORDERS_BY_PRODUCT,
+    ORDERS_CHANGELOG,
     PRODUCT_HEADER,
     STOCK_CHANGELOG,
 )
 
 APP_ID = "enrichment"
 STOCK_STORE = "stock"
+SEEN_STORE = "orders-seen"
 
 
 class UnexpectedEvent(DeserializationError):
@@ -53,14 +69,49 @@ class UnexpectedEvent(DeserializationError):
 
 
 class MisroutedOrder(ValueError):
-    """An order keyed under another product than its own (its productId header lied)."""
+    """An order keyed under another key than its own (orderId, or productId after re-keying)."""
+
+
+class ConflictingOrder(ValueError):
+    """An orderId seen before within the dedupe window, asking for something else."""
 
 
 @dataclass(frozen=True)
-class DedupeConfig:
-    ttl_ms: int = 24 * 3600 * 1000
-    max_entries_per_partition: int = 1_000_000
-    sweep_interval_ms: int = 60_000
+class EnrichmentTopics:
+    """Where enrichment reads and writes; benchmarks run side-by-side copies under a prefix."""
+
+    orders: str = ORDERS
+    inventory_adjustments: str = INVENTORY_ADJUSTMENTS
+    orders_by_product: str = ORDERS_BY_PRODUCT
+    enriched_orders: str = ENRICHED_ORDERS
+    stock_changelog: str = STOCK_CHANGELOG
+    orders_changelog: str = ORDERS_CHANGELOG
+
+    def with_private_prefix(self, prefix: str) -> EnrichmentTopics:
+        """The same inputs, but internal and output topics of their own."""
+        return replace(
+            self,
+            orders_by_product=prefix + self.orders_by_product,
+            enriched_orders=prefix + self.enriched_orders,
+            stock_changelog=prefix + self.stock_changelog,
+            orders_changelog=prefix + self.orders_changelog,
+        )
+
+
+@dataclass(frozen=True)
+class EnrichmentConfig:
+    """The business windows of enrichment.
+
+    ``dedupe_ttl_ms``: how long (event time) a seen orderId is remembered; 0 turns the stage-1
+    dedupe off, which only benchmarks do, to measure what it costs.
+    ``park_timeout_ms``: how long (wall clock) an order waits for its product's first restock.
+    """
+
+    dedupe_ttl_ms: int = 24 * 3600 * 1000
+    sweep_interval_ms: int = 1_000
+    sweep_budget_chunks: int = 32  # x 64 orderIds per partition and sweep
+    park_timeout_ms: int = 60_000
+    expire_budget: int = 1_000  # parked orders rejected per partition and punctuation
 
 
 class Codec(Protocol):
@@ -77,44 +128,90 @@ class Catalog(Protocol):
     def lookup(self, product_id: str) -> Any | None: ...
 
 
-class EnrichmentProcessor:
-    """Re-keys, reserves and enriches; business rules live in ``rules.py``."""
+class Emitter(Protocol):
+    """Both contexts emit: a record's (stage 2) and a punctuation's (deadlines)."""
 
-    input_topics: tuple[str, ...] = (ORDERS, INVENTORY_ADJUSTMENTS, ORDERS_BY_PRODUCT)
-    stores: tuple[StoreSpec, ...] = (StoreSpec(STOCK_STORE, STOCK_CHANGELOG, ORDERS_BY_PRODUCT),)
+    def emit(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        headers: Sequence[tuple[str, bytes]] = (),
+    ) -> None: ...
+
+
+class EnrichmentProcessor:
+    """Dedupes, re-keys, reserves and enriches; business rules live in ``rules.py``."""
 
     def __init__(
         self,
         codec: Codec,
         catalog: Catalog,
-        dedupe: DedupeConfig | None = None,
+        config: EnrichmentConfig | None = None,
         clock_ms: Callable[[], int] | None = None,
+        topics: EnrichmentTopics | None = None,
     ) -> None:
         self._codec = codec
         self._catalog = catalog
-        self._dedupe = dedupe or DedupeConfig()
+        self.config = config or EnrichmentConfig()
         self._clock_ms = clock_ms or (lambda: int(time.time() * 1000))
+        t = self.topics = topics or EnrichmentTopics()
+        self.input_topics = (t.orders, t.inventory_adjustments, t.orders_by_product)
+        self.stores = (
+            StoreSpec(STOCK_STORE, t.stock_changelog, t.orders_by_product),
+            StoreSpec(SEEN_STORE, t.orders_changelog, t.orders),
+        )
+        self._window = OrderWindow(self.config.dedupe_ttl_ms, self.config.sweep_budget_chunks)
+        self._parked = ParkedOrders()
+        self._stage1 = self._dedupe_and_forward if self.config.dedupe_ttl_ms else self._forward
         self._next_sweep_ms = 0
-        self.duplicates = 0
+        self.repeats = 0  # exact repeats dropped at stage 1
+        self.parked = 0  # orders that waited for their product's first restock
 
     def process(self, record: Record, ctx: ProcessorContext) -> None:
-        if record.topic == ORDERS_BY_PRODUCT:
+        t = self.topics
+        if record.topic == t.orders_by_product:
             self._apply_to_stock(record, ctx)
-        elif record.topic == ORDERS:
-            ctx.emit(ORDERS_BY_PRODUCT, self._product_key(record), record.value)
-        elif record.topic == INVENTORY_ADJUSTMENTS:
+        elif record.topic == t.orders:
+            self._stage1(record, ctx)
+        elif record.topic == t.inventory_adjustments:
             restock = self._decode(record, InventoryAdjusted)
             if restock.delta < 1:
                 raise InvalidAdjustment(f"inventory delta must be positive, got {restock.delta}")
-            ctx.emit(ORDERS_BY_PRODUCT, repartition_key(restock.product_id), record.value)
+            ctx.emit(t.orders_by_product, repartition_key(restock.product_id), record.value)
         else:
             raise UnexpectedEvent(f"enrichment does not read topic {record.topic}")
+
+    # -- stage 1: dedupe by orderId, then re-key -----------------------------------------------
+
+    def _dedupe_and_forward(self, record: Record, ctx: ProcessorContext) -> None:
+        order = self._decode(record, OrderCreated)
+        if record.key != order.order_id.encode():
+            raise MisroutedOrder(
+                f"order {order.order_id} is keyed {record.key!r} in {record.topic}; orders must "
+                "be keyed by orderId so that its repeats meet the same dedupe partition"
+            )
+        at_ms = min(record.timestamp_ms, self._clock_ms())
+        store = ctx.store(SEEN_STORE)
+        verdict = self._window.admit(store, order.order_id, order_fingerprint(order), at_ms)
+        if verdict is Verdict.REPEAT:
+            self.repeats += 1
+            return
+        if verdict is Verdict.CONFLICT:
+            raise ConflictingOrder(
+                f"order {order.order_id} was placed before with other content (customer, "
+                f"product, quantity, amount or currency); this one (product {order.product_id}, "
+                f"quantity {order.quantity}) is refused and the first one stands"
+            )
+        ctx.emit(self.topics.orders_by_product, repartition_key(order.product_id), record.value)
+
+    def _forward(self, record: Record, ctx: ProcessorContext) -> None:
+        ctx.emit(self.topics.orders_by_product, self._product_key(record), record.value)
 
     def _product_key(self, record: Record) -> bytes:
         """The productId of an order: from its header when the producer set one, else decoded.
 
-        Orders from our API and load generator carry the header, which saves a full decode;
-        stage 2 checks it against the body (``MisroutedOrder``), so a lying header can never
+        Stage 2 checks it against the body (``MisroutedOrder``), so a lying header can never
         give a product's stock a second writer.
         """
         for name, value in record.headers:
@@ -131,36 +228,45 @@ class EnrichmentProcessor:
             )
         return event
 
+    # -- stage 2: stock ------------------------------------------------------------------------
+
     def _apply_to_stock(self, record: Record, ctx: ProcessorContext) -> None:
         event = self._codec.decode(record.value)
         store = ctx.store(STOCK_STORE)
         if isinstance(event, InventoryAdjusted):
-            key = stock_key(event.product_id)
-            store.put(key, encode_int(apply_restock(decode_int(store.get(key)), event.delta)))
+            self._restock(event, store, ctx)
         elif isinstance(event, OrderCreated):
             if record.key != repartition_key(event.product_id):
                 raise MisroutedOrder(
                     f"order {event.order_id} of product {event.product_id} arrived "
                     f"under key {record.key!r}"
                 )
-            self._reserve(event, store, ctx)
+            self._order(event, record.value or b"", store, ctx)
         else:
             raise UnexpectedEvent(f"{record.topic} cannot carry {type(event).__name__}")
 
-    def _reserve(self, order: OrderCreated, store: Any, ctx: ProcessorContext) -> None:
-        now = self._clock_ms()
-        seen = store.get(dedupe_key(order.order_id))
-        if is_duplicate(None if seen is None else decode_int(seen), now, self._dedupe.ttl_ms):
-            self.duplicates += 1
-            return
+    def _restock(self, event: InventoryAdjusted, store: KeyValueStore, ctx: Emitter) -> None:
+        key = stock_key(event.product_id)
+        before = decode_stock(store.get(key))
+        store.put(key, encode_int(apply_restock(before, event.delta)))
+        if before is None:  # the first stock: the orders that waited for it go first, in order
+            for value in self._parked.release(store, event.product_id):
+                self._order(self._codec.decode(value), value, store, ctx)
+
+    def _order(self, order: OrderCreated, value: bytes, store: KeyValueStore, ctx: Emitter) -> None:
         product = self._catalog.lookup(order.product_id)
         key = stock_key(order.product_id)
-        outcome = reserve_stock(
-            decode_int(store.get(key)), order.quantity, product_known=product is not None
-        )
+        stock = decode_stock(store.get(key))
+        if product is not None and stock is None:
+            self._parked.park(store, order.product_id, value, self._clock_ms())
+            self.parked += 1
+            return
+        outcome = reserve_stock(stock or 0, order.quantity, product_known=product is not None)
         if outcome.status is Status.RESERVED:
             store.put(key, encode_int(outcome.stock_after))
-        store.put(dedupe_key(order.order_id), encode_int(now))
+        self._emit(order, product, outcome, ctx)
+
+    def _emit(self, order: OrderCreated, product: Any, outcome: Reservation, ctx: Emitter) -> None:
         enriched = EnrichedOrder(
             order_id=order.order_id,
             customer_id=order.customer_id,
@@ -174,19 +280,39 @@ class EnrichmentProcessor:
             status=outcome.status.value,
             reject_reason=outcome.reject_reason.value if outcome.reject_reason else None,
             stock_after=outcome.stock_after,
-            enriched_at=now,
+            enriched_at=self._clock_ms(),
         )
-        value = self._codec.encode(ENRICHED_ORDERS, enriched)
-        ctx.emit(ENRICHED_ORDERS, order.order_id.encode(), value)
+        topic = self.topics.enriched_orders
+        ctx.emit(topic, order.order_id.encode(), self._codec.encode(topic, enriched))
+
+    # -- punctuation: deadlines and the dedupe sweep -----------------------------------------
 
     def punctuate(self, now_ms: int, ctx: PunctuateContext) -> None:
-        """Forget dedupe entries past their TTL, and the oldest beyond the bound."""
-        if now_ms < self._next_sweep_ms:
-            return
-        self._next_sweep_ms = now_ms + self._dedupe.sweep_interval_ms
+        """Reject orders parked past their deadline; forget orderIds past the dedupe window.
+
+        Both walk their store from the oldest entry and stop at the first one still due, with a
+        budget per partition, so one punctuation never scans a partition.
+        """
         for store in ctx.stores(STOCK_STORE).values():
-            entries = [(k, decode_int(v)) for k, v in store.items() if k.startswith(DEDUPE_PREFIX)]
-            for key in expired_dedupe_keys(
-                entries, now_ms, self._dedupe.ttl_ms, self._dedupe.max_entries_per_partition
-            ):
-                store.delete(key)
+            self._expire_parked(store, now_ms, ctx)
+        if now_ms < self._next_sweep_ms or not self.config.dedupe_ttl_ms:
+            return
+        behind = False
+        for store in ctx.stores(SEEN_STORE).values():
+            behind |= self._window.sweep(store)[1]
+        # A sweep that hit its budget goes on at the next punctuation instead of waiting.
+        self._next_sweep_ms = now_ms if behind else now_ms + self.config.sweep_interval_ms
+
+    def _expire_parked(self, store: KeyValueStore, now_ms: int, ctx: PunctuateContext) -> None:
+        cfg = self.config
+        for _product, value in self._parked.expire(
+            store, now_ms, cfg.park_timeout_ms, cfg.expire_budget
+        ):
+            order = self._codec.decode(value)
+            product = self._catalog.lookup(order.product_id)
+            outcome = (
+                no_stock_record()
+                if product is not None
+                else reserve_stock(0, order.quantity, product_known=False)
+            )
+            self._emit(order, product, outcome, ctx)

@@ -1,18 +1,30 @@
-"""Enrichment's business rules as pure functions: reservation, restocks, dedupe, store keys.
+"""Enrichment's business rules as pure functions: reservation, restocks, store keys and values.
 
-Nothing here touches Kafka. The processor reads and writes the store through these helpers, so
-the audit (which parses the changelog) and the processor agree on one key and value format:
+Nothing here touches Kafka. The processor reads and writes its stores through these helpers, so
+the audit (which parses the changelog) and the processor agree on one key and value format.
 
-    s:<productId>  -> stock, 8-byte signed big-endian integer
-    d:<orderId>    -> when the order was first reserved or rejected (epoch ms, 8 bytes)
+The stock store (``enrichment-stock-changelog``, co-partitioned with ``orders-by-product``)::
+
+    s:<productId>            -> stock, 8-byte signed big-endian integer; MISSING = never stocked
+    w:<productId>            -> the queue of orders parked until the first restock (parking.py)
+    q:<productId>\\0<seq>     -> one parked order
+    W                        -> the products of this partition that have parked orders
+    d:<orderId>              -> legacy stage-2 dedupe entries of older versions (no longer written)
+
+The orders-seen store (``enrichment-orders-changelog``, co-partitioned with ``orders``)::
+
+    o:<digest of orderId>    -> fingerprint of the order's content (dedupe.py)
+    i:<chunk>, m             -> the time-ordered index of those entries and its bounds
 """
 
 from __future__ import annotations
 
+import hashlib
 import struct
-from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
+
+from orderstream.serde import OrderCreated
 
 STOCK_PREFIX = b"s:"
 DEDUPE_PREFIX = b"d:"
@@ -27,6 +39,8 @@ class Status(StrEnum):
 class RejectReason(StrEnum):
     OUT_OF_STOCK = "OUT_OF_STOCK"
     UNKNOWN_PRODUCT = "UNKNOWN_PRODUCT"
+    # A known product whose first stock did not arrive within the parking deadline.
+    NO_STOCK_RECORD = "NO_STOCK_RECORD"
 
 
 class InvalidAdjustment(ValueError):
@@ -53,33 +67,32 @@ def reserve_stock(stock: int, quantity: int, *, product_known: bool) -> Reservat
     return Reservation(Status.RESERVED, None, stock - quantity)
 
 
-def apply_restock(stock: int, delta: int) -> int:
-    """Stock after a restock; only positive deltas are restocks (DESIGN.md)."""
+def no_stock_record() -> Reservation:
+    """The outcome of a parked order whose product was never stocked before its deadline."""
+    return Reservation(Status.REJECTED, RejectReason.NO_STOCK_RECORD, 0)
+
+
+def apply_restock(stock: int | None, delta: int) -> int:
+    """Stock after a restock (None: never stocked); only positive deltas are restocks."""
     if delta < 1:
         raise InvalidAdjustment(f"inventory delta must be a positive restock, got {delta}")
-    return stock + delta
+    return (stock or 0) + delta
 
 
-def is_duplicate(seen_at_ms: int | None, now_ms: int, ttl_ms: int) -> bool:
-    """True when this orderId was already handled within the dedupe TTL."""
-    return seen_at_ms is not None and now_ms - seen_at_ms < ttl_ms
+def order_fingerprint(order: OrderCreated) -> bytes:
+    """8 bytes that differ when two orders of one orderId ask for different things.
 
-
-def expired_dedupe_keys(
-    entries: Iterable[tuple[bytes, int]], now_ms: int, ttl_ms: int, max_entries: int
-) -> list[bytes]:
-    """Dedupe keys to forget: those older than the TTL, then the oldest beyond ``max_entries``."""
-    live: list[tuple[int, bytes]] = []
-    expired: list[bytes] = []
-    for key, seen_at in entries:
-        if now_ms - seen_at >= ttl_ms:
-            expired.append(key)
-        else:
-            live.append((seen_at, key))
-    if len(live) > max_entries:
-        live.sort()
-        expired.extend(key for _, key in live[: len(live) - max_entries])
-    return expired
+    The timestamp is left out: the API stamps each (re)submission anew, and a retry is the same
+    order. Length prefixes keep ("ab", "c") and ("a", "bc") apart.
+    """
+    h = hashlib.blake2b(digest_size=8)
+    for text in (order.customer_id, order.product_id, order.currency):
+        raw = text.encode()
+        h.update(len(raw).to_bytes(4, "big"))
+        h.update(raw)
+    h.update(_INT64.pack(order.quantity))
+    h.update(_INT64.pack(order.amount_cents))
+    return h.digest()
 
 
 def stock_key(product_id: str) -> bytes:
@@ -87,6 +100,7 @@ def stock_key(product_id: str) -> bytes:
 
 
 def dedupe_key(order_id: str) -> bytes:
+    """The key of a legacy stage-2 dedupe entry (older versions wrote them)."""
     return DEDUPE_PREFIX + order_id.encode()
 
 
@@ -101,14 +115,17 @@ def encode_int(value: int) -> bytes:
     return _INT64.pack(value)
 
 
-def decode_int(value: bytes | None) -> int:
-    """A stored integer; a missing value is zero (no stock yet)."""
-    if value is None:
-        return 0
+def decode_int(value: bytes) -> int:
+    """A stored 8-byte integer."""
     if len(value) != _INT64.size:
         raise ValueError(f"stored integer must be {_INT64.size} bytes, got {len(value)}")
     result: int = _INT64.unpack(value)[0]
     return result
+
+
+def decode_stock(value: bytes | None) -> int | None:
+    """A product's stock; None when it was never stocked (which is NOT the same as 0)."""
+    return None if value is None else decode_int(value)
 
 
 def repartition_key(product_id: str) -> bytes:

@@ -9,7 +9,7 @@ from orderstream.config import Settings
 from orderstream.runtime import RuntimeConfig, run_processor
 from orderstream.serde import EventSerde
 from orderstream.services.enrichment.catalog import ProductCatalog
-from orderstream.services.enrichment.processor import APP_ID, DedupeConfig, EnrichmentProcessor
+from orderstream.services.enrichment.processor import APP_ID, EnrichmentConfig, EnrichmentProcessor
 from orderstream.services.topics import PRODUCTS
 
 logger = logging.getLogger(__name__)
@@ -32,7 +32,7 @@ def enrichment_config(
 
 
 def run_enrichment(
-    settings: Settings, config: RuntimeConfig, dedupe: DedupeConfig | None = None
+    settings: Settings, config: RuntimeConfig, options: EnrichmentConfig | None = None
 ) -> None:
     """Run one instance until SIGTERM/SIGINT; the catalog is caught up before processing."""
     serde = EventSerde.from_settings(settings)
@@ -44,7 +44,7 @@ def run_enrichment(
             "catalog loaded",
             extra={"products": len(catalog), "instance_id": config.instance_id},
         )
-        run_processor(EnrichmentProcessor(serde, catalog, dedupe), config, settings)
+        run_processor(EnrichmentProcessor(serde, catalog, options), config, settings)
     finally:
         catalog.close()
         serde.close()

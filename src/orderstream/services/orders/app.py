@@ -1,12 +1,15 @@
-"""The orders HTTP API (FastAPI): ingest orders durably, answer their enrichment outcome.
+"""The orders HTTP API (FastAPI): ingest orders durably and idempotently, answer their outcome.
 
     POST /orders          one order  -> 202 {"orderId"} after Kafka's delivery report
     POST /orders/batch    up to 1000 -> 200 {"results": [...]} with a status per order
-    GET  /orders/{id}     the outcome from enriched-orders, 404 while unknown; ?wait=S long-polls
-    GET  /healthz /readyz /metrics
+    GET  /orders/{id}     the outcome from enriched-orders; 202 while written but not enriched,
+                          404 while unknown; ?wait=S long-polls
+    GET  /healthz /readyz /metrics, /openapi.json and /docs (the contract, built once)
 
-Errors: 413 for a body over 1 MB, 422 with field errors, 503 + Retry-After when Kafka cannot
-confirm the write within the ack timeout (never a 2xx for an order that is not durable).
+Errors: 413 for a body over 1 MB, 422 with field errors, 409 for an Idempotency-Key reused for
+a different order, 503 + Retry-After when Kafka cannot confirm the write within one ack deadline
+per request, at once while the cluster cannot take writes (never a 2xx for an order that is not
+durable), or while the schema registry is away before the schema was registered.
 """
 
 from __future__ import annotations
@@ -19,26 +22,30 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    CollectorRegistry,
-    Counter,
-    Histogram,
-    generate_latest,
-)
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import ValidationError
 
+from orderstream.services.orders.follower import OrdersFollower, Seen
+from orderstream.services.orders.idempotency import IdempotencyLedger
+from orderstream.services.orders.ingest import (
+    EncodeOrder,
+    Ingest,
+    ItemResult,
+    SchemaGate,
+    SchemaUnavailable,
+)
+from orderstream.services.orders.metrics import Metrics
 from orderstream.services.orders.models import (
     MAX_BODY_BYTES,
-    OrderRequest,
     field_errors,
     parse_batch,
+    parse_idempotency_key,
     parse_item,
     parse_order,
 )
-from orderstream.services.orders.publisher import OrderNotDurable, OrderPublisher
+from orderstream.services.orders.openapi import openapi_document
+from orderstream.services.orders.publisher import OrderPublisher
 from orderstream.services.orders.view import EnrichedOrderView
-from orderstream.services.topics import PRODUCT_HEADER
 
 MAX_WAIT_S = 30.0
 RETRY_AFTER_S = "1"
@@ -54,24 +61,10 @@ class OrdersComponents:
 
     publisher: OrderPublisher
     view: EnrichedOrderView
-    encode_order: Callable[[OrderRequest], bytes]
-
-
-class Metrics:
-    def __init__(self) -> None:
-        self.registry = CollectorRegistry()
-        self.accepted = Counter(
-            "orders_accepted_total", "orders durably written", registry=self.registry
-        )
-        self.refused = Counter(
-            "orders_refused_total", "orders refused", ["reason"], registry=self.registry
-        )
-        self.ack_latency = Histogram(
-            "orders_ack_latency_seconds",
-            "time from produce to Kafka's delivery report",
-            buckets=(0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
-            registry=self.registry,
-        )
+    encode_order: EncodeOrder  # (order, event timestamp ms) -> record value; never blocks
+    register_schema: Callable[[], None]  # blocking: registers what encode_order needs
+    follower: OrdersFollower | None = None
+    ledger: IdempotencyLedger | None = None
 
 
 def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
@@ -83,12 +76,14 @@ def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> Resp
     )
 
 
-def _headers(order: OrderRequest) -> list[tuple[str, bytes]]:
-    return [(PRODUCT_HEADER, order.productId.encode())]
+def _unavailable(body: dict[str, Any]) -> Response:
+    return _json(503, body, {"Retry-After": RETRY_AFTER_S})
 
 
-def _unavailable(reason: str) -> Response:
-    return _json(503, {"detail": reason}, {"Retry-After": RETRY_AFTER_S})
+def _answer(result: ItemResult) -> Response:
+    if result.status == 503:
+        return _unavailable(result.body)
+    return _json(result.status, result.body)
 
 
 async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
@@ -107,77 +102,89 @@ async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
 
 
 class OrdersApi:
-    """The request handlers; ``parts`` is set by the lifespan once the server starts."""
+    """The request handlers; ``start`` wires them to the parts once the server starts."""
 
     def __init__(self) -> None:
         self.metrics = Metrics()
         self.parts: OrdersComponents | None = None
+        self.ledger = IdempotencyLedger()
+        self._ingest: Ingest | None = None
+        self._schema: SchemaGate | None = None
 
-    def _parts(self) -> OrdersComponents:
-        assert self.parts is not None, "the lifespan has not started"
-        return self.parts
+    def start(self, parts: OrdersComponents) -> None:
+        self.parts = parts
+        self.ledger = parts.ledger or self.ledger
+        self._ingest = Ingest(parts.publisher, self.ledger, parts.encode_order, self.metrics)
+        self._schema = SchemaGate(parts.register_schema, parts.publisher.ack_timeout_s)
+
+    def on_seen(self, batch: list[Seen]) -> None:
+        for order_id, digest, timestamp_ms in batch:
+            self.ledger.written(order_id, digest, timestamp_ms)
+
+    def _ready_ingest(self) -> tuple[Ingest, SchemaGate]:
+        assert self._ingest is not None, "the lifespan has not run"
+        assert self._schema is not None
+        return self._ingest, self._schema
+
+    async def _refusal(self, request: Request) -> tuple[Response | None, str | None, bytes]:
+        """(an early answer or None, the Idempotency-Key, the body)."""
+        try:
+            key = parse_idempotency_key(request.headers.get("idempotency-key"))
+        except ValueError as exc:
+            self.metrics.refuse("invalid")
+            detail = [
+                {"loc": ["header", "Idempotency-Key"], "msg": str(exc), "type": "value_error"}
+            ]
+            return _json(422, {"detail": detail}), None, b""
+        try:
+            body = await read_body(request)
+        except BodyTooLarge:
+            self.metrics.refuse("too_large")
+            return _json(413, {"detail": f"body over {MAX_BODY_BYTES} bytes"}), key, b""
+        _ingest, schema = self._ready_ingest()
+        try:
+            await schema.ensure()
+        except SchemaUnavailable as exc:
+            self.metrics.refuse("unavailable")
+            return _unavailable({"detail": str(exc)}), key, body
+        return None, key, body
 
     async def post_order(self, request: Request) -> Response:
+        early, key, body = await self._refusal(request)
+        if early is not None:
+            return early
         try:
-            order = parse_order(await read_body(request))
-        except BodyTooLarge:
-            self.metrics.refused.labels("too_large").inc()
-            return _json(413, {"detail": f"body over {MAX_BODY_BYTES} bytes"})
+            order = parse_order(body)
         except ValidationError as exc:
-            self.metrics.refused.labels("invalid").inc()
+            self.metrics.refuse("invalid")
             return _json(422, {"detail": field_errors(exc)})
-        parts = self._parts()
-        assert order.orderId is not None
-        try:
-            latency = await parts.publisher.publish(
-                order.orderId.encode(), parts.encode_order(order), _headers(order)
-            )
-        except OrderNotDurable as exc:
-            self.metrics.refused.labels("unavailable").inc()
-            return _unavailable(str(exc))
-        self._accepted(latency)
-        return _json(202, {"orderId": order.orderId})
+        ingest, _ = self._ready_ingest()
+        (result,) = await ingest.publish([order], key, batch=False)
+        return _answer(result)
 
     async def post_batch(self, request: Request) -> Response:
+        early, key, body = await self._refusal(request)
+        if early is not None:
+            return early
         try:
-            items = parse_batch(await read_body(request))
-        except BodyTooLarge:
-            return _json(413, {"detail": f"body over {MAX_BODY_BYTES} bytes"})
+            raw = parse_batch(body)
         except ValidationError as exc:
+            self.metrics.refuse("invalid")
             return _json(422, {"detail": field_errors(exc)})
-        results = await self._publish_batch(items)
-        if all(r["status"] == 503 for r in results):
-            return _json(503, {"results": results}, {"Retry-After": RETRY_AFTER_S})
-        return _json(200, {"results": results})
-
-    async def _publish_batch(self, items: list[Any]) -> list[dict[str, Any]]:
-        parts = self._parts()
-        results: list[dict[str, Any]] = [{} for _ in items]
-        valid: list[tuple[int, OrderRequest, bytes]] = []
-        for i, item in enumerate(items):
+        items: list[Any] = []
+        for item in raw:
             try:
-                order = parse_item(item)
+                items.append(parse_item(item))
             except ValidationError as exc:
-                self.metrics.refused.labels("invalid").inc()
-                results[i] = {"status": 422, "detail": field_errors(exc)}
-                continue
-            valid.append((i, order, parts.encode_order(order)))
-        outcomes = await parts.publisher.publish_many(
-            [(str(o.orderId).encode(), v, _headers(o)) for _, o, v in valid]
-        )
-        for (i, order, _), outcome in zip(valid, outcomes, strict=True):
-            order_id = order.orderId
-            if isinstance(outcome, OrderNotDurable):
-                self.metrics.refused.labels("unavailable").inc()
-                results[i] = {"status": 503, "orderId": order_id, "detail": str(outcome)}
-            else:
-                self._accepted(outcome)
-                results[i] = {"status": 202, "orderId": order_id}
-        return results
-
-    def _accepted(self, latency: float) -> None:
-        self.metrics.accepted.inc()
-        self.metrics.ack_latency.observe(latency)
+                self.metrics.refuse("invalid")
+                items.append(ItemResult(422, {"detail": field_errors(exc)}))
+        ingest, _ = self._ready_ingest()
+        results = [
+            {"status": r.status, **r.body} for r in await ingest.publish(items, key, batch=True)
+        ]
+        if all(r["status"] == 503 for r in results):
+            return _unavailable({"results": results})
+        return _json(200, {"results": results})
 
     async def get_order(self, request: Request) -> Response:
         order_id = request.path_params["order_id"]
@@ -186,18 +193,26 @@ class OrdersApi:
         except ValueError:
             wait = -1.0
         if not 0 <= wait <= MAX_WAIT_S:
-            return _json(422, {"detail": f"wait must be between 0 and {MAX_WAIT_S:.0f} seconds"})
-        outcome = await self._parts().view.wait_for(order_id, wait)
-        if outcome is None:
-            return _json(404, {"detail": f"order {order_id} has no enrichment outcome yet"})
-        return _json(200, outcome)
+            detail = f"wait must be a number of seconds between 0 and {MAX_WAIT_S:.0f}"
+            return _json(422, {"detail": detail})
+        assert self.parts is not None
+        outcome = await self.parts.view.wait_for(order_id, wait)
+        if outcome is not None:
+            return _json(200, outcome)
+        if self.ledger.is_written(order_id):
+            pending = {"orderId": order_id, "status": "PENDING"}
+            return _json(202, {**pending, "detail": "in orders, not enriched yet"})
+        return _json(404, {"detail": f"order {order_id} has no enrichment outcome yet"})
 
     async def healthz(self, _request: Request) -> Response:
         return _json(200, {"status": "ok"})
 
     async def readyz(self, _request: Request) -> Response:
-        ready = self.parts is not None and self.parts.view.assigned.is_set()
-        return _json(200 if ready else 503, {"ready": ready})
+        parts = self.parts
+        view = parts is not None and parts.view.assigned.is_set()
+        kafka = None if parts is None else parts.publisher.circuit.reason
+        ready = view and parts is not None and kafka is None
+        return _json(200 if ready else 503, {"ready": ready, "view": view, "kafka": kafka})
 
     async def metrics_text(self, _request: Request) -> Response:
         return Response(generate_latest(self.metrics.registry), media_type=CONTENT_TYPE_LATEST)
@@ -213,20 +228,27 @@ def create_app(build: Callable[[], OrdersComponents]) -> FastAPI:
         loop = asyncio.get_running_loop()
         parts.publisher.start(loop)
         parts.view.start(loop)
-        api.parts = parts
+        api.start(parts)
+        if parts.follower is not None:
+            parts.follower.start(loop, api.on_seen)
         try:
             yield
         finally:
+            if parts.follower is not None:
+                parts.follower.close()
             parts.view.close()
             await asyncio.to_thread(parts.publisher.close)
 
-    app = FastAPI(title="orderstream orders", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app = FastAPI(title="orderstream orders", lifespan=lifespan, redoc_url=None)
     # Plain Starlette routes: the handlers parse their own bodies, and FastAPI's per-request
-    # dependency solving cost a fifth of the CPU of POST /orders.
+    # dependency solving cost a fifth of the CPU of POST /orders. The OpenAPI document is
+    # therefore written out (openapi.py) and built once, not derived from the routes.
     app.router.add_route("/orders", api.post_order, methods=["POST"])
     app.router.add_route("/orders/batch", api.post_batch, methods=["POST"])
     app.router.add_route("/orders/{order_id}", api.get_order, methods=["GET"])
     app.router.add_route("/healthz", api.healthz, methods=["GET"])
     app.router.add_route("/readyz", api.readyz, methods=["GET"])
     app.router.add_route("/metrics", api.metrics_text, methods=["GET"])
+    document = openapi_document()
+    app.openapi = lambda: document  # type: ignore[method-assign]
     return app

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Annotated, Any
 
@@ -14,7 +15,7 @@ Identifier = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za
 
 
 class OrderRequest(BaseModel):
-    """One order as a client posts it; the server assigns an orderId when none is given."""
+    """One order as a client posts it; the API assigns an orderId when none is given."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -25,11 +26,13 @@ class OrderRequest(BaseModel):
     amountCents: Annotated[int, Field(ge=0, strict=True)] = 0  # noqa: N815
     currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "EUR"
 
-    def with_order_id(self) -> OrderRequest:
-        """This order with a server-assigned UUID when the client gave none."""
-        if self.orderId is not None:
+    def with_order_id(self, order_id: str | None) -> OrderRequest:
+        """This order under ``order_id``, or a fresh UUID when that is None."""
+        if order_id is None:
+            order_id = str(uuid.uuid4())
+        if order_id == self.orderId:
             return self
-        return self.model_copy(update={"orderId": str(uuid.uuid4())})
+        return self.model_copy(update={"orderId": order_id})
 
 
 _ORDER: TypeAdapter[OrderRequest] = TypeAdapter(OrderRequest)
@@ -47,8 +50,11 @@ def field_errors(exc: ValidationError) -> list[dict[str, Any]]:
 
 
 def parse_order(body: bytes) -> OrderRequest:
-    """One order from JSON bytes; ValidationError names every bad field."""
-    return _ORDER.validate_json(body).with_order_id()
+    """One order from JSON bytes (orderId None when the client gave none).
+
+    ValidationError names every bad field.
+    """
+    return _ORDER.validate_json(body)
 
 
 def parse_batch(body: bytes) -> list[Any]:
@@ -58,4 +64,16 @@ def parse_batch(body: bytes) -> list[Any]:
 
 def parse_item(item: Any) -> OrderRequest:
     """One item of a batch, already decoded from JSON."""
-    return _ORDER.validate_python(item).with_order_id()
+    return _ORDER.validate_python(item)
+
+
+_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+
+
+def parse_idempotency_key(header: str | None) -> str | None:
+    """The Idempotency-Key header: 1-255 visible ASCII characters, or None when absent."""
+    if header is None:
+        return None
+    if not _KEY.match(header):
+        raise ValueError("Idempotency-Key must be 1 to 255 visible ASCII characters")
+    return header

@@ -2,9 +2,14 @@
 
 One idempotent producer (acks=all) per process. A poll thread serves delivery reports and
 hands them to the event loop in batches, so an order is acknowledged to its client only once
-Kafka has acknowledged the write. Any doubt (queue full, broker away, no report within the ack
-timeout) becomes ``OrderNotDurable``, which the API turns into 503 + Retry-After. A client that
-retries with the same orderId is safe: enrichment dedupes repeated orderIds.
+Kafka has acknowledged the write. Any doubt becomes ``OrderNotDurable``, which the API turns
+into 503 + Retry-After:
+
+- the circuit is open (services/orders/circuit.py): refused at once, nothing is produced;
+- the local queue is full: refused at once, nothing is produced;
+- no report within the ack deadline, one deadline for all the records of a request: the record
+  may still be written later (librdkafka keeps it queued up to ``message.timeout.ms``), which
+  is why clients retry with the same Idempotency-Key (services/orders/idempotency.py).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from confluent_kafka import KafkaError, Message, Producer
 
 from orderstream.config import Role, Settings, kafka_config
 from orderstream.errors import OrderstreamError
+from orderstream.services.orders.circuit import DeliveryCircuit, MetadataProbe
 
 logger = logging.getLogger(__name__)
 
@@ -31,8 +37,9 @@ class OrderNotDurable(OrderstreamError):
 
 # A delivery outcome: the ack latency in seconds, or why Kafka refused the write. Futures never
 # hold exceptions, so one abandoned by a timed-out request does not log "never retrieved".
-_Outcome = float | str
-_Report = tuple["asyncio.Future[_Outcome]", _Outcome]
+Outcome = float | str
+Delivery = asyncio.Future[Outcome]
+_Report = tuple[Delivery, Outcome]
 Headers = Sequence[tuple[str, bytes]]
 
 
@@ -61,6 +68,8 @@ class OrderPublisher:
         self._producer = Producer(conf)
         self.topic = topic
         self.ack_timeout_s = ack_timeout_s
+        self.circuit = DeliveryCircuit(probe_interval_s=ack_timeout_s)
+        self._probe = MetadataProbe(self.circuit, self._producer, topic)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._running = False
         self._thread: threading.Thread | None = None
@@ -72,45 +81,30 @@ class OrderPublisher:
         self._running = True
         self._thread = threading.Thread(target=self._serve_reports, name="delivery", daemon=True)
         self._thread.start()
+        self._probe.start()
 
     def close(self, timeout_s: float = 5.0) -> None:
-        """Flush what is queued, then stop the poll thread."""
+        """Flush what is queued, then stop the poll and probe threads."""
         self._running = False
+        self._probe.stop()
         if self._thread is not None:
             self._thread.join(timeout=2)
         remaining = self._producer.flush(timeout_s)
         if remaining:
             logger.warning("orders left unflushed at shutdown", extra={"count": remaining})
 
-    async def publish(self, key: bytes, value: bytes, headers: Headers = ()) -> float:
-        """Write one record; returns the ack latency in seconds once Kafka confirmed it."""
-        fut = self._enqueue(key, value, headers)
-        return await self._await_report(fut)
+    def submit(
+        self, key: bytes, value: bytes, headers: Headers = (), timestamp_ms: int = 0
+    ) -> Delivery:
+        """Queue one record; its future gets the ack latency or Kafka's refusal.
 
-    async def publish_many(
-        self, records: Sequence[tuple[bytes, bytes, Headers]]
-    ) -> list[float | OrderNotDurable]:
-        """Write many records; each gets its ack latency or the reason it is not durable."""
-        futures: list[asyncio.Future[_Outcome] | OrderNotDurable] = []
-        for key, value, headers in records:
-            try:
-                futures.append(self._enqueue(key, value, headers))
-            except OrderNotDurable as exc:
-                futures.append(exc)
-        results: list[float | OrderNotDurable] = []
-        for fut in futures:
-            if isinstance(fut, OrderNotDurable):
-                results.append(fut)
-                continue
-            try:
-                results.append(await self._await_report(fut))
-            except OrderNotDurable as exc:
-                results.append(exc)
-        return results
-
-    def _enqueue(self, key: bytes, value: bytes, headers: Headers) -> asyncio.Future[_Outcome]:
+        Raises OrderNotDurable at once, producing nothing, while the circuit is open or the
+        local queue is full.
+        """
         assert self._loop is not None, "OrderPublisher.start() was not called"
-        fut: asyncio.Future[_Outcome] = self._loop.create_future()
+        if not self.circuit.admit():
+            raise OrderNotDurable(f"Kafka cannot take writes now: {self.circuit.reason}")
+        fut: Delivery = self._loop.create_future()
         started = time.perf_counter()
         try:
             self._producer.produce(
@@ -118,35 +112,62 @@ class OrderPublisher:
                 value,
                 key,
                 headers=list(headers) if headers else None,
+                timestamp=timestamp_ms,
                 on_delivery=partial(self._on_delivery, fut, started),
             )
         except BufferError:
+            self.circuit.trip("the local produce queue is full")
             raise OrderNotDurable("the local produce queue is full") from None
         return fut
 
-    async def _await_report(self, fut: asyncio.Future[_Outcome]) -> float:
-        try:
-            outcome = await asyncio.wait_for(asyncio.shield(fut), self.ack_timeout_s)
-        except TimeoutError:
-            raise OrderNotDurable(
+    async def settle(self, futures: Sequence[Delivery]) -> list[float | OrderNotDurable]:
+        """Each record's ack latency or why it is not durable, all within one ack deadline."""
+        if futures:
+            # asyncio.wait does not cancel what is still pending: a late report still lands.
+            await asyncio.wait(futures, timeout=self.ack_timeout_s)
+        results = [self._outcome(fut) for fut in futures]
+        if any(isinstance(r, OrderNotDurable) for r in results):
+            self.circuit.trip(f"no acknowledgement within {self.ack_timeout_s:.1f}s")
+        return results
+
+    async def publish(
+        self, key: bytes, value: bytes, headers: Headers = (), timestamp_ms: int = 0
+    ) -> float:
+        """Write one record; returns the ack latency in seconds once Kafka confirmed it."""
+        (outcome,) = await self.settle([self.submit(key, value, headers, timestamp_ms)])
+        if isinstance(outcome, OrderNotDurable):
+            raise outcome
+        return outcome
+
+    def _outcome(self, fut: Delivery) -> float | OrderNotDurable:
+        if not fut.done():
+            return OrderNotDurable(
                 f"Kafka did not acknowledge within {self.ack_timeout_s:.1f}s"
                 + (f" ({self.last_error})" if self.last_error else "")
-            ) from None
+            )
+        outcome = fut.result()
         if isinstance(outcome, str):
-            raise OrderNotDurable(f"Kafka refused the write: {outcome}")
+            return OrderNotDurable(f"Kafka refused the write: {outcome}")
         return outcome
 
     # -- poll thread -------------------------------------------------------------------------
 
     def _on_delivery(
-        self, fut: asyncio.Future[_Outcome], started: float, err: KafkaError | None, _msg: Message
+        self, fut: Delivery, started: float, err: KafkaError | None, _msg: Message
     ) -> None:
         # The latency is taken here: the loop may resolve the batch a little later.
-        self._pending.append((fut, time.perf_counter() - started if err is None else err.str()))
+        if err is None:
+            self._pending.append((fut, time.perf_counter() - started))
+            self.circuit.close("a delivery succeeded")
+        else:
+            self._pending.append((fut, err.str()))
+            self.circuit.trip(f"a delivery failed: {err.str()}")
 
     def _on_error(self, err: KafkaError) -> None:
         self.last_error = err.str()
         logger.warning("producer error", extra={"error": err.str(), "code": err.code()})
+        if err.code() == KafkaError._ALL_BROKERS_DOWN:
+            self.circuit.trip(f"all brokers are down ({err.str()})")
 
     def _serve_reports(self) -> None:
         while self._running:

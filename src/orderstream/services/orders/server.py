@@ -13,6 +13,8 @@ from fastapi import FastAPI
 from orderstream.config import Settings
 from orderstream.serde import EnrichedOrder, EventSerde, OrderCreated
 from orderstream.services.orders.app import OrdersComponents, create_app
+from orderstream.services.orders.follower import OrdersFollower
+from orderstream.services.orders.idempotency import WINDOW_S, IdempotencyLedger
 from orderstream.services.orders.models import OrderRequest
 from orderstream.services.orders.publisher import OrderPublisher
 from orderstream.services.orders.view import EnrichedOrderView
@@ -22,7 +24,7 @@ logger = logging.getLogger(__name__)
 
 
 def order_created(order: OrderRequest, now_ms: int | None = None) -> OrderCreated:
-    """The OrderCreated event of a validated request."""
+    """The OrderCreated event of a validated request (``now_ms``: its event time)."""
     assert order.orderId is not None
     return OrderCreated(
         order_id=order.orderId,
@@ -52,12 +54,20 @@ def components_factory(settings: Settings, *, ack_timeout_s: float = 3.0) -> Any
 
     def build() -> OrdersComponents:
         serde = EventSerde.from_settings(settings)
+        sample = OrderRequest(orderId="schema-check", customerId="c", productId="p", quantity=1)
+
+        def register_schema() -> None:
+            serde.encode(ORDERS, order_created(sample))  # the first encode registers it
+
         return OrdersComponents(
             publisher=OrderPublisher(settings, ORDERS, ack_timeout_s=ack_timeout_s),
             view=EnrichedOrderView(
                 settings, ENRICHED_ORDERS, lambda data: outcome_json(serde.decode(data))
             ),
-            encode_order=lambda order: serde.encode(ORDERS, order_created(order)),
+            encode_order=lambda order, ts: serde.encode(ORDERS, order_created(order, ts)),
+            register_schema=register_schema,  # a blocking HTTP call: run off the event loop
+            follower=OrdersFollower(settings, ORDERS, WINDOW_S),
+            ledger=IdempotencyLedger(window_s=WINDOW_S),
         )
 
     return build

@@ -1,0 +1,37 @@
+"""The orders API's Prometheus metrics (a registry per app, so tests can run several)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.accepted = Counter(
+            "orders_accepted_total", "orders durably written", registry=self.registry
+        )
+        self.replayed = Counter(
+            "orders_replayed_total",
+            "retries answered 202 from the idempotency ledger, without writing again",
+            registry=self.registry,
+        )
+        self.refused = Counter(
+            "orders_refused_total",
+            "orders refused, by reason: invalid, too_large, conflict, unavailable",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.ack_latency = Histogram(
+            "orders_ack_latency_seconds",
+            "time from produce to Kafka's delivery report",
+            buckets=(0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+            registry=self.registry,
+        )
+
+    def accept(self, latency: float) -> None:
+        self.accepted.inc()
+        self.ack_latency.observe(latency)
+
+    def refuse(self, reason: str) -> None:
+        self.refused.labels(reason).inc()
