@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from confluent_kafka import IsolationLevel, KafkaException
 from confluent_kafka.admin import AdminClient
 
+from orderstream.chaos.reads import retry_transient
 from orderstream.config import Role, Settings, kafka_config
 from orderstream.errors import PlatformError
 from orderstream.ops.topics_reader import end_offsets, partitions_of
@@ -126,7 +127,10 @@ class ClusterControl:
     def find_busy_partition(self) -> int:
         """The ``orders`` partition that has taken the most records (on a healthy cluster)."""
         parts = partitions_of(self.admin, ORDERS)
-        ends = end_offsets(self.admin, ORDERS, parts, IsolationLevel.READ_UNCOMMITTED)
+        ends = retry_transient(
+            lambda: end_offsets(self.admin, ORDERS, parts, IsolationLevel.READ_UNCOMMITTED),
+            "listing the end offsets of orders",
+        )
         self.busy_partition = max(parts, key=lambda p: (ends[p], -p))
         return self.busy_partition
 

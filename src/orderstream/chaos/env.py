@@ -73,7 +73,7 @@ class ChaosEnv:
             spec = by_name.get(info.name)
             if spec is None:
                 continue  # a broker: the cluster control reports those
-            restarts = int(getattr(info, "restarts", 0) or 0)
+            restarts = info.restarts
             ready = info.alive and probe_ready(self.stack.recorded(spec))
             states.append(ServiceState(info.name, info.pid, info.alive, ready, restarts))
         return states

@@ -10,7 +10,9 @@ from __future__ import annotations
 import contextlib
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from confluent_kafka import Consumer, IsolationLevel, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
@@ -19,6 +21,25 @@ from orderstream.chaos.watch import digest
 from orderstream.config import Role, Settings, kafka_config
 from orderstream.errors import PlatformError
 from orderstream.ops.topics_reader import end_offsets, partitions_of
+
+T = TypeVar("T")
+RETRY_S = 60.0
+
+
+def retry_transient(read: Callable[[], T], what: str, timeout_s: float = RETRY_S) -> T:
+    """Run ``read``, again while it raises KafkaException, for up to ``timeout_s``.
+
+    Right after a leader change, ListOffsets answers FENCED_LEADER_EPOCH or NOT_LEADER for a
+    moment (metadata is stale). A checker must not mistake that for a verdict.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return read()
+        except KafkaException as exc:
+            if time.monotonic() > deadline:
+                raise PlatformError(f"{what} kept failing for {timeout_s:.0f}s: {exc}") from exc
+            time.sleep(1.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +67,10 @@ def log_ends(settings: Settings, topic: str) -> dict[int, int]:
     """Each partition's log end offset: where a scenario's records of ``topic`` begin."""
     admin = _admin(settings)
     parts = partitions_of(admin, topic)
-    return end_offsets(admin, topic, parts, IsolationLevel.READ_UNCOMMITTED)
+    return retry_transient(
+        lambda: end_offsets(admin, topic, parts, IsolationLevel.READ_UNCOMMITTED),
+        f"listing the end offsets of {topic}",
+    )
 
 
 def read_range(
@@ -58,7 +82,10 @@ def read_range(
         if isolation == "read_committed"
         else IsolationLevel.READ_UNCOMMITTED
     )
-    ends = end_offsets(_admin(settings), topic, list(start), level)
+    admin = _admin(settings)
+    ends = retry_transient(
+        lambda: end_offsets(admin, topic, list(start), level), f"listing the end of {topic}"
+    )
     conf = kafka_config(
         Role.CONSUMER,
         "chaos-reader",

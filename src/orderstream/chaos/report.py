@@ -6,7 +6,17 @@ from typing import Any
 
 from orderstream.chaos.runner import ScenarioResult
 
-COLUMNS = ("scenario", "verdict", "accepted", "503s", "other", "window s", "recovery s", "faults")
+COLUMNS = (
+    "scenario",
+    "verdict",
+    "accepted",
+    "503s",
+    "other",
+    "repeats",
+    "window s",
+    "recovery s",
+    "faults",
+)
 
 
 def _secs(value: float | None) -> str:
@@ -24,6 +34,7 @@ def table_rows(results: list[ScenarioResult]) -> list[tuple[str, ...]]:
                 str(r.accepted),
                 str(r.unavailable),
                 str(sum(r.other_errors.values())),
+                str(r.orders_repeats),
                 _secs(r.window_s),
                 _secs(r.recovery_s),
                 faults or "-",
@@ -54,6 +65,7 @@ def as_json(r: ScenarioResult) -> dict[str, Any]:
         "accepted": r.accepted,
         "unavailable_503": r.unavailable,
         "other_errors": r.other_errors,
+        "orders_repeats": r.orders_repeats,
         "unavailability_window_s": r.window_s,
         "recovery_s": r.recovery_s,
         "faults": [f.as_json() for f in r.faults.faults],

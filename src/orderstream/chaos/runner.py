@@ -58,6 +58,7 @@ class ScenarioResult:
     unavailable: int = 0
     other_errors: dict[str, int] = field(default_factory=dict)
     window_s: float | None = None
+    orders_repeats: int = 0
     recovery_s: float | None = None
     faults: FaultLog = field(default_factory=FaultLog)
     checks: list[CheckResult] = field(default_factory=list)
@@ -233,5 +234,6 @@ def run_scenario(
         recovered=recovered_at is not None or bool(result.faults.unsupported),
     )
     result.checks = [*result.faults.expectations, *run_checkers(env, seen)]
+    result.orders_repeats = seen.orders_repeats
     result.window_s = unavailability(result.faults, load.log, watch)
     return result
