@@ -55,7 +55,19 @@ def _print(f: PipelineFigures) -> None:
             (
                 "enrichment, exactly-once, 100 ms, 1 instance",
                 f"{f.enrichment_rps:,.0f}",
-                f"{f.enrichment_orders:,} orders drained; {f.enrichment_wall_s:.1f} s incl. start",
+                f"{f.enrichment_orders:,} orders drained, "
+                f"{f.enrichment_outcomes.get('RESERVED', 0):,} RESERVED; "
+                f"{f.enrichment_wall_s:.1f} s incl. start",
+            ),
+            (
+                "  in-process, without the stage-1 dedupe store",
+                f"{f.stage1_rps.get('without_store', 0):,.0f}",
+                "best of 2 rounds, alternating",
+            ),
+            (
+                "  in-process, with the stage-1 dedupe store",
+                f"{f.stage1_rps.get('with_store', 0):,.0f}",
+                f"store cost {f.store_cost_us:,.1f} us per order",
             ),
             ("orders API, single POST /orders", f"{f.api_single_rps:,.0f}", "acks=all"),
             (

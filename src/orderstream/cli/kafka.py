@@ -111,7 +111,10 @@ def up(
     _warn_ephemeral(spec)
     with console.status(f"starting {nodes}-node Kafka {dist.version} (KRaft)..."):
         result = cluster_up(dist, spec, timeout=timeout)
-    if result.already_running:
+    if result.restarted:
+        nodes_text = ", ".join(str(n) for n in result.restarted)
+        console.print(f"Kafka was running with node(s) {nodes_text} down: restarted them")
+    elif result.already_running:
         console.print(f"Kafka is already running: {result.spec.bootstrap}")
     else:
         console.print(

@@ -21,8 +21,9 @@ The retry policy: every retry goes through ``_retry``, which follows this table:
     abort_transaction    3         8 s               0.2 s    FAILED: TaskMigrated (rebuild)
     produce, queue full  until room, for at most 24 s         TransactionAborted (abort, rewind)
 
-Each budget (attempts x wait + backoffs) stays within ``RETRY_BUDGET_S``, which the loop's
-``/healthz`` stall limit is derived from: a probe never calls a retrying instance stalled.
+Each budget (attempts x wait, plus the backoffs between them) stays within ``RETRY_BUDGET_S``,
+which the loop's ``/healthz`` stall limit is derived from: a probe never calls a retrying
+instance stalled.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ class RetryPolicy:
 
     @property
     def budget_s(self) -> float:
-        return self.attempts * (self.wait_s + self.backoff_s)
+        return self.attempts * self.wait_s + (self.attempts - 1) * self.backoff_s
 
 
 RETRY_BUDGET_S = 25.0
@@ -219,11 +220,14 @@ class TransactionalProducer(_Producing):
                 if err is None or not err.retriable() or err.txn_requires_abort():
                     raise self._translate(exc, call, abortable) from exc
                 logger.warning(
-                    "%s did not complete, retrying",
+                    "%s did not complete (attempt %d of %d)",
                     call,
-                    extra={"attempt": attempt, "of": policy.attempts, "error": err.str()},
+                    attempt,
+                    policy.attempts,
+                    extra={"error": err.str()},
                 )
-                time.sleep(policy.backoff_s)
+                if attempt < policy.attempts:
+                    time.sleep(policy.backoff_s)
         if policy.exhausted is not TransactionAborted:
             self.state = TxnState.FAILED
         raise policy.exhausted(

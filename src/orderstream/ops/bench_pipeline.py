@@ -3,9 +3,12 @@
 On a fresh local 1-node cluster (or the one given), in one run:
 
 1. the raw Python ceiling of ``bench runtime`` (consume + produce, no decoding), as reference;
-2. enrichment throughput: ``orders`` pre-loaded with N orders, then one enrichment instance
-   (exactly-once, 100 ms commits) drains them; timed from its first to its last committed
-   EnrichedOrder;
+2. enrichment throughput: ``orders`` pre-loaded with N orders after the seed (ample stock),
+   then one enrichment instance (exactly-once, 100 ms commits) drains them; timed from its
+   first to its last committed EnrichedOrder. Every order must come out RESERVED, or the
+   benchmark fails (``BenchOutcomeError``): a figure of the all-rejected path measures nothing;
+2b. the same drain in-process twice, without and with the stage-1 dedupe store (topics of their
+   own, the same ``orders``), alternating, best of each: the store's cost per order;
 3. end-to-end latency at fixed rates, from the HTTP 202 to the moment a read_committed consumer
    sees the order's EnrichedOrder;
 4. the orders API's sustained accepted orders/s (acks=all), single orders and batches.
@@ -28,6 +31,7 @@ from confluent_kafka import Consumer, IsolationLevel, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from orderstream.config import Role, Settings, kafka_config
+from orderstream.ops.bench_stage1 import Stage1Bench, count_outcomes, require_all_reserved
 from orderstream.ops.harness import PipelineHarness, ServiceHandle, pipeline_environment
 from orderstream.ops.load import LoadSpec, build_orders, load_direct, load_over_http, percentile
 from orderstream.ops.seed import seed_catalog
@@ -56,6 +60,14 @@ class PipelineFigures:
     api_batch_rps: float = 0.0
     api_batch_size: int = 0
     latency_commit_ms: int = 100
+    enrichment_outcomes: dict[str, int] = field(default_factory=dict)
+    stage1_rps: dict[str, float] = field(default_factory=dict)  # "without_store", "with_store"
+
+    @property
+    def store_cost_us(self) -> float:
+        """Extra time per order that the stage-1 dedupe store costs, in microseconds."""
+        without, with_ = self.stage1_rps.get("without_store"), self.stage1_rps.get("with_store")
+        return (1 / with_ - 1 / without) * 1e6 if without and with_ else 0.0
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -71,13 +83,17 @@ class PipelineFigures:
             "api_batch_orders_per_s": round(self.api_batch_rps),
             "api_batch_size": self.api_batch_size,
             "latency_commit_interval_ms": self.latency_commit_ms,
+            "enrichment_outcomes": self.enrichment_outcomes,
+            "stage1_without_store_orders_per_s": round(self.stage1_rps.get("without_store", 0)),
+            "stage1_with_store_orders_per_s": round(self.stage1_rps.get("with_store", 0)),
+            "stage1_store_cost_us_per_order": round(self.store_cost_us, 1),
         }
 
 
 class EnrichedArrivals:
     """Wall-clock time at which each orderId's EnrichedOrder became visible (read_committed)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, topic: str = ENRICHED_ORDERS) -> None:
         conf = kafka_config(
             Role.CONSUMER,
             "bench-arrivals",
@@ -88,9 +104,9 @@ class EnrichedArrivals:
         self._consumer = Consumer(conf)
         # Explicit offsets: OFFSET_END resolves lazily and would skip the first arrivals.
         admin = _admin(settings)
-        parts = partitions_of(admin, ENRICHED_ORDERS)
-        ends = end_offsets(admin, ENRICHED_ORDERS, parts, IsolationLevel.READ_UNCOMMITTED)
-        self._consumer.assign([TopicPartition(ENRICHED_ORDERS, p, ends[p]) for p in parts])
+        parts = partitions_of(admin, topic)
+        ends = end_offsets(admin, topic, parts, IsolationLevel.READ_UNCOMMITTED)
+        self._consumer.assign([TopicPartition(topic, p, ends[p]) for p in parts])
         self.seen: dict[bytes, float] = {}
         self.first = 0.0
         self._running = True
@@ -145,6 +161,9 @@ class PipelineBench:
         seed_catalog(self.settings, PRODUCTS, 10_000_000)
         try:
             drain = self.enrichment_throughput(orders, figures)
+            figures.enrichment_outcomes = count_outcomes(self.settings)
+            require_all_reserved(figures.enrichment_outcomes, orders, "enrichment drain")
+            figures.stage1_rps = Stage1Bench(self.cluster, self.settings, self.say).run(orders)
             if latency_commit_ms != 100:
                 drain.stop()
                 self.harness.start_enrichment("bench", commit_interval_ms=latency_commit_ms)

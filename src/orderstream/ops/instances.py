@@ -14,6 +14,8 @@ import time
 from collections.abc import Mapping, Sequence
 from types import FrameType
 
+from orderstream.ops.supervisor import describe_exit
+
 logger = logging.getLogger(__name__)
 
 RESTART_BACKOFF_S = 1.0
@@ -55,7 +57,12 @@ class InstanceSupervisor:
                 continue
             logger.warning(
                 "instance exited; restarting",
-                extra={"instance": i, "pid": child.pid, "returncode": child.returncode},
+                extra={
+                    "instance": i,
+                    "pid": child.pid,
+                    "returncode": child.returncode,
+                    "exit": describe_exit(child.returncode),
+                },
             )
             time.sleep(RESTART_BACKOFF_S)
             if not self._stopping:

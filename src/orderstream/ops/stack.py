@@ -186,7 +186,10 @@ class Stack:
             return self.settings
         dist, _ = install_kafka(self.settings.cache_dir)
         result = cluster_up(dist, self._cluster_spec())
-        if result.already_running:
+        if result.restarted:
+            nodes = ", ".join(str(n) for n in result.restarted)
+            report(f"kafka: running at {result.spec.bootstrap}; restarted node(s) {nodes}")
+        elif result.already_running:
             report(f"kafka: already running at {result.spec.bootstrap}")
         else:
             self._write_state({"started_kafka": True})

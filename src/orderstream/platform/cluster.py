@@ -37,6 +37,7 @@ logger = logging.getLogger(__name__)
 
 SPEC_FILE = "cluster.json"
 LOG_TAIL_LINES = 25
+PORT_RELEASE_S = 10.0
 
 
 def load_spec(home: Path) -> ClusterSpec | None:
@@ -66,6 +67,16 @@ def port_is_free(port: int) -> bool:
             sock.bind(("127.0.0.1", port))
         except OSError:
             return False
+    return True
+
+
+def _wait_port_free(port: int, timeout: float) -> bool:
+    """The kernel releases a killed process's sockets a moment after it is reaped."""
+    deadline = time.monotonic() + timeout
+    while not port_is_free(port):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.1)
     return True
 
 
@@ -209,6 +220,7 @@ class UpResult:
     spec: ClusterSpec
     already_running: bool
     seconds: float
+    restarted: tuple[int, ...] = ()  # nodes of a running cluster that were down and restarted
 
 
 def cluster_up(dist: KafkaDistribution, spec: ClusterSpec, timeout: float = 120.0) -> UpResult:
@@ -219,9 +231,9 @@ def cluster_up(dist: KafkaDistribution, spec: ClusterSpec, timeout: float = 120.
     """
     previous = load_spec(spec.home)
     if previous is not None and any(is_node_alive(previous, n) for n in previous.nodes):
-        if not all(is_node_alive(previous, n) for n in previous.nodes):
-            restart_dead_nodes(dist, previous)
-        return UpResult(previous, already_running=True, seconds=wait_ready(previous, timeout))
+        restarted = tuple(restart_dead_nodes(dist, previous))
+        seconds = wait_ready(previous, timeout)
+        return UpResult(previous, already_running=True, seconds=seconds, restarted=restarted)
     if (
         previous is not None
         and previous.size == spec.size
@@ -255,6 +267,11 @@ def restart_dead_nodes(dist: KafkaDistribution, spec: ClusterSpec) -> list[int]:
     """Start every node of ``spec`` whose process is gone; returns their ids."""
     dead = [n for n in spec.nodes if not is_node_alive(spec, n)]
     for node in dead:
+        # A port still taken (e.g. by a client's self-connect) is a clear error, not a node
+        # that dies during start-up with a bind exception in its log.
+        for port, what in ((node.broker_port, "broker"), (node.controller_port, "controller")):
+            if not _wait_port_free(port, PORT_RELEASE_S):
+                raise PortInUse(port, f"{what} port of node {node.node_id}")
         start_node(dist, spec, node)
     return [n.node_id for n in dead]
 

@@ -34,13 +34,36 @@ def _cmdline(pid: int) -> bytes | None:
         return None
 
 
+def _threads_alive(pid: int) -> bool:
+    """True while any thread of ``pid`` has not exited yet.
+
+    When a multi-threaded process (a JVM) is killed, its leader thread can turn zombie before
+    the others have exited, and the process keeps its sockets (the broker's listening port)
+    until the last thread is gone. A zombie leader alone does not make the process dead.
+    """
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return False
+    for task in tasks:
+        try:
+            state = (task / "stat").read_text().rsplit(")", 1)[-1].split()[0]
+        except OSError:
+            continue
+        if state not in ("Z", "X"):
+            return True
+    return False
+
+
 def is_alive(pid: int, marker: str) -> bool:
-    """True while ``pid`` runs, is not a zombie, and its argv carries ``marker``."""
+    """True while ``pid`` runs (any of its threads), and its argv carries ``marker``."""
     deadline = time.monotonic() + EXEC_SETTLE_S
     while True:
         state = _state(pid)
-        if state is None or state in ("Z", "X"):
+        if state is None:
             return False
+        if state in ("Z", "X"):
+            return _threads_alive(pid)
         cmdline = _cmdline(pid)
         if cmdline is None:
             return False

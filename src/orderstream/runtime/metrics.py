@@ -68,9 +68,20 @@ class RuntimeMetrics:
         # Why each transaction was aborted, newest last (the last 100): says what caused an
         # abort without reading the logs.
         self.abort_reasons: deque[str] = deque(maxlen=100)
+        # Who these metrics are from: one info series, so the others keep their label sets.
+        Gauge(
+            "orderstream_runtime_info",
+            "The app and instance of this processing loop (always 1)",
+            ["app_id", "instance_id"],
+            registry=reg,
+        ).labels(app_id, instance_id).set(1)
         self.pending_in = 0
         self.pending_out = 0
         self.pending_dlq = 0
+
+    def forget_partition(self, topic: str, partition: int) -> None:
+        """Remove the series of a partition that is no longer ours (its lag would go stale)."""
+        self.lag.remove(topic, str(partition))  # a no-op when none was reported yet
 
     def sample(self, name: str, labels: dict[str, str] | None = None) -> float:
         """The current value of one exported sample, e.g. ``orderstream_txn_aborts_total``."""

@@ -74,5 +74,6 @@ class RebalanceHandler:
     def _give_up(self, partitions: list[TP], close: Callable[[TP], None]) -> None:
         for tp in partitions:
             close(tp)
+            self.metrics.forget_partition(*tp)
         self.consumer.incremental_unassign(partitions)
         self.metrics.assigned_partitions.set(len(self.registry.tasks))

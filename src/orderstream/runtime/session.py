@@ -161,6 +161,7 @@ class Session:
             store.inner.abort()
         for tp in list(self.registry.tasks):
             self.registry.discard(tp)
+            self.metrics.forget_partition(*tp)
         closers = (
             self.consumer.close,
             self.restorer.reader.close,

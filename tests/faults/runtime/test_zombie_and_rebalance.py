@@ -119,8 +119,8 @@ def test_a_stalled_instance_cannot_commit_what_it_processed_as_a_zombie(
         produce_inputs(bootstrap, eos_topics.input, 10_000, keys=1_000, seed=5)
         wait_committed(bootstrap, eos_topics, 30_000, timeout=90)
         wait_for(
-            lambda: zombie.metrics.txn_aborts._value.get()
-            + zombie.metrics.task_migrations._value.get()
+            lambda: zombie.metrics.sample("orderstream_txn_aborts_total")
+            + zombie.metrics.sample("orderstream_task_migrations_total")
             >= 1,
             60,
             "the zombie's transaction to be refused",

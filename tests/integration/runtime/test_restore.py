@@ -40,7 +40,7 @@ def _restart(start_loop: StartLoop, t: EosTopics, state_dir: Path) -> Processing
 
 
 def _restored(loop: ProcessingLoop) -> int:
-    return int(loop.metrics.restored_records._value.get())
+    return int(loop.metrics.sample("orderstream_restored_records_total"))
 
 
 def test_state_is_rebuilt_from_snapshot_changelog_or_both(

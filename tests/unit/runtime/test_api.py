@@ -12,17 +12,25 @@ from orderstream.testing.aggregate import AggregateProcessor
 
 
 def test_exported_names() -> None:
-    assert set(runtime.__all__) >= {
-        "Record",
-        "StoreSpec",
+    assert sorted(runtime.__all__) == [
+        "H_ERROR_CLASS",
+        "H_ERROR_MESSAGE",
+        "H_SOURCE_OFFSET",
+        "H_SOURCE_PARTITION",
+        "H_SOURCE_TOPIC",
         "KeyValueStore",
+        "ProcessingLoop",
+        "Processor",
         "ProcessorContext",
         "PunctuateContext",
-        "Processor",
+        "Punctuator",
+        "Record",
         "RuntimeConfig",
-        "ProcessingLoop",
+        "StoreSpec",
+        "dlq_topic",
         "run_processor",
-    }
+    ]
+    assert all(hasattr(runtime, name) for name in runtime.__all__)
 
 
 def test_config_derives_the_transactional_id() -> None:

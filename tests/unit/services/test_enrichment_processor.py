@@ -46,14 +46,19 @@ class MemoryCatalog:
 class Pipeline:
     """Drives both stages: what stage 1 emits to orders-by-product is piped into stage 2."""
 
-    def __init__(self, now_ms: int = 1_000_000, dedupe_ttl_ms: int = TTL_MS) -> None:
+    def __init__(
+        self, now_ms: int = 1_000_000, dedupe_ttl_ms: int = TTL_MS, park_budget: int = 1_000
+    ) -> None:
         self.codec = MemoryCodec()
         self.now_ms = now_ms
         catalog = MemoryCatalog(
             Product("p1", "Lamp", "home", 1500), Product("p2", "Rug", "home", 9)
         )
         config = EnrichmentConfig(
-            dedupe_ttl_ms=dedupe_ttl_ms, sweep_interval_ms=0, park_timeout_ms=PARK_MS
+            dedupe_ttl_ms=dedupe_ttl_ms,
+            sweep_interval_ms=0,
+            park_timeout_ms=PARK_MS,
+            park_budget=park_budget,
         )
         self.processor = EnrichmentProcessor(
             self.codec, catalog, config, clock_ms=lambda: self.now_ms
@@ -229,3 +234,20 @@ def test_the_window_is_event_time_and_the_sweep_forgets_only_what_is_past_it() -
     assert seen_key("o2") in p.driver.store("orders-seen")
     assert p.send("orders", order("o2"), b"o2", at_ms=t0 + TTL_MS) == []
     assert len(p.send("orders", order("o1"), b"o1", at_ms=t0 + TTL_MS)) == 1  # a new order now
+
+
+def test_a_long_queue_is_served_a_budget_at_a_time_and_newcomers_wait_behind_it() -> None:
+    p = Pipeline(park_budget=2)
+    for i in range(5):
+        p.send("orders", order(f"o{i}", quantity=1), f"o{i}".encode())
+    p.restock("p1", 10)
+    assert [e.order_id for e in p.enriched()] == ["o0", "o1"]  # one transaction's budget
+    p.send("orders", order("late", quantity=1), b"late")  # stocked, but others wait first
+    assert [e.order_id for e in p.enriched()] == ["o0", "o1"]
+    p.driver.punctuate(p.now_ms)
+    p.driver.punctuate(p.now_ms)
+    p.driver.punctuate(p.now_ms)
+    assert [(e.order_id, e.stock_after) for e in p.enriched()] == [
+        (f"o{i}", 9 - i) for i in range(5)
+    ] + [("late", 4)]
+    assert {k[:2] for k in p.driver.store("stock")} == {b"s:"}

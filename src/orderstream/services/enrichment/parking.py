@@ -9,9 +9,11 @@ order waits here, in the same exactly-once store as the stock, in arrival order:
     q:<productId>\\0<seq>     -> park time (8 bytes, wall clock ms) + the order's record value
     W                        -> the productIds of this partition with parked orders
 
-The first restock releases the product's queue (the processor re-evaluates each order, in order);
-``expire`` hands back those parked for ``timeout_ms`` or more, at most ``budget`` per call, so a
-deadline set by ``punctuate`` rejects them with a reason of their own. Nothing here scans the store.
+Once the product is stocked the processor takes the queue from the front (a bounded number per
+restock and per punctuation, so that a long queue never makes one transaction outlast its
+timeout) and re-evaluates each order, in order; an order arriving while the queue is not empty
+parks behind it. ``take_expired`` hands back orders parked before a deadline, so that
+``punctuate`` rejects them with a reason of their own. Nothing here scans the store.
 """
 
 from __future__ import annotations
@@ -71,54 +73,41 @@ class ParkedOrders:
         head, tail = _HEADER.unpack(header)
         return int(tail - head)
 
-    def release(self, store: KeyValueStore, product_id: str) -> list[bytes]:
-        """Every order parked for ``product_id``, oldest first; the queue is gone afterwards."""
+    def products(self, store: KeyValueStore) -> list[str]:
+        """The products of this partition with parked orders."""
+        return _decode_directory(store.get(DIRECTORY_KEY))
+
+    def take(self, store: KeyValueStore, product_id: str, limit: int) -> list[bytes]:
+        """Up to ``limit`` of the orders parked for ``product_id``, oldest first, removed."""
+        return [value for _at, value in self._take(store, product_id, limit, None)]
+
+    def take_expired(
+        self, store: KeyValueStore, product_id: str, parked_before: int, limit: int
+    ) -> list[bytes]:
+        """Up to ``limit`` orders parked before ``parked_before``, oldest first, removed."""
+        return [value for _at, value in self._take(store, product_id, limit, parked_before)]
+
+    def _take(
+        self, store: KeyValueStore, product_id: str, limit: int, parked_before: int | None
+    ) -> list[tuple[int, bytes]]:
         header = store.get(_queue_key(product_id))
         if header is None:
             return []
         head, tail = _HEADER.unpack(header)
-        values = [self._pop(store, product_id, seq) for seq in range(head, tail)]
-        self._drop_queue(store, product_id)
-        return [v for v in values if v is not None]
-
-    def expire(
-        self, store: KeyValueStore, now_ms: int, timeout_ms: int, budget: int
-    ) -> list[tuple[str, bytes]]:
-        """Up to ``budget`` orders parked ``timeout_ms`` ago or earlier, per product in order."""
-        due: list[tuple[str, bytes]] = []
-        for product_id in _decode_directory(store.get(DIRECTORY_KEY)):
-            if len(due) >= budget:
-                break
-            due.extend(self._expire_one(store, product_id, now_ms - timeout_ms, budget - len(due)))
-        return due
-
-    def _expire_one(
-        self, store: KeyValueStore, product_id: str, parked_before: int, budget: int
-    ) -> list[tuple[str, bytes]]:
-        header = store.get(_queue_key(product_id))
-        if header is None:
-            return []
-        head, tail = _HEADER.unpack(header)
-        due: list[tuple[str, bytes]] = []
-        while head < tail and len(due) < budget:
-            raw = store.get(_entry_key(product_id, head))
-            if raw is not None and _TIME.unpack_from(raw)[0] > parked_before:
+        taken: list[tuple[int, bytes]] = []
+        while head < tail and len(taken) < limit:
+            raw = store.get(_entry_key(product_id, head)) or b""
+            at: int = _TIME.unpack_from(raw)[0] if raw else 0
+            if parked_before is not None and at >= parked_before:
                 break
             store.delete(_entry_key(product_id, head))
-            if raw is not None:
-                due.append((product_id, raw[_TIME.size :]))
+            taken.append((at, raw[_TIME.size :]))
             head += 1
         if head >= tail:
             self._drop_queue(store, product_id)
-        elif due:
+        elif taken:
             store.put(_queue_key(product_id), _HEADER.pack(head, tail))
-        return due
-
-    def _pop(self, store: KeyValueStore, product_id: str, seq: int) -> bytes | None:
-        key = _entry_key(product_id, seq)
-        raw = store.get(key)
-        store.delete(key)
-        return None if raw is None else raw[_TIME.size :]
+        return taken
 
     def _list(self, store: KeyValueStore, product_id: str) -> None:
         products = _decode_directory(store.get(DIRECTORY_KEY))

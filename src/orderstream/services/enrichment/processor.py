@@ -111,7 +111,9 @@ class EnrichmentConfig:
     sweep_interval_ms: int = 1_000
     sweep_budget_chunks: int = 32  # x 64 orderIds per partition and sweep
     park_timeout_ms: int = 60_000
-    expire_budget: int = 1_000  # parked orders rejected per partition and punctuation
+    # Parked orders re-evaluated per restock, and per partition and punctuation: a bound on the
+    # work of one transaction, which must commit within its timeout.
+    park_budget: int = 1_000
 
 
 class Codec(Protocol):
@@ -167,6 +169,7 @@ class EnrichmentProcessor:
         self._next_sweep_ms = 0
         self.repeats = 0  # exact repeats dropped at stage 1
         self.parked = 0  # orders that waited for their product's first restock
+        self.enriched = 0  # EnrichedOrders emitted (aborted transactions included)
 
     def process(self, record: Record, ctx: ProcessorContext) -> None:
         t = self.topics
@@ -250,18 +253,31 @@ class EnrichmentProcessor:
         before = decode_stock(store.get(key))
         store.put(key, encode_int(apply_restock(before, event.delta)))
         if before is None:  # the first stock: the orders that waited for it go first, in order
-            for value in self._parked.release(store, event.product_id):
-                self._order(self._codec.decode(value), value, store, ctx)
+            self._serve_parked(event.product_id, store, ctx)
+
+    def _serve_parked(self, product_id: str, store: KeyValueStore, ctx: Emitter) -> None:
+        """Re-evaluate the oldest parked orders of a stocked product (the rest: next time)."""
+        for value in self._parked.take(store, product_id, self.config.park_budget):
+            order = self._codec.decode(value)
+            self._reserve(order, self._catalog.lookup(product_id), store, ctx)
 
     def _order(self, order: OrderCreated, value: bytes, store: KeyValueStore, ctx: Emitter) -> None:
         product = self._catalog.lookup(order.product_id)
-        key = stock_key(order.product_id)
-        stock = decode_stock(store.get(key))
-        if product is not None and stock is None:
+        if product is not None and (
+            store.get(stock_key(order.product_id)) is None
+            or self._parked.waiting(store, order.product_id)
+        ):  # never stocked, or others wait before it: it waits
             self._parked.park(store, order.product_id, value, self._clock_ms())
             self.parked += 1
             return
-        outcome = reserve_stock(stock or 0, order.quantity, product_known=product is not None)
+        self._reserve(order, product, store, ctx)
+
+    def _reserve(
+        self, order: OrderCreated, product: Any, store: KeyValueStore, ctx: Emitter
+    ) -> None:
+        key = stock_key(order.product_id)
+        stock = decode_stock(store.get(key)) or 0
+        outcome = reserve_stock(stock, order.quantity, product_known=product is not None)
         if outcome.status is Status.RESERVED:
             store.put(key, encode_int(outcome.stock_after))
         self._emit(order, product, outcome, ctx)
@@ -284,17 +300,18 @@ class EnrichmentProcessor:
         )
         topic = self.topics.enriched_orders
         ctx.emit(topic, order.order_id.encode(), self._codec.encode(topic, enriched))
+        self.enriched += 1
 
     # -- punctuation: deadlines and the dedupe sweep -----------------------------------------
 
     def punctuate(self, now_ms: int, ctx: PunctuateContext) -> None:
-        """Reject orders parked past their deadline; forget orderIds past the dedupe window.
+        """Serve or reject parked orders; forget orderIds past the dedupe window.
 
-        Both walk their store from the oldest entry and stop at the first one still due, with a
+        Each walks its store from the oldest entry and stops at the first one not due, with a
         budget per partition, so one punctuation never scans a partition.
         """
         for store in ctx.stores(STOCK_STORE).values():
-            self._expire_parked(store, now_ms, ctx)
+            self._parked_due(store, now_ms, ctx)
         if now_ms < self._next_sweep_ms or not self.config.dedupe_ttl_ms:
             return
         behind = False
@@ -303,16 +320,22 @@ class EnrichmentProcessor:
         # A sweep that hit its budget goes on at the next punctuation instead of waiting.
         self._next_sweep_ms = now_ms if behind else now_ms + self.config.sweep_interval_ms
 
-    def _expire_parked(self, store: KeyValueStore, now_ms: int, ctx: PunctuateContext) -> None:
+    def _parked_due(self, store: KeyValueStore, now_ms: int, ctx: PunctuateContext) -> None:
+        """Serve the queues of stocked products; reject orders parked past their deadline."""
         cfg = self.config
-        for _product, value in self._parked.expire(
-            store, now_ms, cfg.park_timeout_ms, cfg.expire_budget
-        ):
-            order = self._codec.decode(value)
-            product = self._catalog.lookup(order.product_id)
-            outcome = (
-                no_stock_record()
-                if product is not None
-                else reserve_stock(0, order.quantity, product_known=False)
-            )
-            self._emit(order, product, outcome, ctx)
+        for product_id in self._parked.products(store):
+            if store.get(stock_key(product_id)) is not None:
+                self._serve_parked(product_id, store, ctx)
+                continue
+            deadline = now_ms - cfg.park_timeout_ms
+            for value in self._parked.take_expired(
+                store, product_id, deadline + 1, cfg.park_budget
+            ):
+                order = self._codec.decode(value)
+                product = self._catalog.lookup(product_id)
+                outcome = (
+                    no_stock_record()
+                    if product is not None
+                    else reserve_stock(0, order.quantity, product_known=False)
+                )
+                self._emit(order, product, outcome, ctx)
