@@ -8,10 +8,12 @@ landed. A failure lists every check that failed, with its detail.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from orderstream.chaos.env import ChaosEnv
-from orderstream.chaos.report import problems
+from orderstream.chaos.report import as_json, problems
 from orderstream.chaos.runner import run_scenario
 from orderstream.chaos.scenarios import GROUP, SCENARIOS, scenario
 
@@ -30,6 +32,7 @@ def test_coordinators_found_by_hash_are_the_ones_kafka_names(chaos_env: ChaosEnv
 @pytest.mark.parametrize("name", [s.name for s in SCENARIOS])
 def test_scenario_keeps_every_promise(chaos_env: ChaosEnv, name: str) -> None:
     result = run_scenario(chaos_env, scenario(name), LOAD_S, RATE)
+    print(json.dumps(as_json(result)))  # the measures, shown by pytest -rA
     assert result.ok, "\n".join(problems([result]))
     assert result.accepted > LOAD_S * RATE / 4, "the load never got going"
     assert result.faults.faults, "no fault was injected"
