@@ -8,6 +8,7 @@ import typer
 
 from orderstream.cli import analytics as analytics_cli
 from orderstream.cli import bench as bench_cli
+from orderstream.cli import chaos as chaos_cli
 from orderstream.cli import kafka, monitoring, pipeline, stack, topics
 from orderstream.cli import registry as registry_cli
 from orderstream.cli import run as run_cli
@@ -26,6 +27,7 @@ app.add_typer(kafka.app, name="kafka")
 app.add_typer(topics.app, name="topics")
 app.add_typer(run_cli.app, name="run")
 stack.register(app)  # up, down, ps
+chaos_cli.register(app)  # chaos
 pipeline.register(app)  # seed, load, audit
 app.add_typer(registry_cli.app, name="registry")
 app.add_typer(schemas_cli.app, name="schemas")

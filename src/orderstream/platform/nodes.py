@@ -18,6 +18,8 @@ class NodeSpec:
     node_id: int
     broker_port: int
     controller_port: int
+    # Clients are told this port instead of broker_port (a fault-injecting proxy listens there).
+    advertised_port: int | None = None
 
     @property
     def bootstrap(self) -> str:
@@ -107,7 +109,7 @@ def node_properties(spec: ClusterSpec, node: NodeSpec) -> dict[str, str]:
         "listeners": (
             f"PLAINTEXT://127.0.0.1:{node.broker_port},CONTROLLER://127.0.0.1:{node.controller_port}"
         ),
-        "advertised.listeners": f"PLAINTEXT://127.0.0.1:{node.broker_port}",
+        "advertised.listeners": f"PLAINTEXT://127.0.0.1:{node.advertised_port or node.broker_port}",
         "controller.listener.names": "CONTROLLER",
         "inter.broker.listener.name": "PLAINTEXT",
         "listener.security.protocol.map": (
