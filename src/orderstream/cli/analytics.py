@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import json as json_module
 import signal
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -18,7 +19,7 @@ from rich.console import Group
 from rich.live import Live
 from rich.table import Table
 
-from orderstream.cli.common import console, print_table
+from orderstream.cli.common import console, print_json, print_table
 from orderstream.cli.context import effective_settings
 from orderstream.errors import ConfigError
 
@@ -92,48 +93,86 @@ def bench(
     seconds: Annotated[float, typer.Option(help="seconds per rate")] = 15.0,
     samples: Annotated[int, typer.Option(help="dashboard delay samples")] = 20,
     home: Annotated[Path | None, typer.Option(help="logs and state (default: $HOME/bench)")] = None,
+    bootstrap: Annotated[
+        str | None,
+        typer.Option(help="Broker to measure; by default a fresh local 1-node cluster is started"),
+    ] = None,
+    registry: Annotated[
+        str | None, typer.Option(help="Registry with --bootstrap (default: the configured one)")
+    ] = None,
+    json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
+    json_out: Annotated[
+        Path | None, typer.Option("--json-out", help="Also write the JSON object to this file")
+    ] = None,
 ) -> None:
     """Throughput under EOS, window-close latency per rate, and dashboard update delay."""
-    from orderstream.services.analytics.bench import Bench, BenchReport, median, percentile
+    from orderstream.services.analytics.bench import (
+        Bench,
+        BenchReport,
+        bench_services,
+        report_json,
+    )
 
     try:
         rate_list = [int(r) for r in rates.split(",") if r.strip()]
     except ValueError as exc:
         raise ConfigError(f"--rates must be integers separated by commas, got {rates!r}") from exc
-    settings = effective_settings()
-    run = Bench(settings, home or settings.home / "bench" / "analytics", console.print)
+    base = effective_settings()
+    say: Callable[[str], None] = _quiet if json else console.print
     report = BenchReport()
-    try:
-        run.create_topics()
-        run.throughput(events, report)
-        run.close_latency(rate_list, seconds, report)
-        run.dashboard_delay(samples, report)
-    finally:
-        run.close()
-    console.print(
-        f"analytics throughput under exactly-once: {report.events_per_s:,.0f} events/s "
-        f"({report.throughput_events:,} events in {report.throughput_s:.1f} s, 6 partitions)"
+    with bench_services(base, bootstrap, registry, say) as settings:
+        run = Bench(settings, home or base.home / "bench" / "analytics", say)
+        try:
+            run.create_topics()
+            run.throughput(events, report)
+            run.close_latency(rate_list, seconds, report)
+            run.dashboard_delay(samples, report)
+        finally:
+            run.close()
+    figures = report_json(report)
+    if json_out is not None:
+        json_out.write_text(json_module.dumps(figures, indent=2) + "\n")
+    if json:
+        print_json(figures)
+        return
+    _print_report(report, figures)
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+def _print_report(report: Any, figures: dict[str, Any]) -> None:
+    print_table(
+        "analytics throughput under exactly-once (6 partitions, anomaly model on)",
+        ["events/s", "events", "seconds"],
+        [
+            (
+                f"{report.events_per_s:,.0f}",
+                f"{report.throughput_events:,}",
+                f"{report.throughput_s:.1f}",
+            )
+        ],
     )
+
+    def ms(value: float | None) -> str:
+        return "-" if value is None else f"{value:,.0f}"
+
     rows = [
-        (
-            f"{rate:,}",
-            f"{report.achieved_rate.get(rate, 0):,.0f}",
-            len(lat),
-            f"{median(lat) * 1000:,.0f}",
-            f"{percentile(lat, 0.99) * 1000:,.0f}",
-            f"{max(lat, default=float('nan')) * 1000:,.0f}",
-        )
-        for rate, lat in report.close_latency.items()
+        (f"{int(rate):,}", f"{f['produced_per_s']:,.0f}", f["windows"], *map(ms, p))
+        for rate, f in figures["close_latency_ms"].items()
+        for p in [(f["p50"], f["p99"], f["max"])]
     ]
     print_table(
         "window-close latency, 2 s windows + 0.5 s grace: end + grace -> readable in order-stats",
         ["offered/s", "produced/s", "windows", "p50 ms", "p99 ms", "max ms"],
         rows,
     )
-    d = report.dashboard_delay
-    console.print(
-        f"dashboard update delay (produce -> /api/events): p50 {median(d) * 1000:.0f} ms, "
-        f"max {max(d, default=float('nan')) * 1000:.0f} ms over {len(d)} samples"
+    d = figures["dashboard_delay_ms"]
+    print_table(
+        "dashboard update delay (produce -> /api/events)",
+        ["samples", "p50 ms", "max ms"],
+        [(d["samples"], ms(d["p50"]), ms(d["max"]))],
     )
 
 

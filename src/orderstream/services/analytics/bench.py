@@ -14,13 +14,16 @@ the configured cluster and registry, and produces EnrichedOrders straight to its
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import random
+import shutil
 import signal
 import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -29,7 +32,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, Producer, TopicPartition
+from confluent_kafka import (
+    Consumer,
+    ConsumerGroupTopicPartitions,
+    KafkaException,
+    Producer,
+    TopicPartition,
+)
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from orderstream.config import Role, Settings, kafka_config
@@ -101,8 +110,12 @@ class Bench:
         for name, future in self.admin.create_topics(specs, operation_timeout=30).items():
             try:
                 future.result(40)
-            except Exception as exc:
-                raise PlatformError(f"cannot create bench topic {name}: {exc}") from exc
+            except Exception as exc:  # a timeout's message is empty: name the class and broker
+                raise PlatformError(
+                    f"cannot create bench topic {name} on {self.settings.bootstrap_servers}: "
+                    f"{type(exc).__name__}: {exc or 'no answer'}; is Kafka running there? "
+                    "(without --bootstrap the bench starts its own broker)"
+                ) from exc
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
@@ -318,6 +331,89 @@ class _Feed(threading.Thread):
 
     def stop(self) -> None:
         self._halt.set()
+
+
+@contextlib.contextmanager
+def bench_services(
+    settings: Settings, bootstrap: str | None, registry: str | None, say: Say
+) -> Iterator[Settings]:
+    """Settings for the broker and registry to measure.
+
+    Given ``bootstrap`` (and the configured or given registry): those, checked first. Otherwise,
+    as ``bench runtime`` does, a fresh local 1-node cluster and a registry on it, always stopped.
+    """
+    if bootstrap:
+        chosen = settings.model_copy(
+            update={
+                "bootstrap_servers": bootstrap,
+                "registry_url": registry or settings.registry_url,
+            }
+        )
+        _check_reachable(chosen)
+        yield chosen
+        return
+    from orderstream.testing.cluster import local_cluster
+    from orderstream.testing.registry import running_registry
+
+    say("starting a local 1-node Kafka cluster and a schema registry for the bench ...")
+    home = Path(tempfile.mkdtemp(prefix="orderstream-bench-analytics-kafka-"))
+    try:
+        with (
+            local_cluster(home, settings.cache_dir) as cluster,
+            running_registry(cluster.bootstrap) as url,
+        ):
+            yield settings.model_copy(
+                update={"bootstrap_servers": cluster.bootstrap, "registry_url": url}
+            )
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def _check_reachable(settings: Settings) -> None:
+    admin = AdminClient(kafka_config(Role.ADMIN, "analytics-bench", settings=settings))
+    try:
+        admin.list_topics(timeout=10)
+    except KafkaException as exc:
+        raise PlatformError(
+            f"cannot reach Kafka at {settings.bootstrap_servers}: {exc}; start it, or leave out "
+            "--bootstrap and the bench starts its own"
+        ) from exc
+    try:
+        httpx.get(settings.registry_url + "/subjects", timeout=5).raise_for_status()
+    except httpx.HTTPError as exc:
+        raise PlatformError(
+            f"cannot reach the schema registry at {settings.registry_url}: {exc}; "
+            "give --registry, or leave out --bootstrap and the bench starts its own"
+        ) from exc
+
+
+def report_json(report: BenchReport) -> dict[str, object]:
+    """The figures as one JSON object (milliseconds for latencies)."""
+    return {
+        "events_per_s": round(report.events_per_s, 1),
+        "throughput_events": report.throughput_events,
+        "throughput_s": round(report.throughput_s, 3),
+        "close_latency_ms": {
+            str(rate): {
+                "produced_per_s": round(report.achieved_rate.get(rate, 0.0), 1),
+                "windows": len(lat),
+                "p50": _ms(median(lat)),
+                "p99": _ms(percentile(lat, 0.99)),
+                "max": _ms(max(lat, default=float("nan"))),
+            }
+            for rate, lat in report.close_latency.items()
+        },
+        "dashboard_delay_ms": {
+            "samples": len(report.dashboard_delay),
+            "p50": _ms(median(report.dashboard_delay)),
+            "max": _ms(max(report.dashboard_delay, default=float("nan"))),
+        },
+    }
+
+
+def _ms(seconds: float) -> float | None:
+    """Milliseconds, or None (JSON null) when there was nothing to measure."""
+    return None if math.isnan(seconds) else round(seconds * 1000, 1)
 
 
 def percentile(values: list[float], q: float) -> float:
