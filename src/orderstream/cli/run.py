@@ -21,6 +21,14 @@ def _trace_native_crashes() -> None:
     faulthandler.enable(all_threads=True)
 
 
+def _exit_when_librdkafka_hangs() -> None:
+    """A transactional call stuck inside librdkafka past its timeout ends the process, which
+    ``up``'s supervisor restarts (see ``orderstream.kafka.watchdog``)."""
+    from orderstream.kafka.watchdog import WATCHDOG
+
+    WATCHDOG.exit_when_hung()
+
+
 @app.command()
 def orders(
     host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
@@ -55,6 +63,7 @@ def enrichment(
         raise typer.BadParameter(f"--instances must be at least 1, got {instances}")
     configure_logging(log_level, service="enrichment")
     _trace_native_crashes()
+    _exit_when_librdkafka_hangs()
     settings = effective_settings()
     if instances > 1:
         _supervise_enrichment(instances, http_port, state_dir, commit_interval_ms, log_level)
@@ -113,6 +122,7 @@ def analytics(
 
     configure_logging(log_level, service="analytics")
     _trace_native_crashes()
+    _exit_when_librdkafka_hangs()
     args = AnalyticsArgs(
         host, port, window_ms, grace_ms, idle_close_ms, threshold, seed, topic_prefix
     )

@@ -22,7 +22,10 @@ The retry policy: every retry goes through ``_retry``, which follows this table:
                          (after up to 3 s for in-flight messages to finish: ``abort``)
     produce, queue full  until room, for at most 24 s         TransactionAborted (abort, rewind)
 
-Each budget (attempts x wait, plus the backoffs between them) stays within ``RETRY_BUDGET_S``,
+Every attempt runs under ``kafka.watchdog``: librdkafka can block past its own timeout (a
+restarted group coordinator, librdkafka issues 5456/5511), and a service then exits for its
+supervisor to restart it rather than hang. Each budget (attempts x wait, plus the backoffs
+between them) stays within ``RETRY_BUDGET_S``,
 which the loop's ``/healthz`` stall limit is derived from: a probe never calls a retrying
 instance stalled.
 """
@@ -41,6 +44,7 @@ from confluent_kafka import KafkaError, KafkaException, Producer, TopicPartition
 from orderstream.config import KafkaConfig
 from orderstream.errors import OrderstreamError, TaskMigrated, TransactionAborted
 from orderstream.kafka.errors import OutputTooLarge, kafka_error, translate_txn_error
+from orderstream.kafka.watchdog import WATCHDOG
 
 logger = logging.getLogger(__name__)
 
@@ -187,7 +191,8 @@ class TransactionalProducer(OutputProducer):
         policy = RETRY_POLICY[call]
         for attempt in range(1, policy.attempts + 1):
             try:
-                run(policy.wait_s)
+                with WATCHDOG.guard(call, policy.wait_s):
+                    run(policy.wait_s)
                 return
             except KafkaException as exc:
                 err = kafka_error(exc)
