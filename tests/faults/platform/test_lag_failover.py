@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from orderstream.platform.cluster import restart_dead_nodes, wait_ready
@@ -66,9 +66,18 @@ def _committed_group(cluster: LocalCluster, topic: str, group: str, offset: int)
         consumer.close()
 
 
-def _coordinator(admin: AdminClient, group: str) -> int:
-    described = admin.describe_consumer_groups([group], request_timeout=10)[group].result(15)
-    return int(described.coordinator.id)
+def _coordinator(admin: AdminClient, group: str, timeout_s: float = 60.0) -> int:
+    """The group's coordinator; right after a kill the old one answers NOT_COORDINATOR until the
+    new one has loaded the group, so ask again until the deadline."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            described = admin.describe_consumer_groups([group], request_timeout=10)[group]
+            return int(described.result(15).coordinator.id)
+        except KafkaException:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
 
 
 def test_lag_is_end_minus_committed(cluster: LocalCluster) -> None:

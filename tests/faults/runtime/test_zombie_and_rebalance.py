@@ -112,10 +112,12 @@ def test_a_stalled_instance_cannot_commit_what_it_processed_as_a_zombie(
         settings,
     )
     threads = [threading.Thread(target=loop.run, daemon=True) for loop in (zombie, healthy)]
-    for thread in threads:
-        thread.start()
+    # The zombie starts alone: started together, the healthy instance could take every partition
+    # and drain the input before the zombie is assigned any, and the stall would never begin.
+    threads[0].start()
     try:
         wait_for(lambda: stalling.records >= 2_000, 60, "the stall to begin")
+        threads[1].start()
         produce_inputs(bootstrap, eos_topics.input, 10_000, keys=1_000, seed=5)
         wait_committed(bootstrap, eos_topics, 30_000, timeout=90)
         wait_for(
@@ -129,7 +131,8 @@ def test_a_stalled_instance_cannot_commit_what_it_processed_as_a_zombie(
         for loop in (zombie, healthy):
             loop.stop()
         for thread in threads:
-            thread.join(60)
+            if thread.is_alive():
+                thread.join(60)
     verdict = verify(bootstrap, eos_topics)
     assert verdict.ok, verdict.problems
     assert verdict.processed == verdict.outputs == 30_000

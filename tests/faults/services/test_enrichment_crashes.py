@@ -42,7 +42,14 @@ def _load_in_background(
 
 def _committed(settings: Settings, topic: str = ORDERS) -> int:
     """The input enrichment has committed so far: its group's offsets on ``topic``, summed."""
-    conf = {"bootstrap.servers": settings.bootstrap_servers, "group.id": APP_ID}
+    # read_uncommitted: a read_committed consumer asks for stable offsets (KIP-447), which the
+    # broker withholds while the killed instance's transaction is still open (until it times out
+    # or the restarted instance fences it), so the read would time out right after a kill.
+    conf = {
+        "bootstrap.servers": settings.bootstrap_servers,
+        "group.id": APP_ID,
+        "isolation.level": "read_uncommitted",
+    }
     consumer = Consumer({**conf, "enable.auto.commit": False})  # never subscribes: no rebalance
     try:
         meta = consumer.list_topics(topic, timeout=10).topics[topic]

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -29,9 +30,22 @@ def _cli(cluster: LocalCluster, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def _wait_full_isr(cluster: LocalCluster, topic: str, timeout_s: float = 90.0) -> None:
+    """A node that an earlier fault test restarted may still be catching up: it joins the ISR
+    of a new topic only once it has, so wait for that before asking for a full ISR."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        parts = cluster.admin.list_topics(topic, timeout=10).topics[topic].partitions.values()
+        if all(len(p.isrs) == len(p.replicas) for p in parts):
+            return
+        assert time.monotonic() < deadline, f"{topic}: ISR not full after {timeout_s:.0f}s"
+        time.sleep(0.2)
+
+
 def test_describe_shows_leader_replicas_and_isr(kafka_cluster3: LocalCluster) -> None:
     topic = kafka_cluster3.create_topic(partitions=3, replication=3)
     wait_for_topic_leaders(kafka_cluster3.admin, topic)
+    _wait_full_isr(kafka_cluster3, topic)
     done = _cli(kafka_cluster3, topic, "--json")
     assert done.returncode == 0, done.stderr
     rows = json.loads(done.stdout)
