@@ -37,7 +37,7 @@ logger = logging.getLogger(__name__)
 
 SPEC_FILE = "cluster.json"
 LOG_TAIL_LINES = 25
-PORT_RELEASE_S = 10.0
+PORT_RELEASE_S = 30.0
 
 
 def load_spec(home: Path) -> ClusterSpec | None:
@@ -316,10 +316,15 @@ def stop_node(spec: ClusterSpec, node: NodeSpec, timeout: float = 30.0) -> str:
     return how
 
 
+KILL_WAIT_S = 60.0  # a SIGKILLed JVM's threads can take many seconds to go on a loaded machine
+
+
 def kill_node(spec: ClusterSpec, node: NodeSpec) -> None:
-    """A crash: SIGKILL, no clean shutdown."""
+    """A crash: SIGKILL, no clean shutdown. Returns once the process is gone: a node still
+    dying would look alive to ``restart_dead_nodes`` and never be restarted."""
     signal_node(spec, node, signal.SIGKILL)
-    _wait_dead(spec, node, 10.0)
+    if not _wait_dead(spec, node, KILL_WAIT_S):
+        raise PlatformError(f"node {node.node_id} still alive {KILL_WAIT_S:.0f}s after SIGKILL")
 
 
 def cluster_down(spec: ClusterSpec, timeout: float = 30.0) -> dict[int, str]:

@@ -66,11 +66,13 @@ def _committed_group(cluster: LocalCluster, topic: str, group: str, offset: int)
         consumer.close()
 
 
-def _coordinator(admin: AdminClient, group: str, timeout_s: float = 60.0) -> int:
-    """The group's coordinator; right after a kill the old one answers NOT_COORDINATOR until the
-    new one has loaded the group, so ask again until the deadline."""
+def _coordinator(bootstrap: str, group: str, timeout_s: float = 60.0) -> int:
+    """The group's coordinator. Right after a kill the old one answers NOT_COORDINATOR, and a
+    long-lived AdminClient keeps asking it (it caches the coordinator), so each try uses a new
+    client, until the deadline."""
     deadline = time.monotonic() + timeout_s
     while True:
+        admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
         try:
             described = admin.describe_consumer_groups([group], request_timeout=10)[group]
             return int(described.result(15).coordinator.id)
@@ -113,7 +115,7 @@ def test_lag_reads_survive_coordinator_kills(cluster: LocalCluster, tmp_path: Pa
     try:
         for _ in range(KILLS):
             _wait_lines(log_path, "ok", poller)
-            victim = _coordinator(cluster.admin, groups[0])
+            victim = _coordinator(cluster.bootstrap, groups[0])
             cluster.kill(victim)
             restart_dead_nodes(dist, spec)
             wait_ready(spec, 120)
