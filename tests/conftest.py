@@ -38,6 +38,21 @@ def kafka_cluster3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCl
 
 
 @pytest.fixture
+def healthy_cluster3(kafka_cluster3: LocalCluster) -> Iterator[LocalCluster]:
+    """The session's 3-node cluster with every node up before and after the test: fault tests
+    share it and kill nodes, and a later test must not find one dead or still dying."""
+    from orderstream.platform.cluster import restart_dead_nodes, wait_ready
+
+    spec, dist = kafka_cluster3.spec, kafka_cluster3.dist
+    assert spec is not None and dist is not None
+    restart_dead_nodes(dist, spec)
+    wait_ready(spec, 120)
+    yield kafka_cluster3
+    restart_dead_nodes(dist, spec)
+    wait_ready(spec, 120)
+
+
+@pytest.fixture
 def bootstrap(kafka_cluster: LocalCluster) -> str:
     return kafka_cluster.bootstrap
 

@@ -124,6 +124,21 @@ class ClusterControl:
         meta = self.admin.list_topics(topic, timeout=10)
         return int(meta.topics[topic].partitions[partition].leader)
 
+    def leader_seen_without(self, topic: str, partition: int, silent: int) -> int | None:
+        """The leader as the nodes other than ``silent`` report it, or None if none answers.
+
+        Each node is asked by a new client bootstrapped at it alone: a long-lived client sends
+        its metadata request to any broker it knows, a SIGSTOPped one included, and waits out
+        the request timeout there while the leadership moves."""
+        for node in self.spec.nodes:
+            if node.node_id == silent:
+                continue
+            admin = AdminClient({"bootstrap.servers": node.bootstrap, "log_level": 0})
+            with contextlib.suppress(KafkaException):
+                meta = admin.list_topics(topic, timeout=3)
+                return int(meta.topics[topic].partitions[partition].leader)
+        return None
+
     def find_busy_partition(self) -> int:
         """The ``orders`` partition that has taken the most records (on a healthy cluster)."""
         parts = partitions_of(self.admin, ORDERS)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -45,15 +44,8 @@ while True:
 
 
 @pytest.fixture
-def cluster(kafka_cluster3: LocalCluster) -> Iterator[LocalCluster]:
-    """The session's 3-node cluster with every node up (another fault test may have killed one)."""
-    spec, dist = kafka_cluster3.spec, kafka_cluster3.dist
-    assert spec is not None and dist is not None
-    restart_dead_nodes(dist, spec)
-    wait_ready(spec, 120)
-    yield kafka_cluster3
-    restart_dead_nodes(dist, spec)
-    wait_ready(spec, 120)
+def cluster(healthy_cluster3: LocalCluster) -> LocalCluster:
+    return healthy_cluster3
 
 
 def _committed_group(cluster: LocalCluster, topic: str, group: str, offset: int) -> None:

@@ -14,7 +14,8 @@ from orderstream.testing.cluster import LocalCluster, wait_for_topic_leaders
 RECORDS = 20_000
 
 
-def test_leader_sigkill_loses_no_acknowledged_record(kafka_cluster3: LocalCluster) -> None:
+def test_leader_sigkill_loses_no_acknowledged_record(healthy_cluster3: LocalCluster) -> None:
+    kafka_cluster3 = healthy_cluster3
     topic = kafka_cluster3.create_topic(partitions=1, replication=3,
                                         config={"min.insync.replicas": "2"})  # fmt: skip
     wait_for_topic_leaders(kafka_cluster3.admin, topic)

@@ -42,7 +42,8 @@ def _wait_full_isr(cluster: LocalCluster, topic: str, timeout_s: float = 90.0) -
         time.sleep(0.2)
 
 
-def test_describe_shows_leader_replicas_and_isr(kafka_cluster3: LocalCluster) -> None:
+def test_describe_shows_leader_replicas_and_isr(healthy_cluster3: LocalCluster) -> None:
+    kafka_cluster3 = healthy_cluster3
     topic = kafka_cluster3.create_topic(partitions=3, replication=3)
     wait_for_topic_leaders(kafka_cluster3.admin, topic)
     _wait_full_isr(kafka_cluster3, topic)
