@@ -22,15 +22,9 @@ from concurrent.futures import Future
 
 logger = logging.getLogger(__name__)
 
-# Kafka API keys of the write path whose responses an ambiguous-commit fault swallows.
+# Kafka API keys whose responses the ambiguous-commit fault swallows.
 PRODUCE = 0
-ADD_PARTITIONS_TO_TXN = 24
-ADD_OFFSETS_TO_TXN = 25
 END_TXN = 26
-TXN_OFFSET_COMMIT = 28
-WRITE_PATH = frozenset(
-    {PRODUCE, ADD_PARTITIONS_TO_TXN, ADD_OFFSETS_TO_TXN, END_TXN, TXN_OFFSET_COMMIT}
-)
 
 
 async def _read_frame(reader: asyncio.StreamReader) -> bytes:

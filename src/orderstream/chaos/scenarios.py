@@ -9,6 +9,7 @@ that passes cannot have passed because its fault missed.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import time
 from collections.abc import Callable
@@ -17,10 +18,12 @@ from pathlib import Path
 
 from orderstream.chaos.env import DISK_NODE, ChaosEnv
 from orderstream.chaos.load import LoadLog
-from orderstream.chaos.proxy import END_TXN, PRODUCE, WRITE_PATH
+from orderstream.chaos.proxy import END_TXN, PRODUCE
 from orderstream.errors import PlatformError
 from orderstream.ops.audit import CheckResult
 from orderstream.services.topics import ORDERS
+
+logger = logging.getLogger(__name__)
 
 TXN_ID = "enrichment-0"
 GROUP = "enrichment"
@@ -29,6 +32,7 @@ ZOMBIE_S = 12.0  # > broker.session.timeout.ms (3 s), replica.lag.time.max.ms (5
 ZOMBIE_MAX_S = 45.0  # the longest pause while waiting for the cluster to fence the zombie
 OUTAGE_S = 10.0  # two brokers down
 DROP_S = 8.0  # the proxy swallows write-path responses for this long
+DROP_MAX_S = 40.0  # ... and longer, until the response it is after was swallowed once
 ISR_TIMEOUT_S = 180.0
 API_ACK_TIMEOUT_S = 5.0  # the API's ack timeout (3 s) plus margin
 
@@ -184,21 +188,21 @@ def judge_unavailable(log: FaultLog, load: LoadLog) -> None:
 
 
 def ambiguous_commit(env: ChaosEnv, log: FaultLog) -> None:
-    """The proxy of enrichment's transaction coordinator swallows write-path responses."""
+    """Two ambiguous writes at enrichment's transaction coordinator, one after the other.
+
+    First the proxy swallows produce responses (the records are written, the producer cannot
+    know), then EndTxn responses (the commit happens, the producer cannot know). They are two
+    phases because a producer whose AddPartitionsToTxn or produce went unanswered never gets as
+    far as EndTxn: dropping the whole write path at once never makes a commit ambiguous."""
     victim = env.cluster.transaction_coordinator(TXN_ID)
     proxy = env.proxies[victim]
     before = proxy.dropped.copy()
-    log.fault(
-        env, "responses dropped (produce, AddPartitions, AddOffsets, EndTxn, TxnCommit)", victim
-    )
-    proxy.drop_responses(WRITE_PATH)
-    try:
-        time.sleep(DROP_S)  # the fault's duration
-    finally:
-        proxy.forward_all()
-        closed = proxy.reset_connections()
+    log.fault(env, "produce responses dropped", victim)
+    _swallow(env, victim, frozenset({PRODUCE}), PRODUCE)
+    log.fault(env, "EndTxn responses dropped", victim)
+    _swallow(env, victim, frozenset({END_TXN}), END_TXN)
     dropped = proxy.dropped - before
-    log.notes.append(f"dropped {dict(dropped)} by api key; reset {closed} connections")
+    log.notes.append(f"dropped {dict(dropped)} by api key")
     log.expect(
         "produce and EndTxn responses were swallowed",
         dropped[PRODUCE] > 0 and dropped[END_TXN] > 0,
@@ -206,6 +210,24 @@ def ambiguous_commit(env: ChaosEnv, log: FaultLog) -> None:
     )
     log.notes.append(f"all in ISR after {wait_isr_full(env):.1f}s")
     log.healed_at = time.time()
+
+
+def _swallow(env: ChaosEnv, node: int, api_keys: frozenset[int], proof: int) -> None:
+    """Swallow responses for DROP_S, and on until one response of ``proof`` was swallowed (at
+    most DROP_MAX_S), then close every connection, as a network blip would."""
+    proxy = env.proxies[node]
+    first = proxy.dropped[proof]
+    started = time.monotonic()
+    proxy.drop_responses(api_keys)
+    try:
+        while time.monotonic() - started < DROP_MAX_S:
+            if time.monotonic() - started >= DROP_S and proxy.dropped[proof] > first:
+                break
+            time.sleep(0.2)
+    finally:
+        proxy.forward_all()
+        closed = proxy.reset_connections()
+    logger.info("proxy of node %s: responses swallowed, %s connections reset", node, closed)
 
 
 def _fill(directory: Path) -> int:

@@ -109,13 +109,41 @@ def read_topic(settings: Settings, topic: str, timeout_s: float = 120.0) -> list
         follower.close()
 
 
+LIST_OFFSETS_RETRY_S = 60.0
+
+
 def end_offsets(
-    admin: AdminClient, topic: str, parts: list[int], isolation: IsolationLevel
+    admin: AdminClient,
+    topic: str,
+    parts: list[int],
+    isolation: IsolationLevel,
+    retry_s: float = LIST_OFFSETS_RETRY_S,
 ) -> dict[int, int]:
-    """The end offset of each partition as a reader of this isolation level sees it."""
-    request = {TopicPartition(topic, p): OffsetSpec.latest() for p in parts}  # type: ignore[no-untyped-call]
-    futures = admin.list_offsets(request, isolation_level=isolation, request_timeout=15)
-    return {tp.partition: fut.result(20).offset for tp, fut in futures.items()}
+    """The end offset of each partition as a reader of this isolation level sees it.
+
+    Right after a leader change ListOffsets answers FENCED_LEADER_EPOCH, NOT_LEADER or a timeout
+    for a moment (the client's metadata is stale), so a failed partition is asked again, for up
+    to ``retry_s``; the audit must not fail on a broker that is just handing over leadership.
+    """
+    ends: dict[int, int] = {}
+    deadline = time.monotonic() + retry_s
+    while True:
+        missing = [p for p in parts if p not in ends]
+        request = {TopicPartition(topic, p): OffsetSpec.latest() for p in missing}  # type: ignore[no-untyped-call]
+        futures = admin.list_offsets(request, isolation_level=isolation, request_timeout=15)
+        failure: KafkaException | None = None
+        for tp, fut in futures.items():
+            try:
+                ends[tp.partition] = fut.result(20).offset
+            except KafkaException as exc:
+                failure = exc
+        if failure is None:
+            return ends
+        if time.monotonic() > deadline:
+            raise PlatformError(
+                f"listing the end offsets of {topic} kept failing for {retry_s:.0f}s: {failure}"
+            ) from failure
+        time.sleep(0.5)
 
 
 def open_transactions(admin: AdminClient, topic: str) -> dict[int, tuple[int, int]]:

@@ -22,13 +22,6 @@ pytestmark = pytest.mark.faults
 LOAD_S = 30.0
 RATE = 100.0
 
-# The scenarios whose every promise holds today. kill-each-broker (analytics or enrichment does not
-# recover by itself after a coordinator kill), ambiguous-commit (the audit finds orders missing
-# from enriched-orders after dropped produce/AddPartitionsToTxn responses) and full-disk (the audit
-# fails on FENCED_LEADER_EPOCH after the leader change) still fail their checkers: they run with
-# `orderstream chaos NAME`, and they join this list once the causes are fixed (issue 9 is open).
-IN_SUITE = ("rolling-restart", "zombie-leader", "two-down")
-
 
 def test_coordinators_found_by_hash_are_the_ones_kafka_names(chaos_env: ChaosEnv) -> None:
     cluster = chaos_env.cluster
@@ -36,7 +29,7 @@ def test_coordinators_found_by_hash_are_the_ones_kafka_names(chaos_env: ChaosEnv
         assert cluster.group_coordinator(group) == cluster.described_group_coordinator(group)
 
 
-@pytest.mark.parametrize("name", [s.name for s in SCENARIOS if s.name in IN_SUITE])
+@pytest.mark.parametrize("name", [s.name for s in SCENARIOS])
 def test_scenario_keeps_every_promise(chaos_env: ChaosEnv, name: str) -> None:
     result = run_scenario(chaos_env, scenario(name), LOAD_S, RATE)
     print(json.dumps(as_json(result)))  # the measures, shown by pytest -rA
