@@ -106,12 +106,12 @@ def bench(
     ] = None,
 ) -> None:
     """Throughput under EOS, window-close latency per rate, and dashboard update delay."""
-    from orderstream.services.analytics.bench import (
+    from orderstream.bench.analytics import (
         Bench,
         BenchReport,
-        bench_services,
         report_json,
     )
+    from orderstream.bench.environment import bench_services
 
     try:
         rate_list = [int(r) for r in rates.split(",") if r.strip()]
@@ -129,7 +129,7 @@ def bench(
             run.dashboard_delay(samples, report)
         finally:
             run.close()
-    figures = report_json(report)
+    figures = {"bench": "analytics", **report_json(report)}
     if json_out is not None:
         json_out.write_text(json_module.dumps(figures, indent=2) + "\n")
     if json:

@@ -1,4 +1,8 @@
-"""``orderstream bench``: commands that measure and print figures (never timed tests)."""
+"""``orderstream bench``: every benchmark, one group (never timed tests).
+
+Each command prints tables, or with ``--json`` one object: its figures plus ``bench``, the
+benchmark's name. The code that measures lives in ``orderstream.bench``.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedCo
 
 from orderstream.cli.analytics import bench as analytics_bench
 from orderstream.cli.bench_pipeline import pipeline_bench
+from orderstream.cli.bench_registry import registry_bench
 from orderstream.cli.common import console, print_json, print_table
 from orderstream.config import load_settings
 
@@ -31,7 +36,8 @@ def runtime_bench(
     json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
 ) -> None:
     """Throughput of the runtime against the raw Python ceiling, and restart times."""
-    from orderstream.testing.benchmark import RuntimeBench, bench_cluster_or
+    from orderstream.bench.environment import bench_cluster_or
+    from orderstream.bench.runtime import RuntimeBench
 
     settings = load_settings()
     with (
@@ -55,7 +61,7 @@ def runtime_bench(
 
         result = RuntimeBench(cluster, records, restore_keys, progress, rounds).run()
     if json:
-        print_json(result.as_json())
+        print_json({"bench": "runtime", **result.as_json()})
         return
     rows = []
     for label, key in (
@@ -92,3 +98,4 @@ def runtime_bench(
 
 app.command("analytics")(analytics_bench)  # the same as `orderstream analytics bench`
 app.command("pipeline")(pipeline_bench)  # enrichment drain, end-to-end latency, orders API
+app.command("registry")(registry_bench)  # the same as `orderstream registry bench`

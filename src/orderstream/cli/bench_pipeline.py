@@ -6,14 +6,14 @@ from typing import Annotated
 
 import typer
 
-from orderstream.cli.common import console, print_json, print_table
-from orderstream.config import load_settings
-from orderstream.ops.bench_pipeline import (
+from orderstream.bench.environment import bench_environment
+from orderstream.bench.pipeline import (
     WARMUP_S,
     PipelineBench,
     PipelineFigures,
-    bench_environment,
 )
+from orderstream.cli.common import console, print_json, print_table
+from orderstream.config import load_settings
 
 
 def pipeline_bench(
@@ -41,7 +41,7 @@ def pipeline_bench(
         bench = PipelineBench(cluster, settings, home / "run", status.update)
         figures = bench.run(orders, rate_list, seconds, api_count, batch, latency_commit_ms)
     if json:
-        print_json(figures.as_json())
+        print_json({"bench": "pipeline", **figures.as_json()})
         return
     _print(figures)
 

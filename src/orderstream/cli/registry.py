@@ -1,19 +1,16 @@
-"""``orderstream registry``: run the Schema Registry, create auth entries, benchmark it."""
+"""``orderstream registry``: run the Schema Registry and create auth entries."""
 
 from __future__ import annotations
 
 import getpass
 import sys
-import time
-import uuid
 from pathlib import Path
 from typing import Annotated
 
-import httpx
 import typer
 
+from orderstream.cli.bench_registry import registry_bench
 from orderstream.cli.context import effective_settings
-from orderstream.config import Role, Settings, kafka_config
 from orderstream.errors import ConfigError
 from orderstream.logging import configure_logging
 from orderstream.registry.auth import RoleName, user_line
@@ -73,78 +70,5 @@ def hash_password(
     typer.echo(user_line(user, role, password))
 
 
-@app.command()
-def bench(
-    schemas: Annotated[int, typer.Option(help="schemas to register (and to restart with)")] = 1000,
-    seconds: Annotated[float, typer.Option(help="duration of the GET load")] = 10.0,
-    connections: Annotated[int, typer.Option(help="concurrent connections of the load")] = 32,
-) -> None:
-    """Registration latency, GET /schemas/ids/{id} throughput, start-up time with N schemas.
-
-    Runs a registry subprocess on a fresh schemas topic of the configured cluster, then
-    deletes the topic.
-    """
-    from orderstream.cli.common import console
-    from orderstream.registry.bench import (
-        load_schema_ids,
-        percentile,
-        register_many,
-        serde_throughput,
-    )
-    from orderstream.registry.store import ensure_schemas_topic
-    from orderstream.testing.registry import start_registry
-
-    settings = effective_settings()
-    topic = f"_schemas-bench-{uuid.uuid4().hex[:8]}"
-    ensure_schemas_topic(settings, topic)
-    try:
-        registry = start_registry(settings.bootstrap_servers, topic=topic)
-        try:
-            registry.wait_ready()
-            ids, latencies = register_many(registry.url, schemas)
-            load = load_schema_ids(registry.url, min(ids), max(ids), seconds, connections)
-            encodes, decodes = serde_throughput(registry.url)
-        finally:
-            registry.stop()
-        started = time.monotonic()
-        restarted = start_registry(settings.bootstrap_servers, topic=topic)
-        try:
-            restarted.wait_ready()
-            startup_s = time.monotonic() - started
-            status = httpx.get(f"{restarted.url}/_orderstream/status").json()
-        finally:
-            restarted.stop()
-    finally:
-        _delete_topic(settings, topic)
-    first, *ms = [x * 1000 for x in latencies]  # the first write waits for the election
-    console.print(
-        f"registration latency ({schemas} schemas, sequential): p50 {percentile(ms, 0.5):.2f} ms, "
-        f"p99 {percentile(ms, 0.99):.2f} ms, max {max(ms, default=first):.2f} ms; "
-        f"first write after start-up {first:.0f} ms",
-        highlight=False,
-        soft_wrap=True,
-    )
-    console.print(
-        f"GET /schemas/ids/{{id}} ({load.tool}, {connections} connections, {load.seconds:.1f} s): "
-        f"{load.per_second:,.0f} requests/s, p50 {load.p50_ms:.2f} ms, p99 {load.p99_ms:.2f} ms",
-        highlight=False,
-        soft_wrap=True,
-    )
-    console.print(
-        f"EventSerde OrderCreated (one thread): {encodes:,.0f} encodes/s, {decodes:,.0f} decodes/s",
-        highlight=False,
-        soft_wrap=True,
-    )
-    console.print(
-        f"start-up with {status['records']} records in {topic}: {startup_s:.2f} s to first 2xx "
-        f"(process start included); store read in {status['ready_after_s']:.2f} s",
-        highlight=False,
-        soft_wrap=True,
-    )
-
-
-def _delete_topic(settings: Settings, topic: str) -> None:
-    from confluent_kafka.admin import AdminClient
-
-    admin = AdminClient(kafka_config(Role.ADMIN, "registry-bench", settings=settings))
-    admin.delete_topics([topic], operation_timeout=30)[topic].result(35)
+# `orderstream registry bench` is `orderstream bench registry` (the code lives in orderstream.bench)
+app.command("bench")(registry_bench)

@@ -25,6 +25,7 @@ from orderstream.ops.seed import product_id, unit_price_cents
 from orderstream.serde import EventSerde, OrderCreated
 from orderstream.services.orders.idempotency import order_id_for_key
 from orderstream.services.topics import ORDERS, PRODUCT_HEADER
+from orderstream.stats import percentile
 
 Progress = Callable[[int], None]
 
@@ -77,14 +78,6 @@ class LoadReport:
 
     def percentile(self, q: float) -> float:
         return percentile(self.latencies, q)
-
-
-def percentile(values: list[float], q: float) -> float:
-    """The q-quantile (0..1) by nearest rank; 0 for no values."""
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, int(q * len(ordered) + 0.5) - 1))]
 
 
 def build_orders(spec: LoadSpec, run_id: str | None = None) -> list[OrderCreated]:

@@ -10,7 +10,6 @@ from orderstream.ops.load import (
     build_orders,
     http_bodies,
     keyed_http_bodies,
-    percentile,
 )
 from orderstream.services.orders.idempotency import order_id_for_key
 from orderstream.services.orders.models import field_errors, parse_batch, parse_order
@@ -65,10 +64,3 @@ def test_keyed_load_bodies_carry_the_key_and_expect_the_derived_order_ids() -> N
     batched = keyed_http_bodies(orders, 3)
     assert [b.key for b in batched] == [orders[0].order_id, orders[3].order_id]
     assert batched[1].order_ids == [order_id_for_key(orders[3].order_id, i) for i in range(2)]
-
-
-def test_percentile_by_nearest_rank() -> None:
-    values = [float(v) for v in range(1, 101)]
-    assert percentile(values, 0.5) == 50.0
-    assert percentile(values, 0.99) == 99.0
-    assert percentile([], 0.99) == 0.0

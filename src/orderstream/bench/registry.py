@@ -10,11 +10,15 @@ import shutil
 import subprocess
 import tempfile
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
 import httpx
+
+from orderstream.config import Role, Settings, kafka_config
+from orderstream.stats import percentile
 
 _WRK_SCRIPT = """
 math.randomseed(os.time())
@@ -35,13 +39,6 @@ class LoadResult:
     @property
     def per_second(self) -> float:
         return self.requests / self.seconds
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def bench_schema(n: int) -> str:
@@ -147,3 +144,64 @@ def serde_throughput(url: str, count: int = 50_000) -> tuple[float, float]:
     decoded = time.perf_counter() - started
     serde.close()
     return count / encoded, count / decoded
+
+
+def run_registry_bench(
+    settings: Settings, schemas: int, seconds: float, connections: int
+) -> dict[str, object]:
+    """Every registry figure, on a registry subprocess over a fresh schemas topic (deleted after).
+
+    Registration latency (sequential, the first write apart: it waits for the election), GET
+    /schemas/ids/{id} throughput under ``connections``, EventSerde encode/decode rates, and the
+    start-up time of a registry that must read ``schemas`` records first.
+    """
+    from orderstream.registry.store import ensure_schemas_topic
+    from orderstream.testing.registry import start_registry
+
+    topic = f"_schemas-bench-{uuid.uuid4().hex[:8]}"
+    ensure_schemas_topic(settings, topic)
+    try:
+        registry = start_registry(settings.bootstrap_servers, topic=topic)
+        try:
+            registry.wait_ready()
+            ids, latencies = register_many(registry.url, schemas)
+            load = load_schema_ids(registry.url, min(ids), max(ids), seconds, connections)
+            encodes, decodes = serde_throughput(registry.url)
+        finally:
+            registry.stop()
+        started = time.monotonic()
+        restarted = start_registry(settings.bootstrap_servers, topic=topic)
+        try:
+            restarted.wait_ready()
+            startup_s = time.monotonic() - started
+            status = httpx.get(f"{restarted.url}/_orderstream/status").json()
+        finally:
+            restarted.stop()
+    finally:
+        _delete_topic(settings, topic)
+    first, *ms = [x * 1000 for x in latencies]
+    return {
+        "schemas": schemas,
+        "register_p50_ms": round(percentile(ms, 0.5), 2),
+        "register_p99_ms": round(percentile(ms, 0.99), 2),
+        "register_max_ms": round(max(ms, default=first), 2),
+        "first_register_ms": round(first, 1),
+        "lookup_tool": load.tool,
+        "lookup_connections": connections,
+        "lookup_seconds": round(load.seconds, 2),
+        "lookups_per_s": round(load.per_second, 1),
+        "lookup_p50_ms": round(load.p50_ms, 2),
+        "lookup_p99_ms": round(load.p99_ms, 2),
+        "serde_encodes_per_s": round(encodes, 1),
+        "serde_decodes_per_s": round(decodes, 1),
+        "startup_records": status["records"],
+        "startup_s": round(startup_s, 2),
+        "store_read_s": round(float(status["ready_after_s"]), 2),
+    }
+
+
+def _delete_topic(settings: Settings, topic: str) -> None:
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient(kafka_config(Role.ADMIN, "registry-bench", settings=settings))
+    admin.delete_topics([topic], operation_timeout=30)[topic].result(35)

@@ -17,27 +17,25 @@ On a fresh local 1-node cluster (or the one given), in one run:
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import shutil
-import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from confluent_kafka import Consumer, IsolationLevel, TopicPartition
 from confluent_kafka.admin import AdminClient
 
+from orderstream.bench.runtime import RuntimeBench
+from orderstream.bench.stage1 import Stage1Bench, count_outcomes, require_all_reserved
 from orderstream.config import Role, Settings, kafka_config
-from orderstream.ops.bench_stage1 import Stage1Bench, count_outcomes, require_all_reserved
-from orderstream.ops.harness import PipelineHarness, ServiceHandle, pipeline_environment
-from orderstream.ops.load import LoadSpec, build_orders, load_direct, load_over_http, percentile
+from orderstream.ops.harness import PipelineHarness, ServiceHandle
+from orderstream.ops.load import LoadSpec, build_orders, load_direct, load_over_http
 from orderstream.ops.seed import seed_catalog
 from orderstream.ops.topics_reader import end_offsets, partitions_of
 from orderstream.services.topics import ENRICHED_ORDERS
-from orderstream.testing.benchmark import RuntimeBench
+from orderstream.stats import percentile
 from orderstream.testing.cluster import LocalCluster
 from orderstream.testing.eos import produce_inputs
 
@@ -223,8 +221,8 @@ class PipelineBench:
             if acked >= counted_from and oid.encode() in arrivals.seen
         ]
         figures.latency_ms[rate] = (
-            round(percentile(lags, 0.5), 1),
-            round(percentile(lags, 0.99), 1),
+            round(percentile(lags or [0.0], 0.5), 1),
+            round(percentile(lags or [0.0], 0.99), 1),
             round(max(lags, default=0.0), 1),
         )
         figures.offered_rps[rate] = round(report.rate)
@@ -243,14 +241,3 @@ class PipelineBench:
         )
         figures.api_batch_rps = report.rate
         figures.api_batch_size = batch
-
-
-@contextlib.contextmanager
-def bench_environment(cache_dir: Path) -> Iterator[tuple[LocalCluster, Settings, Path]]:
-    """A fresh cluster with registry, topology and schemas, in a temporary directory."""
-    home = Path(tempfile.mkdtemp(prefix="orderstream-bench-pipeline-"))
-    try:
-        with pipeline_environment(home, cache_dir) as (cluster, settings):
-            yield cluster, settings, home
-    finally:
-        shutil.rmtree(home, ignore_errors=True)

@@ -17,13 +17,10 @@ import contextlib
 import math
 import os
 import random
-import shutil
 import signal
 import socket
-import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -35,7 +32,6 @@ import httpx
 from confluent_kafka import (
     Consumer,
     ConsumerGroupTopicPartitions,
-    KafkaException,
     Producer,
     TopicPartition,
 )
@@ -46,6 +42,7 @@ from orderstream.errors import PlatformError
 from orderstream.serde import EnrichedOrder, EventSerde
 from orderstream.services.analytics.events import APP_ID, AnalyticsTopics, OrderStats
 from orderstream.services.analytics.windows import WindowSpec
+from orderstream.stats import median, percentile
 
 PARTITIONS = 6
 BENCH_SPEC = WindowSpec(size_ms=2_000, grace_ms=500)
@@ -333,60 +330,6 @@ class _Feed(threading.Thread):
         self._halt.set()
 
 
-@contextlib.contextmanager
-def bench_services(
-    settings: Settings, bootstrap: str | None, registry: str | None, say: Say
-) -> Iterator[Settings]:
-    """Settings for the broker and registry to measure.
-
-    Given ``bootstrap`` (and the configured or given registry): those, checked first. Otherwise,
-    as ``bench runtime`` does, a fresh local 1-node cluster and a registry on it, always stopped.
-    """
-    if bootstrap:
-        chosen = settings.model_copy(
-            update={
-                "bootstrap_servers": bootstrap,
-                "registry_url": registry or settings.registry_url,
-            }
-        )
-        _check_reachable(chosen)
-        yield chosen
-        return
-    from orderstream.testing.cluster import local_cluster
-    from orderstream.testing.registry import running_registry
-
-    say("starting a local 1-node Kafka cluster and a schema registry for the bench ...")
-    home = Path(tempfile.mkdtemp(prefix="orderstream-bench-analytics-kafka-"))
-    try:
-        with (
-            local_cluster(home, settings.cache_dir) as cluster,
-            running_registry(cluster.bootstrap) as url,
-        ):
-            yield settings.model_copy(
-                update={"bootstrap_servers": cluster.bootstrap, "registry_url": url}
-            )
-    finally:
-        shutil.rmtree(home, ignore_errors=True)
-
-
-def _check_reachable(settings: Settings) -> None:
-    admin = AdminClient(kafka_config(Role.ADMIN, "analytics-bench", settings=settings))
-    try:
-        admin.list_topics(timeout=10)
-    except KafkaException as exc:
-        raise PlatformError(
-            f"cannot reach Kafka at {settings.bootstrap_servers}: {exc}; start it, or leave out "
-            "--bootstrap and the bench starts its own"
-        ) from exc
-    try:
-        httpx.get(settings.registry_url + "/subjects", timeout=5).raise_for_status()
-    except httpx.HTTPError as exc:
-        raise PlatformError(
-            f"cannot reach the schema registry at {settings.registry_url}: {exc}; "
-            "give --registry, or leave out --bootstrap and the bench starts its own"
-        ) from exc
-
-
 def report_json(report: BenchReport) -> dict[str, object]:
     """The figures as one JSON object (milliseconds for latencies)."""
     return {
@@ -414,13 +357,3 @@ def report_json(report: BenchReport) -> dict[str, object]:
 def _ms(seconds: float) -> float | None:
     """Milliseconds, or None (JSON null) when there was nothing to measure."""
     return None if math.isnan(seconds) else round(seconds * 1000, 1)
-
-
-def percentile(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    return sorted(values)[min(len(values) - 1, int(q * len(values)))]
-
-
-def median(values: list[float]) -> float:
-    return statistics.median(values) if values else float("nan")

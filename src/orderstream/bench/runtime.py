@@ -28,7 +28,6 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
 
 from orderstream.config import Role, Settings, kafka_config
-from orderstream.errors import PlatformError
 from orderstream.runtime import ProcessingLoop, Processor, RuntimeConfig
 from orderstream.runtime.session import FETCH_TUNING
 from orderstream.testing.aggregate import Aggregate, AggregateProcessor, PassThroughProcessor
@@ -298,17 +297,3 @@ def _quiet(run: Callable[[], None]) -> Callable[[], None]:
             run()
 
     return target
-
-
-def bench_cluster_or(bootstrap: str | None, home: Path | None, cache: Path) -> Any:
-    """The broker to measure: the given one, or a fresh local 1-node cluster."""
-    from orderstream.testing.cluster import local_cluster
-
-    if bootstrap:
-        cluster = LocalCluster(bootstrap=bootstrap)
-        try:
-            cluster.admin.list_topics(timeout=10)
-        except KafkaException as exc:
-            raise PlatformError(f"cannot reach Kafka at {bootstrap}: {exc}") from exc
-        return contextlib.nullcontext(cluster)
-    return local_cluster(home or Path(tempfile.mkdtemp(prefix="orderstream-bench-kafka-")), cache)
