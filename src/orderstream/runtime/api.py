@@ -194,6 +194,10 @@ class RuntimeConfig:
     max_pending_produce: int = 200_000  # back-pressure: pause input above this producer queue
     backpressure_grace_ms: int = 200  # wait this long for the queue to drain before pausing
     topic_wait_ms: int = 10_000  # a topic created a moment ago may not be in the metadata yet
+    # The topics the processor writes. A topic with a codec of its own in
+    # settings.compression.topics sets the producer's compression.type (one producer serves
+    # every output, so the most widely readable of their codecs wins).
+    output_topics: tuple[str, ...] = ()
 
     @property
     def transactional_id(self) -> str:

@@ -35,6 +35,7 @@ def client_configs(config: RuntimeConfig, settings: Settings) -> ClientConfigs:
             f"{name}-producer",
             settings=settings,
             transactional_id=name,
+            topics=config.output_topics,
             overrides={
                 "transaction.timeout.ms": config.transaction_timeout_ms,
                 "message.timeout.ms": max(1_000, config.transaction_timeout_ms - 1_000),
@@ -43,7 +44,11 @@ def client_configs(config: RuntimeConfig, settings: Settings) -> ClientConfigs:
         )
     else:
         producer = kafka_config(
-            Role.PRODUCER, f"{name}-producer", settings=settings, overrides=output
+            Role.PRODUCER,
+            f"{name}-producer",
+            settings=settings,
+            topics=config.output_topics,
+            overrides=output,
         )
     fetch_at_least = {"fetch.max.bytes": max(64 * 1024 * 1024, config.max_record_bytes * 2)}
     consumer = kafka_config(

@@ -59,6 +59,7 @@ def analytics_config(
         commit_interval_ms=commit_interval_ms,
         state_dir=state_dir,
         http_port=metrics_port,
+        output_topics=(ORDER_STATS, ORDER_ALERTS),  # their codec (settings.compression.topics)
     )
 
 

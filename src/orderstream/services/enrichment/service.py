@@ -10,7 +10,7 @@ from orderstream.runtime import RuntimeConfig, run_processor
 from orderstream.serde import EventSerde
 from orderstream.services.enrichment.catalog import ProductCatalog
 from orderstream.services.enrichment.processor import APP_ID, EnrichmentConfig, EnrichmentProcessor
-from orderstream.services.topics import PRODUCTS
+from orderstream.services.topics import ENRICHED_ORDERS, ORDERS_BY_PRODUCT, PRODUCTS
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +28,8 @@ def enrichment_config(
         commit_interval_ms=commit_interval_ms,
         http_port=http_port,
         state_dir=state_dir,
+        # the outputs other clients read: their codec (settings.compression.topics) applies
+        output_topics=(ORDERS_BY_PRODUCT, ENRICHED_ORDERS),
     )
 
 
