@@ -57,6 +57,9 @@ def enrichment(
     ] = None,
     commit_interval_ms: Annotated[int, typer.Option(help="transaction per interval")] = 100,
     log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING")] = "INFO",
+    reservation_timeout_ms: Annotated[
+        int, typer.Option(help="release a reservation with no payment outcome after this")
+    ] = 300_000,
 ) -> None:
     """Stock-reserving enrichment on the exactly-once runtime."""
     if instances < 1:
@@ -66,8 +69,12 @@ def enrichment(
     _exit_when_librdkafka_hangs()
     settings = effective_settings()
     if instances > 1:
-        _supervise_enrichment(instances, http_port, state_dir, commit_interval_ms, log_level)
+        timeout = ("--reservation-timeout-ms", str(reservation_timeout_ms))
+        _supervise_enrichment(
+            instances, http_port, state_dir, commit_interval_ms, log_level, timeout
+        )
         return
+    from orderstream.services.enrichment.processor import EnrichmentConfig
     from orderstream.services.enrichment.service import enrichment_config, run_enrichment
 
     base = state_dir or settings.home / "enrichment"
@@ -77,7 +84,9 @@ def enrichment(
         state_dir=base / instance_id,
         commit_interval_ms=commit_interval_ms,
     )
-    run_enrichment(settings, config)
+    run_enrichment(
+        settings, config, EnrichmentConfig(reservation_timeout_ms=reservation_timeout_ms)
+    )
 
 
 def _supervise_enrichment(
@@ -86,6 +95,7 @@ def _supervise_enrichment(
     state_dir: Path | None,
     commit_interval_ms: int,
     log_level: str,
+    extra: tuple[str, ...] = (),
 ) -> None:
     from orderstream.ops.instances import InstanceSupervisor
 
@@ -93,7 +103,7 @@ def _supervise_enrichment(
     for i in range(instances):
         argv = [sys.executable, "-m", "orderstream.cli", "run", "enrichment"]
         argv += ["--instance-id", str(i), "--commit-interval-ms", str(commit_interval_ms)]
-        argv += ["--log-level", log_level]
+        argv += ["--log-level", log_level, *extra]
         if http_port is not None:
             argv += ["--http-port", str(http_port + i)]
         if state_dir is not None:
