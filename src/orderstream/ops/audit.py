@@ -131,6 +131,7 @@ class AuditSnapshot:
     stock_refusals: list[EnrichedOrder] = field(default_factory=list)
     # payments (issue 13)
     reservation_timeout_ms: int = RESERVATION_TIMEOUT_MS
+    payments_deployed: bool | None = None  # None: ask the cluster (audit_payments.py)
     released: Counter[str] = field(default_factory=Counter)  # productId -> units released
     releases: dict[str, list[StockReleased]] = field(default_factory=lambda: defaultdict(list))
     paid: dict[str, list[PaymentCompleted]] = field(default_factory=lambda: defaultdict(list))

@@ -27,7 +27,9 @@ OLD = NOW - 120_000
 
 
 def snapshot() -> AuditSnapshot:
-    snap = AuditSnapshot(Settings(), cast(EventSerde, None), reservation_timeout_ms=60_000)
+    snap = AuditSnapshot(
+        Settings(), cast(EventSerde, None), reservation_timeout_ms=60_000, payments_deployed=True
+    )
     snap.add_restock(InventoryAdjusted("p1", 10, "seed", 1))
     return snap
 
