@@ -160,7 +160,7 @@ def payments(
         int, typer.Option(help="give up a payment this long after its reservation")
     ] = 240_000,
     call_timeout_ms: Annotated[int, typer.Option(help="a provider call times out")] = 2_000,
-    max_in_flight: Annotated[int, typer.Option(help="provider calls at a time (pool)")] = 32,
+    max_in_flight: Annotated[int, typer.Option(help="provider calls at a time (pool)")] = 256,
     breaker_failures: Annotated[int, typer.Option(help="failures that open the circuit")] = 5,
     breaker_open_ms: Annotated[int, typer.Option(help="open before a half-open probe")] = 5_000,
     log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING")] = "INFO",

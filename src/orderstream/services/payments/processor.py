@@ -71,7 +71,9 @@ class PaymentsConfig:
 
     payment_deadline_ms: int = 240_000
     call_timeout_ms: int = 2_000
-    max_in_flight: int = 32
+    # Calls finish in a commit cycle at the earliest (outcomes are collected by punctuation), so
+    # throughput is about max_in_flight / (provider latency + commit interval).
+    max_in_flight: int = 256
     retry_ms: int = 500
     rescan_interval_ms: int = 5_000
     breaker_failures: int = 5
@@ -112,7 +114,7 @@ class PaymentsProcessor:
             StoreSpec(OUTCOMES_STORE, PAYMENTS_OUTCOMES_CHANGELOG, ENRICHED_ORDERS),
         )
         self._waiting: dict[str, Waiting] = {}  # by orderId, oldest first
-        self._abandoned: list[Future[Answer]] = []  # timed-out calls still holding a worker
+        self._running: set[Future[Answer]] = set()  # calls holding a worker, abandoned included
         self._scanned: dict[int, KeyValueStore] = {}
         self._next_rescan_ms = 0
         self.completed = self.failed = self.expired = 0
@@ -120,9 +122,7 @@ class PaymentsProcessor:
 
     @property
     def in_flight(self) -> int:
-        self._abandoned = [f for f in self._abandoned if not f.done()]
-        running = sum(1 for w in self._waiting.values() if w.call is not None)
-        return running + len(self._abandoned)
+        return len(self._running)
 
     @property
     def waiting(self) -> int:
@@ -139,7 +139,9 @@ class PaymentsProcessor:
         if ctx.store(OUTCOMES_STORE).get(key) is not None or pending.get(key) is not None:
             return  # already paid, failed or waiting: the provider is never asked twice
         pending.put(key, record.value or b"")
-        self._waiting[order.order_id] = Waiting(record.partition, order)
+        entry = self._waiting[order.order_id] = Waiting(record.partition, order)
+        if self.in_flight < self.config.max_in_flight and self.breaker.allow():
+            self._call(entry, self._clock_ms())  # at once: punctuation collects the answer
 
     # -- punctuation: calls, outcomes, deadlines ----------------------------------------------
 
@@ -175,20 +177,23 @@ class PaymentsProcessor:
             self._next_rescan_ms = now_ms + self.config.rescan_interval_ms
 
     def _start_calls(self, now_ms: int) -> None:
-        budget = self.config.max_in_flight - self.in_flight
         for entry in self._waiting.values():
-            if budget <= 0:
+            if self.in_flight >= self.config.max_in_flight:
                 return
             if entry.call is not None or entry.retry_at_ms > now_ms:
                 continue
             if not self.breaker.allow():
                 return  # open: the orders wait, in order
-            o = entry.order
-            request = PaymentRequest(o.order_id, o.customer_id, o.amount_cents, o.currency)
-            entry.call = self._pool.submit(self._provider.pay, request)
-            entry.started_ms = now_ms
-            self.calls += 1
-            budget -= 1
+            self._call(entry, now_ms)
+
+    def _call(self, entry: Waiting, now_ms: int) -> None:
+        o = entry.order
+        request = PaymentRequest(o.order_id, o.customer_id, o.amount_cents, o.currency)
+        call = entry.call = self._pool.submit(self._provider.pay, request)
+        self._running.add(call)
+        call.add_done_callback(self._running.discard)
+        entry.started_ms = now_ms
+        self.calls += 1
 
     def _collect(
         self,
@@ -203,7 +208,6 @@ class PaymentsProcessor:
         if not call.done():
             if now_ms - entry.started_ms >= self.config.call_timeout_ms:
                 self.timeouts += 1
-                self._abandoned.append(call)
                 self._retry_later(
                     entry, now_ms, f"no answer within {self.config.call_timeout_ms} ms"
                 )
@@ -259,8 +263,6 @@ class PaymentsProcessor:
         store.delete(key)
         outcomes.put(key, EXPIRED)
         del self._waiting[o.order_id]
-        if entry.call is not None:
-            self._abandoned.append(entry.call)
         self._pool.submit(self._provider.void, o.order_id)
         self.expired += 1
         logger.warning(
