@@ -99,3 +99,26 @@ def runtime_bench(
 app.command("analytics")(analytics_bench)  # the same as `orderstream analytics bench`
 app.command("pipeline")(pipeline_bench)  # enrichment drain, end-to-end latency, orders API
 app.command("registry")(registry_bench)  # the same as `orderstream registry bench`
+
+
+# --- payments (issue 13) --------------------------------------------------------------------
+
+
+@app.command("payments")
+def payments_bench(
+    orders: Annotated[int, typer.Option(min=100, help="RESERVED orders to pay")] = 20_000,
+    latency_ms: Annotated[float, typer.Option(help="simulated provider latency")] = 10.0,
+    max_in_flight: Annotated[int, typer.Option(min=1, help="provider calls at a time")] = 256,
+    json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
+) -> None:
+    """Payments throughput on a fresh local cluster (20% declined, simulated provider)."""
+    from orderstream.bench.payments import bench_payments
+
+    with console.status("payments bench: cluster, orders, drain"):
+        figures = bench_payments(orders, latency_ms, max_in_flight)
+    if json:
+        print_json({"bench": "payments", **figures})
+        return
+    print_table(
+        "payments throughput", ["figure", "value"], [(k, f"{v:,}") for k, v in figures.items()]
+    )

@@ -87,9 +87,14 @@ def _print_load(report: LoadReport) -> None:
 def audit(
     json_out: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
     timeout: Annotated[float, typer.Option(help="seconds to wait for the pipeline to settle")] = 60,
+    reservation_timeout_ms: Annotated[
+        int, typer.Option(help="enrichment's reservation timeout (payments checks)")
+    ] = 300_000,
 ) -> None:
     """Check the pipeline's invariants on the live topics; exit 0 only if all hold."""
-    results = run_audit(effective_settings(), timeout_s=timeout)
+    results = run_audit(
+        effective_settings(), timeout_s=timeout, reservation_timeout_ms=reservation_timeout_ms
+    )
     ok = all(r.ok for r in results)
     if json_out:
         print_json(as_json(results))

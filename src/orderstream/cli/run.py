@@ -57,6 +57,9 @@ def enrichment(
     ] = None,
     commit_interval_ms: Annotated[int, typer.Option(help="transaction per interval")] = 100,
     log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING")] = "INFO",
+    reservation_timeout_ms: Annotated[
+        int, typer.Option(help="release a reservation with no payment outcome after this")
+    ] = 300_000,
 ) -> None:
     """Stock-reserving enrichment on the exactly-once runtime."""
     if instances < 1:
@@ -66,8 +69,12 @@ def enrichment(
     _exit_when_librdkafka_hangs()
     settings = effective_settings()
     if instances > 1:
-        _supervise_enrichment(instances, http_port, state_dir, commit_interval_ms, log_level)
+        timeout = ("--reservation-timeout-ms", str(reservation_timeout_ms))
+        _supervise_enrichment(
+            instances, http_port, state_dir, commit_interval_ms, log_level, timeout
+        )
         return
+    from orderstream.services.enrichment.processor import EnrichmentConfig
     from orderstream.services.enrichment.service import enrichment_config, run_enrichment
 
     base = state_dir or settings.home / "enrichment"
@@ -77,7 +84,9 @@ def enrichment(
         state_dir=base / instance_id,
         commit_interval_ms=commit_interval_ms,
     )
-    run_enrichment(settings, config)
+    run_enrichment(
+        settings, config, EnrichmentConfig(reservation_timeout_ms=reservation_timeout_ms)
+    )
 
 
 def _supervise_enrichment(
@@ -86,6 +95,7 @@ def _supervise_enrichment(
     state_dir: Path | None,
     commit_interval_ms: int,
     log_level: str,
+    extra: tuple[str, ...] = (),
 ) -> None:
     from orderstream.ops.instances import InstanceSupervisor
 
@@ -93,7 +103,7 @@ def _supervise_enrichment(
     for i in range(instances):
         argv = [sys.executable, "-m", "orderstream.cli", "run", "enrichment"]
         argv += ["--instance-id", str(i), "--commit-interval-ms", str(commit_interval_ms)]
-        argv += ["--log-level", log_level]
+        argv += ["--log-level", log_level, *extra]
         if http_port is not None:
             argv += ["--http-port", str(http_port + i)]
         if state_dir is not None:
@@ -127,3 +137,67 @@ def analytics(
         host, port, window_ms, grace_ms, idle_close_ms, threshold, seed, topic_prefix
     )
     run_from_args(effective_settings(), args, instance_id, state_dir, commit_interval_ms)
+
+
+# --- payments (issue 13) --------------------------------------------------------------------
+
+
+@app.command()
+def payments(
+    instance_id: Annotated[str, typer.Option(help="stable id (transactional.id suffix)")] = "0",
+    http_port: Annotated[int | None, typer.Option(help="/metrics /healthz /readyz port")] = None,
+    state_dir: Annotated[Path | None, typer.Option(help="store snapshots")] = None,
+    commit_interval_ms: Annotated[int, typer.Option(help="transaction per interval")] = 100,
+    failure_rate: Annotated[float, typer.Option(help="share of payments declined")] = 0.0,
+    limit_cents: Annotated[int, typer.Option(help="base per-customer limit (x1..4)")] = 1_000_000,
+    latency_ms: Annotated[float, typer.Option(help="provider base latency")] = 5.0,
+    jitter_ms: Annotated[float, typer.Option(help="provider latency spread")] = 10.0,
+    slow_rate: Annotated[float, typer.Option(help="share of slow calls")] = 0.0,
+    slow_ms: Annotated[float, typer.Option(help="latency of a slow call")] = 2_000.0,
+    unavailable_rate: Annotated[float, typer.Option(help="share of attempts refused")] = 0.0,
+    hang: Annotated[bool, typer.Option(help="the provider never answers")] = False,
+    deadline_ms: Annotated[
+        int, typer.Option(help="give up a payment this long after its reservation")
+    ] = 240_000,
+    call_timeout_ms: Annotated[int, typer.Option(help="a provider call times out")] = 2_000,
+    max_in_flight: Annotated[int, typer.Option(help="provider calls at a time (pool)")] = 256,
+    breaker_failures: Annotated[int, typer.Option(help="failures that open the circuit")] = 5,
+    breaker_open_ms: Annotated[int, typer.Option(help="open before a half-open probe")] = 5_000,
+    log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING")] = "INFO",
+) -> None:
+    """Payments of RESERVED orders on the exactly-once runtime (simulated provider)."""
+    from orderstream.services.payments.processor import PaymentsConfig
+    from orderstream.services.payments.provider import ProviderRules
+    from orderstream.services.payments.service import payments_config, run_payments
+
+    for name, rate in (
+        ("failure", failure_rate),
+        ("slow", slow_rate),
+        ("unavailable", unavailable_rate),
+    ):
+        if not 0.0 <= rate <= 1.0:
+            raise typer.BadParameter(f"--{name}-rate must be between 0 and 1, got {rate}")
+    if max_in_flight < 1:
+        raise typer.BadParameter(f"--max-in-flight must be at least 1, got {max_in_flight}")
+    configure_logging(log_level, service="payments")
+    _trace_native_crashes()
+    _exit_when_librdkafka_hangs()
+    settings = effective_settings()
+    base = state_dir or settings.home / "payments"
+    config = payments_config(
+        instance_id,
+        http_port=http_port,
+        state_dir=base / instance_id,
+        commit_interval_ms=commit_interval_ms,
+    )
+    rules = ProviderRules(
+        failure_rate, limit_cents, latency_ms, jitter_ms, slow_rate, slow_ms, unavailable_rate, hang
+    )
+    options = PaymentsConfig(
+        payment_deadline_ms=deadline_ms,
+        call_timeout_ms=call_timeout_ms,
+        max_in_flight=max_in_flight,
+        breaker_failures=breaker_failures,
+        breaker_open_ms=breaker_open_ms,
+    )
+    run_payments(settings, config, options, rules)

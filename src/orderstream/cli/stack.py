@@ -88,6 +88,7 @@ NEXT_STEPS = """
   curl -s localhost:8080/orders/<orderId>  an order's outcome (RESERVED / REJECTED)
   curl -s localhost:8080/metrics           orders accepted, refused, ack latency
   curl -s localhost:8090/metrics           enrichment: records in/out, commits, lag
+  curl -s localhost:8092/metrics           payments: circuit state, paid, failed, waiting
   ls {logs}                               the services' JSON logs
   orderstream load --count 20000 --rate 2000   more load; then orderstream audit
   orderstream down                        stop everything up started

@@ -12,6 +12,10 @@
        minus every reservation enriched no later than the order (``enrichedAt``: stock has one
        writer per product, so that is the order in which they took stock; counting ties as
        earlier keeps the check from blaming a legitimate rejection);
+    6. (payments, audit_payments.py) releases match reservations; every RESERVED order ends
+       PAID or released once the reservation timeout has passed; no order is both PAID and
+       released (and each has one payment outcome at most); no payment for a REJECTED order.
+       Check 2 counts releases: restocks - RESERVED + released = the changelog's stock;
     -  no transaction is left hanging on the pipeline's output topics.
 
 Checks 1, 2 and 4 cannot tell a run in which every order was wrongly rejected from a good one
@@ -36,7 +40,15 @@ from confluent_kafka.admin import AdminClient
 from orderstream.config import Role, Settings, kafka_config
 from orderstream.errors import DeserializationError
 from orderstream.ops.topics_reader import RawRecord, TopicFollower, open_transactions
-from orderstream.serde import EnrichedOrder, EventSerde, InventoryAdjusted, OrderCreated
+from orderstream.serde import (
+    EnrichedOrder,
+    EventSerde,
+    InventoryAdjusted,
+    OrderCreated,
+    PaymentCompleted,
+    PaymentFailed,
+    StockReleased,
+)
 from orderstream.services.enrichment.rules import decode_int, product_of_stock_key
 from orderstream.services.topics import (
     ENRICHED_ORDERS,
@@ -44,7 +56,12 @@ from orderstream.services.topics import (
     ORDERS,
     ORDERS_BY_PRODUCT,
     ORDERS_CHANGELOG,
+    PAYMENTS_COMPLETED,
+    PAYMENTS_FAILED,
+    PAYMENTS_OUTCOMES_CHANGELOG,
+    PAYMENTS_PENDING_CHANGELOG,
     STOCK_CHANGELOG,
+    STOCK_RELEASED,
     dlq,
 )
 
@@ -61,7 +78,23 @@ TRANSACTIONAL_OUTPUTS = (
     dlq(ORDERS),
     dlq(INVENTORY_ADJUSTMENTS),
     dlq(ORDERS_BY_PRODUCT),
+    PAYMENTS_COMPLETED,
+    PAYMENTS_FAILED,
+    STOCK_RELEASED,
+    PAYMENTS_PENDING_CHANGELOG,
+    PAYMENTS_OUTCOMES_CHANGELOG,
 )
+# Folded, not kept raw (like orders, restocks and the stock changelog).
+_FOLDED_ONLY = (
+    ORDERS,
+    INVENTORY_ADJUSTMENTS,
+    STOCK_CHANGELOG,
+    PAYMENTS_COMPLETED,
+    PAYMENTS_FAILED,
+    STOCK_RELEASED,
+)
+# Enrichment's default; the audit is told when a run uses another (--reservation-timeout-ms).
+RESERVATION_TIMEOUT_MS = 300_000
 
 
 @dataclass(frozen=True)
@@ -96,6 +129,13 @@ class AuditSnapshot:
         default_factory=lambda: defaultdict(list)
     )
     stock_refusals: list[EnrichedOrder] = field(default_factory=list)
+    # payments (issue 13)
+    reservation_timeout_ms: int = RESERVATION_TIMEOUT_MS
+    payments_deployed: bool | None = None  # None: ask the cluster (audit_payments.py)
+    released: Counter[str] = field(default_factory=Counter)  # productId -> units released
+    releases: dict[str, list[StockReleased]] = field(default_factory=lambda: defaultdict(list))
+    paid: dict[str, list[PaymentCompleted]] = field(default_factory=lambda: defaultdict(list))
+    failed: dict[str, list[PaymentFailed]] = field(default_factory=lambda: defaultdict(list))
     _followers: dict[str, TopicFollower] = field(default_factory=dict)
     _records: dict[str, list[RawRecord]] = field(default_factory=dict)
 
@@ -112,18 +152,21 @@ class AuditSnapshot:
             (ENRICHED_ORDERS, self._fold_enriched),
             (INVENTORY_ADJUSTMENTS, self._fold_restock),
             (STOCK_CHANGELOG, self._fold_stock),
+            (PAYMENTS_COMPLETED, self._fold_payment),
+            (PAYMENTS_FAILED, self._fold_payment_failed),
+            (STOCK_RELEASED, self._fold_release),
         ):
             self.follow(topic)
             for record in self._catch_up(topic):
                 fold(record)
         for topic in self._followers:
-            if topic not in (ORDERS, ENRICHED_ORDERS, INVENTORY_ADJUSTMENTS, STOCK_CHANGELOG):
+            if topic not in (ENRICHED_ORDERS, *_FOLDED_ONLY):
                 self._catch_up(topic)
 
     def _catch_up(self, topic: str) -> list[RawRecord]:
         fresh = self._followers[topic].catch_up()
         # Raw enriched-orders records are kept too: the analytics check needs their offsets.
-        if topic not in (ORDERS, INVENTORY_ADJUSTMENTS, STOCK_CHANGELOG):
+        if topic not in _FOLDED_ONLY:
             self._records[topic].extend(fresh)
         return fresh
 
@@ -156,6 +199,19 @@ class AuditSnapshot:
         event = self._decode(INVENTORY_ADJUSTMENTS, record, InventoryAdjusted)
         if event is not None:
             self.add_restock(event)
+
+    def _fold_payment(self, record: RawRecord) -> None:
+        if (event := self._decode(PAYMENTS_COMPLETED, record, PaymentCompleted)) is not None:
+            self.paid[event.order_id].append(event)
+
+    def _fold_payment_failed(self, record: RawRecord) -> None:
+        if (event := self._decode(PAYMENTS_FAILED, record, PaymentFailed)) is not None:
+            self.failed[event.order_id].append(event)
+
+    def _fold_release(self, record: RawRecord) -> None:
+        if (event := self._decode(STOCK_RELEASED, record, StockReleased)) is not None:
+            self.releases[event.order_id].append(event)
+            self.released[event.product_id] += event.quantity
 
     def add_enriched(self, event: EnrichedOrder) -> None:
         self.enriched[event.order_id] = event
@@ -206,15 +262,17 @@ def check_enriched_exactly_once(snap: AuditSnapshot) -> CheckResult:
 
 def check_stock_conserved(snap: AuditSnapshot) -> CheckResult:
     products = set(snap.restocked) | set(snap.reserved) | set(snap.stock)
+    expected = {p: snap.restocked[p] - snap.reserved[p] + snap.released[p] for p in products}
     wrong = {
-        p: (snap.restocked[p] - snap.reserved[p], snap.stock.get(p, 0))
+        p: (expected[p], snap.stock.get(p, 0))
         for p in products
-        if snap.restocked[p] - snap.reserved[p] != snap.stock.get(p, 0)
+        if expected[p] != snap.stock.get(p, 0)
     }
     negative = sorted(p for p, low in snap.lowest_stock.items() if low < 0)
     detail = (
         f"{len(products)} products, {sum(snap.restocked.values())} units stocked, "
-        f"{sum(snap.reserved.values())} reserved, {sum(snap.stock.values())} left; "
+        f"{sum(snap.reserved.values())} reserved, {sum(snap.released.values())} released, "
+        f"{sum(snap.stock.values())} left; "
         f"{len(wrong)} mismatched, {len(negative)} ever negative"
     )
     if wrong:
@@ -321,13 +379,25 @@ CHECKS: list[Check] = [
 ]
 
 
+def _payment_checks() -> list[Check]:
+    from orderstream.ops.audit_payments import PAYMENT_CHECKS
+
+    return PAYMENT_CHECKS
+
+
+CHECKS += _payment_checks()
+
+
 def run_audit(
-    settings: Settings, timeout_s: float = 30.0, checks: list[Check] | None = None
+    settings: Settings,
+    timeout_s: float = 30.0,
+    checks: list[Check] | None = None,
+    reservation_timeout_ms: int = RESERVATION_TIMEOUT_MS,
 ) -> list[CheckResult]:
     """Check every invariant, re-reading until all hold or ``timeout_s`` has passed."""
     checks = checks if checks is not None else CHECKS
     serde = EventSerde.from_settings(settings)
-    snap = AuditSnapshot(settings, serde)
+    snap = AuditSnapshot(settings, serde, reservation_timeout_ms=reservation_timeout_ms)
     deadline = time.monotonic() + timeout_s
     try:
         while True:

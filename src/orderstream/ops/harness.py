@@ -100,13 +100,28 @@ class PipelineHarness:
         return self._start(spec, f"orders-{port}", ["--log-level", "WARNING"], wait)
 
     def start_enrichment(
-        self, instance_id: str = "0", *, commit_interval_ms: int = 100, wait: bool = True
+        self,
+        instance_id: str = "0",
+        *,
+        commit_interval_ms: int = 100,
+        wait: bool = True,
+        options: tuple[str, ...] = (),
     ) -> ServiceHandle:
         port = free_port()
         args = ("run", "enrichment", "--instance-id", instance_id, "--http-port", str(port))
         spec = ServiceSpec(f"enrichment-{instance_id}", args, port)
         extra = ["--commit-interval-ms", str(commit_interval_ms), "--log-level", "WARNING"]
+        extra += options
         return self._start(spec, spec.name, extra, wait)
+
+    def start_payments(
+        self, *options: str, instance_id: str = "0", wait: bool = True
+    ) -> ServiceHandle:
+        """``orderstream run payments`` with ``options`` (provider rules, deadlines)."""
+        port = free_port()
+        args = ("run", "payments", "--instance-id", instance_id, "--http-port", str(port))
+        spec = ServiceSpec(f"payments-{instance_id}", args, port)
+        return self._start(spec, spec.name, ["--log-level", "WARNING", *options], wait)
 
     def _start(self, spec: ServiceSpec, name: str, extra: list[str], wait: bool) -> ServiceHandle:
         marker = " ".join(spec.args)

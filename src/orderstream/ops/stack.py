@@ -59,6 +59,8 @@ SERVICES: tuple[ServiceSpec, ...] = (
     ServiceSpec("orders", ("run", "orders", "--port", "{port}"), 8080),
     ServiceSpec("enrichment", ("run", "enrichment", "--http-port", "{port}"), 8090),
     ServiceSpec("analytics", ("run", "analytics", "--port", "{port}"), 8088),
+    # payments (issue 13): /metrics carries the provider circuit's state
+    ServiceSpec("payments", ("run", "payments", "--http-port", "{port}"), 8092),
 )
 
 

@@ -13,7 +13,10 @@ from orderstream.serde.events import (
     EnrichedOrder,
     InventoryAdjusted,
     OrderCreated,
+    PaymentCompleted,
+    PaymentFailed,
     Product,
+    StockReleased,
     register_event_type,
 )
 from orderstream.serde.serde import EventSerde
@@ -26,8 +29,11 @@ __all__ = [
     "EventSerde",
     "InventoryAdjusted",
     "OrderCreated",
+    "PaymentCompleted",
+    "PaymentFailed",
     "Product",
     "RegistryClient",
+    "StockReleased",
     "frame",
     "register_event_type",
     "schema_text",

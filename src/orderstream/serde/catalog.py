@@ -24,6 +24,10 @@ TOPIC_SCHEMAS: dict[str, str] = {
     "enriched-orders": "EnrichedOrder",
     "order-stats": "OrderStats",
     "order-alerts": "OrderAlert",
+    # payments (issue 13): outcomes keyed by orderId, and enrichment's releases
+    "payments-completed": "PaymentCompleted",
+    "payments-failed": "PaymentFailed",
+    "stock-released": "StockReleased",
 }
 
 NAMESPACE = "orderstream.events"

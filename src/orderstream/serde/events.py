@@ -77,6 +77,53 @@ class EnrichedOrder:
     enriched_at: int
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class PaymentCompleted:
+    """The provider took a RESERVED order's payment (topic ``payments-completed``, key orderId)."""
+
+    schema_name: ClassVar[str] = "PaymentCompleted"
+    order_id: str
+    customer_id: str
+    product_id: str
+    quantity: int
+    amount_cents: int
+    currency: str
+    payment_id: str
+    reserved_at: int
+    completed_at: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PaymentFailed:
+    """A RESERVED order's payment failed for good (topic ``payments-failed``, key orderId)."""
+
+    schema_name: ClassVar[str] = "PaymentFailed"
+    order_id: str
+    customer_id: str
+    product_id: str
+    quantity: int
+    amount_cents: int
+    currency: str
+    reason: str
+    detail: str | None
+    reserved_at: int
+    failed_at: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class StockReleased:
+    """Enrichment gave a reservation back (topic ``stock-released``, key orderId)."""
+
+    schema_name: ClassVar[str] = "StockReleased"
+    order_id: str
+    product_id: str
+    quantity: int
+    reason: str
+    detail: str | None
+    stock_after: int
+    released_at: int
+
+
 Event = Any  # any registered frozen dataclass
 E = TypeVar("E")
 
@@ -92,7 +139,15 @@ def register_event_type(cls: type[E]) -> type[E]:
     return cls
 
 
-for _cls in (OrderCreated, Product, InventoryAdjusted, EnrichedOrder):
+for _cls in (
+    OrderCreated,
+    Product,
+    InventoryAdjusted,
+    EnrichedOrder,
+    PaymentCompleted,
+    PaymentFailed,
+    StockReleased,
+):
     register_event_type(_cls)
 
 

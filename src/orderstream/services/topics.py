@@ -15,6 +15,15 @@ ENRICHED_ORDERS = "enriched-orders"
 # decoding it; enrichment checks it against the body when it reserves (see its processor).
 PRODUCT_HEADER = "orderstream.productId"
 
+# --- payments (issue 13) ------------------------------------------------------------------
+PAYMENTS_COMPLETED = "payments-completed"  # PaymentCompleted, key orderId
+PAYMENTS_FAILED = "payments-failed"  # PaymentFailed, key orderId
+STOCK_RELEASED = "stock-released"  # StockReleased, key orderId (enrichment's releases)
+# Payments' stores, co-partitioned with enriched-orders: orders waiting for the provider, and
+# the outcome per orderId (its idempotency record).
+PAYMENTS_PENDING_CHANGELOG = "payments-pending-changelog"
+PAYMENTS_OUTCOMES_CHANGELOG = "payments-outcomes-changelog"
+
 
 def dlq(topic: str) -> str:
     """The dead-letter topic of an input topic."""

@@ -3,8 +3,12 @@
     orders                 -> stage 1: dedupe by orderId (``orders-seen``, co-partitioned with
                               orders), then re-keyed by productId to orders-by-product
     inventory-adjustments  -> forwarded as-is to orders-by-product (restocks share the stream)
+    payments-completed,    -> forwarded as-is to orders-by-product, re-keyed by productId
+    payments-failed           (payment outcomes reach the stock stage behind their order)
     orders-by-product      -> stage 2: OrderCreated: reserve stock (or park it until the first
-                              restock), emit EnrichedOrder; InventoryAdjusted: add to stock
+                              restock), emit EnrichedOrder; InventoryAdjusted: add to stock;
+                              a payment outcome settles or releases the reservation, and so
+                              does the reservation timeout (release.py): StockReleased
 
 Stage 1 drops an exact repeat of an orderId (a client's retry) and dead-letters a repeat that
 asks for something else (``ConflictingOrder``), within a window of ``dedupe_ttl_ms`` of event
@@ -33,9 +37,16 @@ from orderstream.runtime import (
     Record,
     StoreSpec,
 )
-from orderstream.serde import EnrichedOrder, InventoryAdjusted, OrderCreated
+from orderstream.serde import (
+    EnrichedOrder,
+    InventoryAdjusted,
+    OrderCreated,
+    PaymentCompleted,
+    PaymentFailed,
+)
 from orderstream.services.enrichment.dedupe import OrderWindow, Verdict
 from orderstream.services.enrichment.parking import ParkedOrders
+from orderstream.services.enrichment.release import ReleaseStage
 from orderstream.services.enrichment.rules import (
     InvalidAdjustment,
     Reservation,
@@ -55,8 +66,11 @@ from orderstream.services.topics import (
     ORDERS,
     ORDERS_BY_PRODUCT,
     ORDERS_CHANGELOG,
+    PAYMENTS_COMPLETED,
+    PAYMENTS_FAILED,
     PRODUCT_HEADER,
     STOCK_CHANGELOG,
+    STOCK_RELEASED,
 )
 
 APP_ID = "enrichment"
@@ -86,6 +100,9 @@ class EnrichmentTopics:
     enriched_orders: str = ENRICHED_ORDERS
     stock_changelog: str = STOCK_CHANGELOG
     orders_changelog: str = ORDERS_CHANGELOG
+    payments_completed: str = PAYMENTS_COMPLETED
+    payments_failed: str = PAYMENTS_FAILED
+    stock_released: str = STOCK_RELEASED
 
     def with_private_prefix(self, prefix: str) -> EnrichmentTopics:
         """The same inputs, but internal and output topics of their own."""
@@ -95,6 +112,7 @@ class EnrichmentTopics:
             enriched_orders=prefix + self.enriched_orders,
             stock_changelog=prefix + self.stock_changelog,
             orders_changelog=prefix + self.orders_changelog,
+            stock_released=prefix + self.stock_released,
         )
 
 
@@ -114,6 +132,10 @@ class EnrichmentConfig:
     # Parked orders re-evaluated per restock, and per partition and punctuation: a bound on the
     # work of one transaction, which must commit within its timeout.
     park_budget: int = 1_000
+    # A RESERVED order without a payment outcome this long (wall clock) is released; payments
+    # gives up a little earlier (its --deadline-ms), so a late payment never meets a release.
+    reservation_timeout_ms: int = 300_000
+    release_budget: int = 1_000  # reservation queue entries looked at per partition and cycle
 
 
 class Codec(Protocol):
@@ -158,13 +180,23 @@ class EnrichmentProcessor:
         self.config = config or EnrichmentConfig()
         self._clock_ms = clock_ms or (lambda: int(time.time() * 1000))
         t = self.topics = topics or EnrichmentTopics()
-        self.input_topics = (t.orders, t.inventory_adjustments, t.orders_by_product)
+        self.input_topics = (
+            t.orders,
+            t.inventory_adjustments,
+            t.orders_by_product,
+            t.payments_completed,
+            t.payments_failed,
+        )
         self.stores = (
             StoreSpec(STOCK_STORE, t.stock_changelog, t.orders_by_product),
             StoreSpec(SEEN_STORE, t.orders_changelog, t.orders),
         )
         self._window = OrderWindow(self.config.dedupe_ttl_ms, self.config.sweep_budget_chunks)
         self._parked = ParkedOrders()
+        cfg = self.config
+        self.releases = ReleaseStage(
+            codec, t.stock_released, cfg.reservation_timeout_ms, cfg.release_budget, self._clock_ms
+        )
         self._stage1 = self._dedupe_and_forward if self.config.dedupe_ttl_ms else self._forward
         self._next_sweep_ms = 0
         self.repeats = 0  # exact repeats dropped at stage 1
@@ -182,6 +214,10 @@ class EnrichmentProcessor:
             if restock.delta < 1:
                 raise InvalidAdjustment(f"inventory delta must be positive, got {restock.delta}")
             ctx.emit(t.orders_by_product, repartition_key(restock.product_id), record.value)
+        elif record.topic in (t.payments_completed, t.payments_failed):
+            expected = PaymentCompleted if record.topic == t.payments_completed else PaymentFailed
+            outcome = self._decode(record, expected)
+            ctx.emit(t.orders_by_product, repartition_key(outcome.product_id), record.value)
         else:
             raise UnexpectedEvent(f"enrichment does not read topic {record.topic}")
 
@@ -245,6 +281,16 @@ class EnrichmentProcessor:
                     f"under key {record.key!r}"
                 )
             self._order(event, record.value or b"", store, ctx)
+        elif isinstance(event, PaymentCompleted | PaymentFailed):
+            if record.key != repartition_key(event.product_id):
+                raise MisroutedOrder(
+                    f"payment outcome of order {event.order_id} (product {event.product_id}) "
+                    f"arrived under key {record.key!r}"
+                )
+            if isinstance(event, PaymentCompleted):
+                self.releases.on_completed(event, store)
+            else:
+                self.releases.on_failed(event, store, ctx)
         else:
             raise UnexpectedEvent(f"{record.topic} cannot carry {type(event).__name__}")
 
@@ -280,6 +326,7 @@ class EnrichmentProcessor:
         outcome = reserve_stock(stock, order.quantity, product_known=product is not None)
         if outcome.status is Status.RESERVED:
             store.put(key, encode_int(outcome.stock_after))
+            self.releases.open(store, order.order_id, order.product_id, order.quantity)
         self._emit(order, product, outcome, ctx)
 
     def _emit(self, order: OrderCreated, product: Any, outcome: Reservation, ctx: Emitter) -> None:
@@ -312,6 +359,7 @@ class EnrichmentProcessor:
         """
         for store in ctx.stores(STOCK_STORE).values():
             self._parked_due(store, now_ms, ctx)
+            self.releases.on_timeouts(store, now_ms, ctx)
         if now_ms < self._next_sweep_ms or not self.config.dedupe_ttl_ms:
             return
         behind = False

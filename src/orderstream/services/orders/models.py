@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import uuid
 from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError
+
+from orderstream.serde.events import camel
 
 MAX_BODY_BYTES = 1_048_576
 MAX_BATCH = 1_000
@@ -90,3 +93,50 @@ def parse_idempotency_key(header: str | None) -> str | None:
     if not _KEY.match(header):
         raise ValueError("Idempotency-Key must be 1 to 255 visible ASCII characters")
     return header
+
+
+# --- order lifecycle (issue 13) --------------------------------------------------------------
+
+LIFECYCLE_EVENTS = ("PaymentCompleted", "PaymentFailed", "StockReleased")
+
+
+def lifecycle_json(event: Any) -> dict[str, Any] | None:
+    """A payment outcome or a release as ``{"event": <name>, <camelCase fields>}``; None for
+    any other event."""
+    name = getattr(type(event), "schema_name", None)
+    if name not in LIFECYCLE_EVENTS or not dataclasses.is_dataclass(event):
+        return None
+    fields = {camel(f.name): getattr(event, f.name) for f in dataclasses.fields(event)}
+    return {"event": name, **fields}
+
+
+def order_view(enriched: dict[str, Any], facts: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """What ``GET /orders/{id}`` answers: the enrichment outcome, the final ``status`` and the
+    ``path`` CREATED -> RESERVED | REJECTED -> PAID | CANCELLED, with reasons and timestamps.
+
+    ``facts`` holds the lifecycle events of the order by name, in whatever order they were read.
+    """
+    path: list[dict[str, Any]] = [
+        {"status": "CREATED", "at": enriched.get("timestamp")},
+        {
+            "status": enriched.get("status"),
+            "at": enriched.get("enrichedAt"),
+            "reason": enriched.get("rejectReason"),
+        },
+    ]
+    status = enriched.get("status")
+    if (paid := facts.get("PaymentCompleted")) is not None:
+        path.append({"status": "PAID", "at": paid["completedAt"], "paymentId": paid["paymentId"]})
+        status = "PAID"
+    if (failed := facts.get("PaymentFailed")) is not None:
+        path.append(
+            {"status": "PAYMENT_FAILED", "at": failed["failedAt"], "reason": failed["reason"]}
+        )
+        status = "CANCELLED"
+    if (released := facts.get("StockReleased")) is not None:
+        reason = released["reason"]
+        if released.get("detail"):
+            reason += f": {released['detail']}"
+        path.append({"status": "CANCELLED", "at": released["releasedAt"], "reason": reason})
+        status = "CANCELLED"
+    return {**enriched, "status": status, "path": path}

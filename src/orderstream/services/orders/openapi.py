@@ -58,6 +58,15 @@ class BatchResults(BaseModel):
     results: list[BatchItem]
 
 
+class LifecycleStep(BaseModel):
+    """One step of an order's path, with its time (ms since the epoch) and reason."""
+
+    status: str
+    at: int | None = None
+    reason: str | None = None
+    paymentId: str | None = None  # noqa: N815
+
+
 class EnrichedOrderOut(BaseModel):
     """200: the enrichment outcome of the order."""
 
@@ -70,10 +79,16 @@ class EnrichedOrderOut(BaseModel):
     timestamp: int = Field(description="the order's event time, ms since the epoch")
     productName: str  # noqa: N815
     category: str
-    status: str = Field(description="RESERVED or REJECTED")
+    status: str = Field(
+        description="RESERVED or REJECTED, then PAID or CANCELLED for a reserved order"
+    )
     rejectReason: str | None  # noqa: N815
     stockAfter: int  # noqa: N815
     enrichedAt: int  # noqa: N815
+    path: list[LifecycleStep] = Field(
+        default_factory=list,
+        description="CREATED -> RESERVED | REJECTED -> PAID | (PAYMENT_FAILED) CANCELLED",
+    )
 
 
 class Pending(BaseModel):

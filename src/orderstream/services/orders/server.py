@@ -15,7 +15,7 @@ from orderstream.serde import EnrichedOrder, EventSerde, OrderCreated
 from orderstream.services.orders.app import OrdersComponents, create_app
 from orderstream.services.orders.follower import OrdersFollower
 from orderstream.services.orders.idempotency import WINDOW_S, IdempotencyLedger
-from orderstream.services.orders.models import OrderRequest
+from orderstream.services.orders.models import OrderRequest, lifecycle_json
 from orderstream.services.orders.publisher import OrderPublisher
 from orderstream.services.orders.view import EnrichedOrderView
 from orderstream.services.topics import ENRICHED_ORDERS, ORDERS
@@ -40,6 +40,8 @@ def order_created(order: OrderRequest, now_ms: int | None = None) -> OrderCreate
 def outcome_json(event: Any) -> dict[str, Any]:
     """An EnrichedOrder as the camelCase JSON the API answers with."""
     if not isinstance(event, EnrichedOrder):
+        if (fact := lifecycle_json(event)) is not None:
+            return fact  # a payment outcome or a release: the view adds it to the order's path
         raise TypeError(f"expected EnrichedOrder, got {type(event).__name__}")
     return {_camel(k): v for k, v in dataclasses.asdict(event).items()}
 

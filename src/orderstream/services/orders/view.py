@@ -1,4 +1,9 @@
-"""A read-your-writes view of ``enriched-orders``: orderId -> enrichment outcome.
+"""A read-your-writes view of ``enriched-orders``: orderId -> enrichment outcome and lifecycle.
+
+It also reads the lifecycle topics (payment outcomes, stock releases: ``lifecycle_topics``), and
+an order's answer carries its final ``status`` and its ``path`` (models.order_view). Those
+topics are read in no particular order relative to ``enriched-orders``, so their events are kept
+as facts per orderId and the answer is rendered from all of them.
 
 A background thread reads every partition with ``read_committed`` (no group, no commits) and
 keeps the latest outcome per orderId, bounded by ``max_entries`` (oldest forgotten first).
@@ -19,11 +24,14 @@ from typing import Any
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
 
 from orderstream.config import Role, Settings, kafka_config
+from orderstream.services.orders.models import order_view
+from orderstream.services.topics import PAYMENTS_COMPLETED, PAYMENTS_FAILED, STOCK_RELEASED
 
 logger = logging.getLogger(__name__)
 
 Outcome = dict[str, Any]
 DecodeOutcome = Callable[[bytes], Outcome]
+LIFECYCLE_TOPICS = (PAYMENTS_COMPLETED, PAYMENTS_FAILED, STOCK_RELEASED)
 
 
 class EnrichedOrderView:
@@ -36,6 +44,7 @@ class EnrichedOrderView:
         decode: DecodeOutcome,
         *,
         max_entries: int = 1_000_000,
+        lifecycle_topics: tuple[str, ...] = LIFECYCLE_TOPICS,
     ) -> None:
         conf = kafka_config(
             Role.CONSUMER,
@@ -46,7 +55,10 @@ class EnrichedOrderView:
         )
         self._consumer = Consumer(conf)
         self.topic = topic
+        self.lifecycle_topics = lifecycle_topics
         self._decode = decode
+        self._enriched: OrderedDict[str, Outcome] = OrderedDict()
+        self._facts: OrderedDict[str, dict[str, Outcome]] = OrderedDict()
         self._max_entries = max_entries
         self._outcomes: OrderedDict[str, Outcome] = OrderedDict()
         self._waiters: dict[str, list[asyncio.Future[Outcome]]] = {}
@@ -111,14 +123,21 @@ class EnrichedOrderView:
 
     def _assign_all(self) -> bool:
         try:
-            meta = self._consumer.list_topics(self.topic, timeout=5)
+            meta = self._consumer.list_topics(timeout=5)
         except KafkaException as exc:
             logger.warning("cannot read metadata of the view topic", extra={"error": str(exc)})
             return False
         partitions = meta.topics[self.topic].partitions if self.topic in meta.topics else {}
         if not partitions:
             return False
-        self._consumer.assign([TopicPartition(self.topic, p, OFFSET_BEGINNING) for p in partitions])
+        # A cluster without the payments topics (an older topology) still gets its view.
+        wanted = [(self.topic, p) for p in partitions] + [
+            (t, p)
+            for t in self.lifecycle_topics
+            if t in meta.topics
+            for p in meta.topics[t].partitions
+        ]
+        self._consumer.assign([TopicPartition(t, p, OFFSET_BEGINNING) for t, p in wanted])
         self.assigned.set()
         return True
 
@@ -131,15 +150,29 @@ class EnrichedOrderView:
             except (KafkaException, RuntimeError) as exc:
                 logger.warning("view consumer error", extra={"error": str(exc)})
                 continue
-            batch = [pair for m in messages if (pair := self._outcome_of(m)) is not None]
+            read = [pair for m in messages if (pair := self._outcome_of(m)) is not None]
+            batch = [pair for o, fact in read if (pair := self._merge(o, fact)) is not None]
             if not batch:
                 continue
             for order_id, outcome in batch:
                 self._outcomes[order_id] = outcome
-            while len(self._outcomes) > self._max_entries:
-                self._outcomes.popitem(last=False)
+            for table in (self._outcomes, self._enriched, self._facts):
+                while len(table) > self._max_entries:
+                    table.popitem(last=False)
             if self._waiters and self._loop is not None:
                 self._loop.call_soon_threadsafe(self._notify, batch)
+
+    def _merge(self, order_id: str, fact: Outcome) -> tuple[str, Outcome] | None:
+        """Fold one decoded record in; the order's new answer, once its enrichment is known."""
+        kind = fact.get("event")
+        if kind is None:
+            self._enriched[order_id] = fact
+        else:
+            self._facts.setdefault(order_id, {})[str(kind)] = fact
+        enriched = self._enriched.get(order_id)
+        if enriched is None:
+            return None
+        return order_id, order_view(enriched, self._facts.get(order_id, {}))
 
     def _outcome_of(self, message: Any) -> tuple[str, Outcome] | None:
         if message.error() is not None or message.value() is None:

@@ -1,0 +1,1 @@
+"""Payments: RESERVED orders -> a payment provider -> PaymentCompleted or PaymentFailed."""
