@@ -210,3 +210,16 @@ class ProvisionReport:
     users: tuple[str, ...]
     granted: int
     revoked: int
+
+
+def security_env(home: Path, principal: str) -> dict[str, str]:
+    """``ORDERSTREAM_SECURITY__*`` variables that make a child process ``principal``: its
+    password by file path, never the password itself."""
+    sec = principal_security(home, principal)
+    return {
+        "ORDERSTREAM_SECURITY__PROTOCOL": sec.protocol,
+        "ORDERSTREAM_SECURITY__SASL_MECHANISM": sec.sasl_mechanism,
+        "ORDERSTREAM_SECURITY__USERNAME": principal,
+        "ORDERSTREAM_SECURITY__PASSWORD_FILE": str(sec.password_file),
+        "ORDERSTREAM_SECURITY__CA_FILE": str(sec.ca_file),
+    }
