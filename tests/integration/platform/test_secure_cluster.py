@@ -1,0 +1,338 @@
+"""The secured cluster (``kafka up --secure``), against one real SASL_SSL broker of this module.
+
+Every denial also proves that nothing was written: the topic's end offsets (read by the admin)
+are the same before and after. A positive control (the orders principal producing to
+``orders``) shows the denials are the ACLs, not a broken connection.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import ssl
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import pytest
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+
+from orderstream.config import Role, Settings, kafka_config, load_settings
+from orderstream.platform import secure
+from orderstream.platform.acls import apply_acls, load_principals, plan_acls
+from orderstream.platform.certs import wrong_san_cert
+from orderstream.platform.cluster import cluster_down, cluster_up, purge
+from orderstream.platform.install import install_kafka
+from orderstream.platform.nodes import ClusterSpec, make_spec
+from orderstream.platform.topology import apply_plan, default_topology_path, plan_topology
+from orderstream.testing.cluster import free_port_pairs, wait_for_topic_leaders
+
+pytestmark = pytest.mark.integration
+
+CLI = [sys.executable, "-m", "orderstream.cli"]
+
+
+@dataclass
+class SecureCluster:
+    home: Path
+    spec: ClusterSpec
+
+    @property
+    def bootstrap(self) -> str:
+        return self.spec.bootstrap
+
+    def settings(self, principal: str, **extra: object) -> Settings:
+        security = secure.principal_security(self.home, principal)
+        return Settings(bootstrap_servers=self.bootstrap, security=security, **extra)  # type: ignore[arg-type]
+
+    def conf(self, principal: str) -> dict[str, str]:
+        return {"bootstrap.servers": self.bootstrap, **secure.client_config(self.home, principal)}
+
+    def end_offsets(self, topic: str) -> dict[int, int]:
+        """Log end offsets of every partition, read by the admin (read_uncommitted)."""
+        consumer = Consumer({**self.conf(secure.ADMIN), "group.id": "offsets-probe"})
+        deadline = time.monotonic() + 60
+        try:
+            parts = consumer.list_topics(topic, timeout=15).topics[topic].partitions
+            while True:
+                try:
+                    return {
+                        p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=15)[1]
+                        for p in parts
+                    }
+                except KafkaException as exc:
+                    # A topic created moments ago: its leaders may not serve offsets yet.
+                    settling = exc.args[0].code() in (
+                        KafkaError.NOT_LEADER_FOR_PARTITION,
+                        KafkaError.LEADER_NOT_AVAILABLE,
+                    )
+                    if not (settling or exc.args[0].retriable()) or time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.2)
+                    parts = consumer.list_topics(topic, timeout=15).topics[topic].partitions
+        finally:
+            consumer.close()
+
+
+@pytest.fixture(scope="module")
+def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureCluster]:
+    home = tmp_path_factory.mktemp("secure")
+    dist, _ = install_kafka(load_settings().cache_dir)
+    ((broker, controller),) = free_port_pairs(1)
+    spec = make_spec(home / "kafka", 1, ports=(broker,), controller_ports=(controller,))
+    spec = replace(spec, secure_home=str(home))
+    try:
+        spec = cluster_up(dist, spec, timeout=180).spec
+        secure.provision(spec)
+        cluster = SecureCluster(home, spec)
+        admin, plan = plan_topology(cluster.settings(secure.ADMIN))
+        apply_plan(admin, plan)
+        for topic in ("orders", "enriched-orders", "inventory-adjustments"):
+            wait_for_topic_leaders(admin, topic, timeout=60)
+        yield cluster
+    finally:
+        cluster_down(spec, timeout=20)
+        purge(spec.home)
+
+
+def _produce(conf: dict[str, object], topic: str) -> tuple[KafkaError | None, list[KafkaError]]:
+    """One record; returns its delivery error and what error_cb saw."""
+    seen: list[KafkaError] = []
+    results: list[KafkaError | None] = []
+    producer = Producer({**conf, "message.timeout.ms": 8000, "error_cb": seen.append})
+    producer.produce(topic, b"denied?", key=b"k", on_delivery=lambda e, _m: results.append(e))
+    producer.flush(30)
+    assert results, "no delivery report within 30 s"
+    return results[0], seen
+
+
+def _unchanged(cluster: SecureCluster, topic: str, attempt: Callable[[], None]) -> None:
+    before = cluster.end_offsets(topic)
+    attempt()
+    assert cluster.end_offsets(topic) == before, f"something was written to {topic}"
+
+
+def _codes(errors: list[KafkaError]) -> set[int]:
+    return {e.code() for e in errors}
+
+
+def test_the_right_principal_can_produce(secured: SecureCluster) -> None:
+    before = sum(secured.end_offsets("orders").values())
+    conf = kafka_config(Role.PRODUCER, "t", settings=secured.settings("orders"))
+    error, _ = _produce(dict(conf), "orders")
+    assert error is None
+    assert sum(secured.end_offsets("orders").values()) == before + 1
+
+
+def test_plaintext_client_on_the_sasl_ssl_port_is_refused(secured: SecureCluster) -> None:
+    def attempt() -> None:
+        conf = {"bootstrap.servers": secured.bootstrap, "security.protocol": "PLAINTEXT"}
+        error, seen = _produce(conf, "orders")
+        assert error is not None and error.code() == KafkaError._MSG_TIMED_OUT
+        assert KafkaError._TRANSPORT in _codes(seen) or KafkaError._ALL_BROKERS_DOWN in _codes(seen)
+
+    _unchanged(secured, "orders", attempt)
+
+
+def test_wrong_scram_password_is_an_authentication_error(secured: SecureCluster) -> None:
+    def attempt() -> None:
+        conf = {**secured.conf("orders"), "sasl.password": "not-the-password"}
+        error, seen = _produce(dict(conf), "orders")
+        assert error is not None and error.code() == KafkaError._MSG_TIMED_OUT
+        assert KafkaError._AUTHENTICATION in _codes(seen), seen  # the only clear signal
+
+    _unchanged(secured, "orders", attempt)
+
+
+def test_enrichment_may_not_produce_to_orders(secured: SecureCluster) -> None:
+    def attempt() -> None:
+        conf = kafka_config(Role.PRODUCER, "t", settings=secured.settings("enrichment"))
+        error, _ = _produce(dict(conf), "orders")
+        assert error is not None and error.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
+
+    _unchanged(secured, "orders", attempt)
+
+
+def _first_consumer_error(conf: dict[str, object], topic: str) -> KafkaError:
+    consumer = Consumer(conf)
+    try:
+        consumer.subscribe([topic])
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            msg = consumer.poll(0.5)
+            if msg is not None and msg.error() is not None:
+                return msg.error()
+            assert msg is None, f"read a record of {topic}"
+        raise AssertionError(f"no error reading {topic} within 60 s")
+    finally:
+        consumer.close()
+
+
+def test_orders_may_not_read_another_services_state(secured: SecureCluster) -> None:
+    """The issue asks for ``enriched-orders``, but the orders API reads it for its outcome view
+    (services/orders/server.py), so its principal is granted it; enrichment's stock changelog
+    is what it must never read."""
+    topic = "enrichment-stock-changelog"
+    conf = kafka_config(
+        Role.CONSUMER, "t", settings=secured.settings("orders"), group_id="orders-view-t"
+    )
+    error = _first_consumer_error(dict(conf), topic)
+    assert error.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED, error
+
+
+def test_a_principal_without_grants_reads_nothing(secured: SecureCluster) -> None:
+    conf = {**secured.conf("nobody"), "group.id": "nobody", "auto.offset.reset": "earliest"}
+    error = _first_consumer_error(conf, "orders")
+    assert error.code() == KafkaError.GROUP_AUTHORIZATION_FAILED, error
+    consumer = Consumer(conf)
+    try:
+        meta = consumer.list_topics("orders", timeout=15).topics["orders"]
+        assert meta.error is not None
+        assert meta.error.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
+    finally:
+        consumer.close()
+
+
+def test_analytics_may_not_use_enrichments_transactional_id(secured: SecureCluster) -> None:
+    def attempt() -> None:
+        conf = kafka_config(
+            Role.TRANSACTIONAL_PRODUCER,
+            "t",
+            settings=secured.settings("analytics"),
+            transactional_id="enrichment-0",
+        )
+        producer = Producer(conf)
+        with pytest.raises(KafkaException) as denied:
+            producer.init_transactions(30)
+        code = denied.value.args[0].code()
+        assert code == KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED
+
+    _unchanged(secured, "enriched-orders", attempt)
+
+
+@contextlib.contextmanager
+def _tls_front(cert: Path, key: Path, ca: Path, upstream: tuple[str, int]) -> Iterator[int]:
+    """A TLS server presenting ``cert`` that relays the decrypted bytes to the real broker."""
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_ctx.load_cert_chain(cert, key)
+    client_ctx = ssl.create_default_context(cafile=str(ca))
+    listener = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def pump(src: socket.socket, dst: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := src.recv(65536):
+                dst.sendall(data)
+        for sock in (src, dst):
+            with contextlib.suppress(OSError):
+                sock.close()
+
+    def serve() -> None:
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                raw, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            try:
+                front = server_ctx.wrap_socket(raw, server_side=True)
+            except (OSError, ssl.SSLError):
+                raw.close()  # the client refused our certificate: what the test expects
+                continue
+            back = client_ctx.wrap_socket(
+                socket.create_connection(upstream), server_hostname="localhost"
+            )
+            for a, b in ((front, back), (back, front)):
+                threading.Thread(target=pump, args=(a, b), daemon=True).start()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        stop.set()
+        thread.join(5)
+        listener.close()
+
+
+def test_tls_client_refuses_a_certificate_for_another_address(secured: SecureCluster) -> None:
+    wrong = wrong_san_cert(secured.home)
+    host, port = secured.bootstrap.split(":")
+    with _tls_front(wrong.cert, wrong.key, wrong.ca, (host, int(port))) as front:
+        base = {**secured.conf("orders"), "bootstrap.servers": f"127.0.0.1:{front}"}
+
+        def attempt() -> None:
+            error, seen = _produce(dict(base), "orders")
+            assert error is not None and error.code() == KafkaError._MSG_TIMED_OUT
+            assert any("certificate verify failed" in e.str() for e in seen), seen
+
+        _unchanged(secured, "orders", attempt)
+        # The same front with hostname checks off gets through: the SAN was the only problem.
+        # (Metadata then points the client at the real broker, whose certificate matches.)
+        relaxed = {**base, "ssl.endpoint.identification.algorithm": "none"}
+        before = sum(secured.end_offsets("orders").values())
+        error, _ = _produce(dict(relaxed), "orders")
+        assert error is None
+        assert sum(secured.end_offsets("orders").values()) == before + 1
+
+
+def _cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "ORDERSTREAM_HOME": str(home)}
+    return subprocess.run([*CLI, *args], env=env, capture_output=True, text=True, check=False)
+
+
+def test_acls_apply_is_idempotent_and_revokes_removed_grants(
+    secured: SecureCluster, tmp_path: Path
+) -> None:
+    first = _cli(secured.home, "acls", "apply")
+    assert first.returncode == 0, first.stderr
+    assert "no changes" in first.stdout
+    # drop one grant: seed may no longer write inventory-adjustments
+    text = default_topology_path().read_text()
+    seed_line = 'writes = ["products", "inventory-adjustments"]'
+    assert seed_line in text
+    edited = tmp_path / "topology.toml"
+    edited.write_text(text.replace(seed_line, 'writes = ["products"]'))
+    revoke = _cli(secured.home, "acls", "apply", "--file", str(edited))
+    assert revoke.returncode == 0, revoke.stderr
+    assert "- revoke User:seed WRITE topic:inventory-adjustments" in revoke.stdout
+    assert "1 revoked" in revoke.stdout
+
+    def attempt() -> None:
+        conf = kafka_config(Role.PRODUCER, "t", settings=secured.settings("seed"))
+        error, _ = _produce(dict(conf), "inventory-adjustments")
+        assert error is not None and error.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
+
+    _unchanged(secured, "inventory-adjustments", attempt)
+    admin_conf = kafka_config(Role.ADMIN, "t", settings=secured.settings(secure.ADMIN))
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient(admin_conf)
+    restore = plan_acls(admin, load_principals(default_topology_path()))
+    assert [g.line() for g in restore.create] == ["User:seed WRITE topic:inventory-adjustments"]
+    apply_acls(admin, restore)
+    again = _cli(secured.home, "acls", "plan")
+    assert "no changes" in again.stdout, again.stdout
+
+
+def test_security_show_names_every_principal_and_no_password(secured: SecureCluster) -> None:
+    shown = _cli(secured.home, "security", "show", "--json")
+    assert shown.returncode == 0, shown.stderr
+    info = json.loads(shown.stdout)
+    assert info["bootstrap_servers"] == secured.bootstrap
+    assert info["security_protocol"] == "SASL_SSL" and info["sasl_mechanism"] == "SCRAM-SHA-512"
+    assert Path(info["ca_file"]).is_file() and info["registry_url"].startswith("https://")
+    for name in ("admin", "orders", "enrichment", "analytics", "registry"):
+        entry = info["principals"][name]
+        assert entry["username"] == name and Path(entry["password_file"]).is_file()
+        assert Path(entry["password_file"]).stat().st_mode & 0o077 == 0
+    for path in (secured.home / "secrets").glob("*.password"):
+        assert path.read_text().strip() not in shown.stdout
