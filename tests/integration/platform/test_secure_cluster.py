@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import socket
 import ssl
-import subprocess
 import sys
 import threading
 import time
@@ -24,7 +22,8 @@ import pytest
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
 from orderstream.config import Role, Settings, kafka_config, load_settings
-from orderstream.platform import secure
+from orderstream.ops.stack import SERVICES, ServiceSpec, Stack
+from orderstream.platform import ports, secure
 from orderstream.platform.acls import apply_acls, load_principals, plan_acls
 from orderstream.platform.certs import wrong_san_cert
 from orderstream.platform.cluster import cluster_down, cluster_up, purge
@@ -284,16 +283,29 @@ def test_tls_client_refuses_a_certificate_for_another_address(secured: SecureClu
         assert sum(secured.end_offsets("orders").values()) == before + 1
 
 
-def _cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "ORDERSTREAM_HOME": str(home)}
-    return subprocess.run([*CLI, *args], env=env, capture_output=True, text=True, check=False)
+@dataclass(frozen=True)
+class CliResult:
+    returncode: int
+    stdout: str
+
+
+def _cli(home: Path, *args: str) -> CliResult:
+    """The real CLI, in this process (a fresh interpreter costs seconds on a loaded machine)."""
+    from typer.testing import CliRunner
+
+    from orderstream.cli.main import app
+
+    result = CliRunner().invoke(app, list(args), env={"ORDERSTREAM_HOME": str(home)})
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return CliResult(result.exit_code, result.stdout)
 
 
 def test_acls_apply_is_idempotent_and_revokes_removed_grants(
     secured: SecureCluster, tmp_path: Path
 ) -> None:
     first = _cli(secured.home, "acls", "apply")
-    assert first.returncode == 0, first.stderr
+    assert first.returncode == 0, first.stdout
     assert "no changes" in first.stdout
     # drop one grant: seed may no longer write inventory-adjustments
     text = default_topology_path().read_text()
@@ -302,7 +314,7 @@ def test_acls_apply_is_idempotent_and_revokes_removed_grants(
     edited = tmp_path / "topology.toml"
     edited.write_text(text.replace(seed_line, 'writes = ["products"]'))
     revoke = _cli(secured.home, "acls", "apply", "--file", str(edited))
-    assert revoke.returncode == 0, revoke.stderr
+    assert revoke.returncode == 0, revoke.stdout
     assert "- revoke User:seed WRITE topic:inventory-adjustments" in revoke.stdout
     assert "1 revoked" in revoke.stdout
 
@@ -325,7 +337,7 @@ def test_acls_apply_is_idempotent_and_revokes_removed_grants(
 
 def test_security_show_names_every_principal_and_no_password(secured: SecureCluster) -> None:
     shown = _cli(secured.home, "security", "show", "--json")
-    assert shown.returncode == 0, shown.stderr
+    assert shown.returncode == 0, shown.stdout
     info = json.loads(shown.stdout)
     assert info["bootstrap_servers"] == secured.bootstrap
     assert info["security_protocol"] == "SASL_SSL" and info["sasl_mechanism"] == "SCRAM-SHA-512"
@@ -336,3 +348,90 @@ def test_security_show_names_every_principal_and_no_password(secured: SecureClus
         assert Path(entry["password_file"]).stat().st_mode & 0o077 == 0
     for path in (secured.home / "secrets").glob("*.password"):
         assert path.read_text().strip() not in shown.stdout
+
+
+# -- the pipeline on the secured cluster, then a search for every password ------------------
+
+PIPELINE_ORDERS = 600  # smaller than the issue's 10k: this module must stay near 90 s
+
+
+def _stack(secured: SecureCluster) -> Stack:
+    taken: set[int] = set()
+    specs = []
+    for spec in SERVICES:
+        port = ports.free_port(taken)
+        taken.add(port)
+        specs.append(ServiceSpec(spec.name, spec.args, port, spec.ready_path))
+    registry = next(s for s in specs if s.name == "registry")
+    settings = Settings(
+        home=secured.home,
+        bootstrap_servers=secured.bootstrap,
+        registry_url=f"http://127.0.0.1:{registry.port}",  # HTTPS is the registry's part
+    )
+    return Stack(settings, tuple(specs), secure=True)
+
+
+def _passwords(home: Path) -> dict[str, str]:
+    return {p.stem: p.read_text().strip() for p in (home / "secrets").glob("*.password")}
+
+
+def _cmdlines() -> Iterator[tuple[int, str]]:
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                yield int(entry.name), (entry / "cmdline").read_bytes().decode(errors="replace")
+
+
+def test_pipeline_runs_exactly_once_and_no_password_leaks(
+    secured: SecureCluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stack = _stack(secured)
+    monkeypatch.setenv("ORDERSTREAM_REGISTRY_URL", stack.settings.registry_url)
+    outputs: list[str] = []
+    try:
+        stack.up(outputs.append, timeout_s=180)
+        orders_url = (
+            f"http://127.0.0.1:{next(s.port for s in stack.services if s.name == 'orders')}"
+        )
+        steps = [
+            ("seed", "--products", "20", "--stock", "1000"),
+            ("load", "--count", str(PIPELINE_ORDERS), "--rate", "600", "--products", "20",
+             "--url", orders_url),
+            ("audit", "--json", "--timeout", "120"),
+            ("security", "show", "--json"),
+            ("ps", "--json"),
+        ]  # fmt: skip
+        for args in steps:
+            result = _cli(secured.home, *args)
+            outputs.append(result.stdout)
+            assert result.returncode == 0, f"{args[0]} failed:\n{result.stdout[-3000:]}"
+        audit = json.loads(outputs[-3])
+        assert audit["ok"] is True and len(audit["checks"]) >= 5, audit
+        enriched = sum(secured.end_offsets("enriched-orders").values())
+        assert enriched >= PIPELINE_ORDERS  # plus transaction markers
+        # the services run as their own principals, by password file
+        for spec in stack.services:
+            pid = stack.process(spec).pid()
+            assert pid is not None
+            environ = Path(f"/proc/{pid}/environ").read_bytes().decode().split("\0")
+            assert f"ORDERSTREAM_SECURITY__USERNAME={spec.name}" in environ
+        passwords = _passwords(secured.home)
+        assert {"admin", "orders", "enrichment", "analytics", "registry"} <= set(passwords)
+        logs = [
+            *(secured.home / "services").rglob("*.log"),
+            *secured.home.glob("kafka/*/kafka.log"),
+        ]
+        assert logs
+        hits = [
+            f"{name} in {where}"
+            for name, password in passwords.items()
+            for where, text in [
+                *((f"cmdline of {pid}", cmd) for pid, cmd in _cmdlines()),
+                *((str(log), log.read_text(errors="replace")) for log in logs),
+                *((f"output {i}", out) for i, out in enumerate(outputs)),
+            ]
+            if password in text
+        ]
+        assert hits == [], hits
+    finally:
+        stack.down(lambda _line: None)
