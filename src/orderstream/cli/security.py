@@ -68,3 +68,36 @@ def show(
         ["principal", "username", "password file"],
         [(n, p["username"], p["password_file"]) for n, p in principals.items()],
     )
+
+
+@app.command()
+def bench(
+    records: Annotated[int, typer.Option(min=10_000, help="records per scenario")] = 200_000,
+    rounds: Annotated[int, typer.Option(min=1, help="rounds; the best of each counts")] = 2,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON for scripts")] = False,
+) -> None:
+    """What SASL_SSL costs: plaintext vs secured 1-node clusters, same run, records/s."""
+    from orderstream.platform import secure_bench
+
+    with (
+        console.status("starting a plaintext and a secured cluster...") as status,
+        secure_bench.bench_clusters(load_settings().cache_dir) as (plain, secured),
+    ):
+        figures = secure_bench.run(plain, secured, records, rounds, status.update)
+    if as_json:
+        print_json(
+            [
+                {"scenario": f.scenario, "plaintext_per_s": round(f.plaintext),
+                 "secured_per_s": round(f.secured), "ratio": round(f.ratio, 3)}
+                for f in figures
+            ]
+        )  # fmt: skip
+        return
+    print_table(
+        f"SASL_SSL/SCRAM-SHA-512 vs PLAINTEXT, {records:,} records of 100 B, best of {rounds}",
+        ["scenario", "plaintext rec/s", "secured rec/s", "secured / plaintext"],
+        [
+            (f.scenario, f"{f.plaintext:,.0f}", f"{f.secured:,.0f}", f"{f.ratio:.2f}")
+            for f in figures
+        ],
+    )
