@@ -218,7 +218,7 @@ class Stack:
         """A secured stack runs each service as the principal of its name."""
         if not self.secure:
             return env
-        return {**env, **secure.security_env(self.settings.home, spec.name)}
+        return {**_without_security(env), **secure.security_env(self.settings.home, spec.name)}
 
     def _cluster_spec(self) -> ClusterSpec:
         """The home's cluster when it fits ``self.nodes``, else a new one at the default ports."""
@@ -249,7 +249,7 @@ class Stack:
         env["ORDERSTREAM_REGISTRY_URL"] = settings.registry_url
         env["PYTHONFAULTHANDLER"] = "1"  # native crashes of any child leave Python stacks
         if self.secure:  # tools run by up (schemas register) as the admin
-            env.update(secure.security_env(settings.home, secure.ADMIN))
+            env = {**_without_security(env), **secure.security_env(settings.home, secure.ADMIN)}
         return env
 
     def ensure_service(
@@ -338,6 +338,12 @@ class Stack:
     def _write_state(self, state: dict[str, bool]) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self._state_file().write_text(json.dumps(state))
+
+
+def _without_security(env: dict[str, str]) -> dict[str, str]:
+    """``env`` minus inherited ``ORDERSTREAM_SECURITY__*``: a password set in the caller's
+    environment must neither reach a service nor win over its own password file."""
+    return {k: v for k, v in env.items() if not k.upper().startswith("ORDERSTREAM_SECURITY__")}
 
 
 def probe_ready(spec: ServiceSpec) -> bool:
