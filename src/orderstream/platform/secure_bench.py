@@ -12,6 +12,7 @@ skips ACL evaluation, so the figure is the cost of TLS and SCRAM, not of the aut
 from __future__ import annotations
 
 import contextlib
+import shutil
 import tempfile
 import time
 import uuid
@@ -67,6 +68,7 @@ def bench_clusters(cache: Path) -> Iterator[tuple[Settings, Settings]]:
         for spec in started:
             cluster_down(spec, timeout=20)
             purge(spec.home)
+        shutil.rmtree(root, ignore_errors=True)  # its secrets/ too
 
 
 def _topic(settings: Settings) -> str:
