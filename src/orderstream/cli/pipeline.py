@@ -20,7 +20,7 @@ def seed(
     stock: Annotated[int, typer.Option(help="initial stock of each product")] = 1_000,
 ) -> None:
     """Write the product catalog and one initial-stock InventoryAdjusted per product."""
-    report = seed_catalog(effective_settings(), products, stock)
+    report = seed_catalog(effective_settings("seed"), products, stock)
     console.print(
         f"seeded {report.products} products with {report.stock_each} units each "
         f"in {report.seconds:.1f}s"
@@ -48,7 +48,7 @@ def load(
         count, rate, customers, products, direct, url, concurrency, batch, seed_, idempotency_keys
     )
     spec.check()
-    settings = effective_settings()
+    settings = effective_settings("load")
     orders = build_orders(spec)
     how = "Kafka (--direct)" if direct else url
     with Progress(
@@ -93,7 +93,9 @@ def audit(
 ) -> None:
     """Check the pipeline's invariants on the live topics; exit 0 only if all hold."""
     results = run_audit(
-        effective_settings(), timeout_s=timeout, reservation_timeout_ms=reservation_timeout_ms
+        effective_settings("audit"),
+        timeout_s=timeout,
+        reservation_timeout_ms=reservation_timeout_ms,
     )
     ok = all(r.ok for r in results)
     if json_out:
