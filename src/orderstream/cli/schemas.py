@@ -34,7 +34,9 @@ def _client(registry_url: str | None) -> RegistryClient:
     auth = None
     if settings.registry_user and settings.registry_password is not None:
         auth = (settings.registry_user, settings.registry_password.get_secret_value())
-    return RegistryClient(registry_url or settings.registry_url, auth=auth)
+    return RegistryClient(
+        registry_url or settings.registry_url, auth=auth, ca_file=settings.security.ca_file
+    )
 
 
 def _texts(folder: Path | None) -> dict[str, str]:

@@ -58,7 +58,10 @@ class EventSerde:
         auth = None
         if settings.registry_user and settings.registry_password is not None:
             auth = (settings.registry_user, settings.registry_password.get_secret_value())
-        return cls(settings.registry_url, auth)
+        # security.ca_file is also trusted for an https registry (the local stack's is signed
+        # by the cluster's CA)
+        client = RegistryClient(settings.registry_url, auth=auth, ca_file=settings.security.ca_file)
+        return cls(settings.registry_url, client=client)
 
     def encode(self, topic: str, event: Event) -> bytes:
         """Wire-format bytes of ``event`` for ``topic`` (schema registered once, then cached)."""
