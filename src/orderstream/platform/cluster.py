@@ -15,14 +15,17 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
 from orderstream.errors import NodeStartFailed, PlatformError, PortInUse
+from orderstream.platform import secure
+from orderstream.platform.certs import write_private
 from orderstream.platform.install import KafkaDistribution
 from orderstream.platform.nodes import (
     LOG4J2_PROPERTIES,
@@ -107,7 +110,9 @@ def write_configs(spec: ClusterSpec) -> None:
     for node in spec.nodes:
         spec.node_dir(node).mkdir(parents=True, exist_ok=True)
         props = node_properties(spec, node)
-        spec.props_file(node).write_text("".join(f"{k}={v}\n" for k, v in props.items()))
+        # 0600: a secured node's properties hold its JAAS line (the admin password).
+        text = "".join(f"{k}={v}\n" for k, v in props.items())
+        write_private(spec.props_file(node), text.encode())
     (spec.home / SPEC_FILE).write_text(spec.to_json())
 
 
@@ -135,7 +140,8 @@ def format_storage(dist: KafkaDistribution, spec: ClusterSpec) -> None:
                 f"-Dlog4j2.configurationFile={spec.home / 'log4j2.properties'}",
             ],
         )
-        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        with secure.format_command(spec, node, cmd) as argv:
+            proc = subprocess.run(argv, capture_output=True, text=True, check=False)
         if proc.returncode != 0:
             raise NodeStartFailed(
                 f"formatting node {node.node_id} failed:\n{(proc.stdout + proc.stderr)[-2000:]}"
@@ -176,17 +182,20 @@ def start_node(dist: KafkaDistribution, spec: ClusterSpec, node: NodeSpec) -> in
 _QUIET = logging.getLogger("orderstream.librdkafka")
 
 
-def admin_client(bootstrap: str) -> AdminClient:
-    """A short-lived admin client whose connection-refused chatter goes to debug logging."""
+def admin_client(bootstrap: str, conf: Mapping[str, str] | None = None) -> AdminClient:
+    """A short-lived admin client whose connection-refused chatter goes to debug logging.
+    ``conf`` adds security settings (``secure.cluster_client_config``)."""
     return AdminClient(
-        {"bootstrap.servers": bootstrap, "socket.timeout.ms": 5000, "log_level": 3},
+        {"bootstrap.servers": bootstrap, "socket.timeout.ms": 5000, "log_level": 3, **(conf or {})},
         logger=_QUIET,
     )
 
 
-def registered_brokers(bootstrap: str, timeout: float = 5.0) -> int:
+def registered_brokers(
+    bootstrap: str, timeout: float = 5.0, conf: Mapping[str, str] | None = None
+) -> int:
     """How many brokers the cluster reports, or -1 when it does not answer."""
-    admin = admin_client(bootstrap)  # keep a reference: a collected client never answers
+    admin = admin_client(bootstrap, conf)  # keep a reference: a collected client never answers
     try:
         result = admin.describe_cluster(request_timeout=timeout).result(timeout + 1)
     except KafkaException:
@@ -205,7 +214,8 @@ def wait_ready(spec: ClusterSpec, timeout: float = 120.0) -> float:
                     f"Kafka node {node.node_id} exited during start-up; last lines of "
                     f"{spec.log_file(node)}:\n{log_tail(spec.log_file(node))}"
                 )
-        if registered_brokers(spec.bootstrap, timeout=3.0) >= spec.size:
+        conf = secure.cluster_client_config(spec)
+        if registered_brokers(spec.bootstrap, timeout=3.0, conf=conf) >= spec.size:
             return time.monotonic() - started
         time.sleep(0.3)
     tails = "\n".join(
@@ -239,14 +249,7 @@ def cluster_up(dist: KafkaDistribution, spec: ClusterSpec, timeout: float = 120.
         and previous.size == spec.size
         and _is_formatted(previous, previous.nodes[0])
     ):
-        spec = ClusterSpec(
-            home=spec.home,
-            nodes=spec.nodes,
-            cluster_id=previous.cluster_id,
-            heap=spec.heap,
-            bench=spec.bench,
-            extra_props=spec.extra_props,
-        )
+        spec = replace(spec, cluster_id=previous.cluster_id)
     elif previous is not None:
         purge(spec.home)
     check_ports(spec)
@@ -385,7 +388,8 @@ def active_controller(spec: ClusterSpec) -> int | None:
 
 def cluster_status(spec: ClusterSpec) -> ClusterStatus:
     alive = {n.node_id: is_node_alive(spec, n) for n in spec.nodes}
-    topics = _count_topics(spec.bootstrap) if any(alive.values()) else None
+    conf = secure.cluster_client_config(spec)
+    topics = _count_topics(spec.bootstrap, conf) if any(alive.values()) else None
     controller = active_controller(spec)
     nodes = tuple(
         NodeStatus(
@@ -401,8 +405,8 @@ def cluster_status(spec: ClusterSpec) -> ClusterStatus:
     return ClusterStatus(spec.bootstrap, nodes, controller, topics)
 
 
-def _count_topics(bootstrap: str) -> int | None:
-    admin = admin_client(bootstrap)
+def _count_topics(bootstrap: str, conf: Mapping[str, str]) -> int | None:
+    admin = admin_client(bootstrap, conf)
     try:
         meta = admin.list_topics(timeout=5)
     except KafkaException:

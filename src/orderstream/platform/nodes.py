@@ -36,6 +36,9 @@ class ClusterSpec:
     heap: str = "512m"
     bench: bool = False
     extra_props: dict[str, str] = field(default_factory=dict)
+    # Secured cluster (platform/secure.py): the $ORDERSTREAM_HOME whose secrets/ holds its CA,
+    # certificates and passwords. None: PLAINTEXT.
+    secure_home: str | None = None
 
     @property
     def bootstrap(self) -> str:
@@ -138,6 +141,10 @@ def node_properties(spec: ClusterSpec, node: NodeSpec) -> dict[str, str]:
         "replica.lag.time.max.ms": "5000",
         "transaction.abort.timed.out.transaction.cleanup.interval.ms": "5000",
     }
+    if spec.secure_home is not None:  # SASL_SSL + mTLS controllers + ACLs
+        from orderstream.platform import secure
+
+        props.update(secure.node_properties(spec, node))
     props.update(spec.extra_props)
     return props
 

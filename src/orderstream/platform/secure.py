@@ -1,0 +1,175 @@
+"""The secured local cluster: SASL_SSL/SCRAM-SHA-512 for clients and brokers, mTLS between
+controllers, StandardAuthorizer with deny-by-default.
+
+A cluster is secured when its spec names ``secure_home``: the ``$ORDERSTREAM_HOME`` whose
+``secrets/`` holds the CA and node certificates (``platform.certs``) and one password file per
+principal (``<name>.password``, 0600). Passwords never reach a command line:
+
+- the node's JAAS line (the admin user it uses between brokers) is in ``node.properties``, 0600;
+- the admin SCRAM user is written at storage format through a Java ``@argfile`` (0600, deleted
+  right after), since ``kafka-storage format --add-scram`` takes it as an argument;
+- service users are created afterwards with the AdminClient (``create_users``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import secrets
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import (
+    AdminClient,
+    ScramCredentialInfo,
+    ScramMechanism,
+    UserScramCredentialAlteration,
+    UserScramCredentialUpsertion,
+)
+
+from orderstream.errors import ConfigError, PlatformError
+from orderstream.platform.certs import LocalCA, node_cert, secrets_dir, write_private
+
+if TYPE_CHECKING:
+    from orderstream.platform.nodes import ClusterSpec, NodeSpec
+
+logger = logging.getLogger(__name__)
+
+ADMIN = "admin"
+SECURITY_PROTOCOL = "SASL_SSL"
+SASL_MECHANISM = "SCRAM-SHA-512"
+SCRAM_ITERATIONS = 8192
+AUTHORIZER = "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+_SCRAM_LOGIN = "org.apache.kafka.common.security.scram.ScramLoginModule"
+
+
+def password_file(home: Path, principal: str) -> Path:
+    return secrets_dir(home) / f"{principal}.password"
+
+
+def ensure_password(home: Path, principal: str) -> Path:
+    """The principal's password file, created with a random password the first time."""
+    path = password_file(home, principal)
+    if not path.is_file():
+        # URL-safe: no character that SCRAM's name=...,password=... syntax or JAAS quoting
+        # would need to escape.
+        write_private(path, (secrets.token_urlsafe(24) + "\n").encode())
+    return path
+
+
+def read_password(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigError(f"cannot read password file {path}: {exc.strerror}") from exc
+
+
+def _home(spec: ClusterSpec) -> Path:
+    if spec.secure_home is None:
+        raise PlatformError("this cluster is not secured (started without --secure)")
+    return Path(spec.secure_home)
+
+
+def node_principal(node_id: int) -> str:
+    """The principal a node presents on the controller listener (its certificate's DN)."""
+    return f"User:CN=node-{node_id}"
+
+
+def node_properties(spec: ClusterSpec, node: NodeSpec) -> dict[str, str]:
+    """The settings that secure one node, on top of the plaintext ones."""
+    home = _home(spec)
+    ca = LocalCA.load_or_create(home)
+    cert = node_cert(ca, node.node_id)
+    admin_password = read_password(ensure_password(home, ADMIN))
+    super_users = ";".join([f"User:{ADMIN}", *(node_principal(n.node_id) for n in spec.nodes)])
+    advertised = node.advertised_port or node.broker_port
+    return {
+        "listeners": (
+            f"SASL_SSL://127.0.0.1:{node.broker_port},CONTROLLER://127.0.0.1:{node.controller_port}"
+        ),
+        "advertised.listeners": f"SASL_SSL://127.0.0.1:{advertised}",
+        "listener.security.protocol.map": "SASL_SSL:SASL_SSL,CONTROLLER:SSL",
+        "inter.broker.listener.name": "SASL_SSL",
+        "sasl.enabled.mechanisms": SASL_MECHANISM,
+        "sasl.mechanism.inter.broker.protocol": SASL_MECHANISM,
+        "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config": (
+            f'{_SCRAM_LOGIN} required username="{ADMIN}" password="{admin_password}";'
+        ),
+        # SCRAM cannot serve the controllers (its credentials live in the metadata log they
+        # must read first): nodes prove themselves to each other with their certificates.
+        "listener.name.controller.ssl.client.auth": "required",
+        "ssl.keystore.type": "PEM",
+        "ssl.keystore.location": str(cert.keystore),
+        "ssl.truststore.type": "PEM",
+        "ssl.truststore.location": str(cert.ca),
+        "ssl.endpoint.identification.algorithm": "https",
+        "authorizer.class.name": AUTHORIZER,
+        "super.users": super_users,
+        "allow.everyone.if.no.acl.found": "false",
+    }
+
+
+def _argfile_line(arg: str) -> str:
+    return '"' + arg.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+@contextlib.contextmanager
+def format_command(spec: ClusterSpec, node: NodeSpec, cmd: list[str]) -> Iterator[list[str]]:
+    """``cmd`` (a ``java ... StorageTool format`` line) for this node; a secured cluster's gets
+    the admin SCRAM user, passed through an argfile so that no argv shows the password."""
+    if spec.secure_home is None:
+        yield cmd
+        return
+    password = read_password(ensure_password(_home(spec), ADMIN))
+    scram = f"{SASL_MECHANISM}=[name={ADMIN},password={password}]"
+    argfile = spec.node_dir(node) / "format.args"
+    lines = [_argfile_line(a) for a in (*cmd[1:], "--add-scram", scram)]
+    write_private(argfile, ("\n".join(lines) + "\n").encode())
+    try:
+        yield [cmd[0], f"@{argfile}"]
+    finally:
+        argfile.unlink(missing_ok=True)
+
+
+def client_config(home: Path, principal: str = ADMIN) -> dict[str, str]:
+    """librdkafka settings for ``principal`` on the secured cluster of ``home``."""
+    return {
+        "security.protocol": SECURITY_PROTOCOL,
+        "sasl.mechanism": SASL_MECHANISM,
+        "sasl.username": principal,
+        "sasl.password": read_password(password_file(home, principal)),
+        "ssl.ca.location": str(LocalCA.load_or_create(home).ca_file),
+    }
+
+
+def cluster_client_config(spec: ClusterSpec) -> dict[str, str]:
+    """The admin's client settings for a secured cluster; none for a plaintext one."""
+    return client_config(_home(spec)) if spec.secure_home is not None else {}
+
+
+def create_users(
+    bootstrap: str, home: Path, principals: Iterable[str], timeout: float = 30.0
+) -> list[str]:
+    """Create (or re-key to their files) the SCRAM users of ``principals``; returns them."""
+    names = [p for p in principals if p != ADMIN]
+    if not names:
+        return []
+    upserts: list[UserScramCredentialAlteration] = [
+        UserScramCredentialUpsertion(
+            name,
+            ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, SCRAM_ITERATIONS),
+            read_password(ensure_password(home, name)).encode(),
+        )
+        for name in names
+    ]
+    admin = AdminClient({"bootstrap.servers": bootstrap, **client_config(home), "log_level": 3})
+    futures = admin.alter_user_scram_credentials(upserts, request_timeout=timeout)
+    for name, future in futures.items():
+        try:
+            future.result(timeout + 5)
+        except KafkaException as exc:
+            raise PlatformError(f"cannot create SCRAM user {name}: {exc}") from exc
+    logger.info("SCRAM users ready: %s", ", ".join(names))
+    return names
