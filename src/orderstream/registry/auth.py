@@ -104,7 +104,7 @@ class Authenticator:
     Only a password never seen before runs scrypt: verified and refused passwords are both
     remembered (by a SHA-256), so a service that logs in correctly costs a dict look-up and one
     with a stale password gets its 401 just as cheaply. New wrong guesses are rationed by a
-    ``LoginLimiter`` (429 with Retry-After), checked before scrypt runs.
+    ``LoginLimiter`` (429 with Retry-After), which each scrypt run takes a token from first.
     """
 
     def __init__(self, users: dict[str, User], limiter: LoginLimiter | None = None) -> None:
@@ -136,20 +136,20 @@ class Authenticator:
         name = key[0]
         user = self.users.get(name)
         if not self._known_outcome(key, user, address) and not self._verify(key, user, password):
-            self.limiter.failed(name, address)
             raise _bad_credentials()
         assert user is not None  # _verify is False for unknown users
         return user
 
     def _known_outcome(self, key: tuple[str, bytes], user: User | None, address: str) -> bool:
-        """True for a verified password; 401 for one refused before; else check the limiter."""
+        """True for a verified password; 401 for one refused before; else take a limiter token
+        for the scrypt run to come (429 when there is none)."""
         with self._lock:
             if key in self._verified and user is not None:
                 return True
             if key in self._refused:
                 self._refused.move_to_end(key)
                 raise _bad_credentials()
-        self.limiter.check(key[0], address)
+        self.limiter.acquire(key[0], address)
         return False
 
     def _verify(self, key: tuple[str, bytes], user: User | None, password: str) -> bool:

@@ -1,10 +1,11 @@
 """A limiter on failed logins: scrypt is slow on purpose, so guesses must be rationed.
 
-Token buckets keyed by client address and by (user, address). Every failed password check
-(the expensive scrypt run) takes a token from both; an empty bucket answers 429 with
-Retry-After *before* any scrypt runs. Good logins never reach the limiter (they hit the cache
-of verified credentials), so a client guessing passwords cannot lock out services that log in
-correctly, only slow down its own guesses.
+Token buckets keyed by client address and by (user, address). Every password check that must
+run scrypt takes a token from both *before* it runs (so concurrent guesses cannot all slip
+through one check); an empty bucket answers 429 with Retry-After and no scrypt runs. Known
+passwords never reach the limiter (they hit the cache of verified or refused credentials), so
+a client guessing passwords cannot lock out services that log in correctly, only slow down its
+own guesses.
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ class _Buckets:
 
 
 class LoginLimiter:
-    """``check`` before a password check, ``failed`` after a wrong one."""
+    """``acquire`` before each scrypt run."""
 
     def __init__(
         self,
@@ -72,14 +73,12 @@ class LoginLimiter:
         self._addresses = _Buckets(address_budget, clock)
         self._lock = threading.Lock()
 
-    def check(self, user: str, address: str) -> None:
-        """RegistryError 429 (with ``retry_after_s``) when this client has failed too often."""
+    def acquire(self, user: str, address: str) -> None:
+        """Take a token of both buckets, or RegistryError 429 (with ``retry_after_s``)."""
         with self._lock:
             wait = max(self._users.wait_s((user, address)), self._addresses.wait_s(address))
-        if wait > 0:
-            raise logins_throttled(user, math.ceil(wait))
-
-    def failed(self, user: str, address: str) -> None:
-        with self._lock:
-            self._users.take((user, address))
-            self._addresses.take(address)
+            if wait <= 0:
+                self._users.take((user, address))
+                self._addresses.take(address)
+                return
+        raise logins_throttled(user, math.ceil(wait))

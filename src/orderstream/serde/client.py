@@ -25,7 +25,13 @@ from urllib.parse import quote
 
 import httpx
 
-from orderstream.errors import RegistryAccessDenied, RegistryError, RegistryUnavailable
+from orderstream.config import Settings
+from orderstream.errors import (
+    ConfigError,
+    RegistryAccessDenied,
+    RegistryError,
+    RegistryUnavailable,
+)
 from orderstream.tls import client_context
 
 logger = logging.getLogger(__name__)
@@ -33,6 +39,26 @@ logger = logging.getLogger(__name__)
 CONTENT_TYPE = "application/vnd.schemaregistry.v1+json"
 THROTTLE_BUDGET_S = 30.0  # how long 429s are waited out before the call counts as unavailable
 _DEFAULT_RETRY_AFTER_S = 1.0
+
+
+def registry_auth(settings: Settings) -> tuple[str, str] | None:
+    """The Basic credentials of ``settings``: ``registry_password``, else the content of
+    ``registry_password_file`` (a path, so the password never travels in the environment).
+
+    ``registry_password_file`` is read with getattr: config.py does not declare it yet (see
+    the registry section of the README); once it does, this picks it up unchanged.
+    """
+    if not settings.registry_user:
+        return None
+    if settings.registry_password is not None:
+        return settings.registry_user, settings.registry_password.get_secret_value()
+    path = getattr(settings, "registry_password_file", None)
+    if path is None:
+        return None
+    try:
+        return settings.registry_user, Path(path).read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigError(f"cannot read registry_password_file {path}: {exc.strerror}") from exc
 
 
 class RegistryClient:
