@@ -42,10 +42,11 @@ unit: $(STAMP)
 # (dashboard: http://127.0.0.1:8088/) for DURATION seconds (default 30), then the audit and
 # what to look at next. 'orderstream demo' without --duration runs until Ctrl-C.
 # NODES=3 runs it on a 3-node cluster (19092, 29092, 31092; RF 3, min ISR 2).
+# SECURE=1 runs it secured: SASL_SSL/SCRAM, ACLs, every service its own principal.
 DURATION ?= 30
 NODES ?=
 demo: install
-	$(BIN)/orderstream demo --duration $(DURATION) $(if $(NODES),--nodes $(NODES))
+	$(BIN)/orderstream demo --duration $(DURATION) $(if $(NODES),--nodes $(NODES)) $(if $(SECURE),--secure)
 
 clean:
 	-$(BIN)/orderstream kafka down --purge

@@ -19,7 +19,15 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -35,6 +43,15 @@ _ENV_NOT_SETTINGS = frozenset({"ORDERSTREAM_CONFIG", "ORDERSTREAM_TEST_BOOTSTRAP
 
 KafkaValue = str | int | float | bool
 KafkaConfig = dict[str, KafkaValue]
+
+# librdkafka keys whose values are secrets (passwords, keys, JAAS lines, OAuth secrets).
+_SECRET_KEY_PARTS = ("password", "secret", "sasl.jaas", "ssl.key.pem", "ssl_key", "private")
+
+
+def is_secret_key(key: str) -> bool:
+    """True for a librdkafka key whose value must never reach a log, a repr or argv."""
+    lowered = key.lower()
+    return any(part in lowered for part in _SECRET_KEY_PARTS)
 
 
 def _silence_authlib_httpx_warning() -> None:
@@ -101,7 +118,11 @@ class CompressionSettings(BaseModel):
 
 
 class SecuritySettings(BaseModel):
-    """How clients authenticate to Kafka. The local cluster is PLAINTEXT."""
+    """How clients authenticate to Kafka. The local cluster is PLAINTEXT unless started with
+    ``--secure`` (SASL_SSL, SCRAM-SHA-512, ``ca_file`` the local CA; ``platform/secure.py``).
+
+    ``password_file`` is how the secured stack hands a service its password: the path travels in
+    the environment, the password never does."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -165,7 +186,17 @@ class Settings(BaseSettings):
     client_id_prefix: str = "orderstream"
     security: SecuritySettings = SecuritySettings()
     compression: CompressionSettings = CompressionSettings()
-    librdkafka: dict[str, KafkaValue] = Field(default_factory=dict)
+    # Pass-through librdkafka settings. Secret keys (is_secret_key) are held as SecretStr, so
+    # repr(settings) and logs show "**********"; kafka_config unwraps them.
+    librdkafka: dict[str, KafkaValue | SecretStr] = Field(default_factory=dict)
+
+    @field_validator("librdkafka", mode="after")
+    @classmethod
+    def _hide_secrets(cls, value: dict[str, KafkaValue | SecretStr]) -> dict[str, Any]:
+        return {
+            k: SecretStr(str(v)) if is_secret_key(k) and not isinstance(v, SecretStr) else v
+            for k, v in value.items()
+        }
 
     @classmethod
     def settings_customise_sources(
@@ -316,11 +347,16 @@ def kafka_config(
         if not transactional_id:
             raise ConfigError("a transactional producer configuration needs a transactional_id")
         conf["transactional.id"] = transactional_id
-    conf.update(settings.librdkafka)
+    conf.update(
+        {
+            k: v.get_secret_value() if isinstance(v, SecretStr) else v
+            for k, v in settings.librdkafka.items()
+        }
+    )
     conf.update(overrides or {})
     return conf
 
 
-def redacted(conf: Mapping[str, KafkaValue]) -> dict[str, KafkaValue]:
-    """A copy of a librdkafka configuration that is safe to log."""
-    return {k: ("***" if "password" in k or "secret" in k else v) for k, v in conf.items()}
+def redacted(conf: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of a librdkafka configuration that is safe to log (callbacks kept as they are)."""
+    return {k: ("***" if is_secret_key(k) else v) for k, v in conf.items()}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from orderstream.config import Settings, load_settings
+from orderstream.platform import secure
 from orderstream.platform.cluster import load_spec
 
 
@@ -12,12 +13,20 @@ def cluster_home(settings: Settings) -> Path:
     return settings.home / "kafka"
 
 
-def effective_settings() -> Settings:
-    """Settings whose bootstrap is the local cluster's when none was configured explicitly."""
+def effective_settings(principal: str | None = None) -> Settings:
+    """Settings whose bootstrap is the local cluster's when none was configured explicitly.
+
+    On a secured local cluster (``kafka up --secure``) with no security configured, the client
+    authenticates as ``principal`` (default: admin), its password read from its file.
+    """
     settings = load_settings()
     if "bootstrap_servers" in settings.model_fields_set:
         return settings
     spec = load_spec(cluster_home(settings))
     if spec is None:
         return settings
-    return settings.model_copy(update={"bootstrap_servers": spec.bootstrap})
+    update: dict[str, object] = {"bootstrap_servers": spec.bootstrap}
+    if spec.secure_home is not None and "security" not in settings.model_fields_set:
+        home = Path(spec.secure_home)
+        update["security"] = secure.principal_security(home, principal or secure.ADMIN)
+    return settings.model_copy(update=update)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Annotated
 
 import typer
@@ -13,7 +13,7 @@ from orderstream.cli.context import cluster_home, effective_settings
 from orderstream.config import load_settings
 from orderstream.errors import PlatformError
 from orderstream.platform import perf as kperf
-from orderstream.platform import ports
+from orderstream.platform import ports, secure
 from orderstream.platform.cluster import (
     cluster_down,
     cluster_status,
@@ -91,6 +91,12 @@ def up(
         bool, typer.Option(help="benchmark JVM flags (G1) instead of test ones")
     ] = False,
     timeout: Annotated[float, typer.Option(help="seconds to wait for all nodes")] = 120.0,
+    secure: Annotated[
+        bool,
+        typer.Option(
+            "--secure", help="SASL_SSL/SCRAM, mTLS controllers, ACLs (see 'security show')"
+        ),
+    ] = False,
 ) -> None:
     """Start a local KRaft cluster in the background and wait until every node is registered."""
     if nodes not in (1, 3):
@@ -108,6 +114,8 @@ def up(
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
+    if secure:
+        spec = replace(spec, secure_home=str(settings.home))
     _warn_ephemeral(spec)
     with console.status(f"starting {nodes}-node Kafka {dist.version} (KRaft)..."):
         result = cluster_up(dist, spec, timeout=timeout)
@@ -122,6 +130,24 @@ def up(
             f"in {result.seconds:.1f}s; logs under {result.spec.home}"
         )
     console.print(f"bootstrap.servers={result.spec.bootstrap}", highlight=False)
+    if secure:
+        _provision(result.spec)
+
+
+def _provision(spec: ClusterSpec) -> None:
+    """Users and ACLs of a secured cluster; refuses a plaintext cluster that already runs."""
+    if spec.secure_home is None:
+        raise PlatformError(
+            "a PLAINTEXT cluster is already running here; stop it with "
+            "'orderstream kafka down --purge' and start again with --secure"
+        )
+    with console.status("creating SCRAM users and applying ACLs..."):
+        report = secure.provision(spec)
+    console.print(
+        f"secured: SASL_SSL/SCRAM-SHA-512, {len(report.users)} service users, "
+        f"{report.granted} grants added, {report.revoked} revoked; "
+        "connection details: 'orderstream security show'"
+    )
 
 
 @app.command()

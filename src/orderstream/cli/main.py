@@ -6,6 +6,7 @@ import sys
 
 import typer
 
+from orderstream.cli import acls as acls_cli
 from orderstream.cli import analytics as analytics_cli
 from orderstream.cli import bench as bench_cli
 from orderstream.cli import chaos as chaos_cli
@@ -13,6 +14,7 @@ from orderstream.cli import kafka, monitoring, pipeline, stack, topics
 from orderstream.cli import registry as registry_cli
 from orderstream.cli import run as run_cli
 from orderstream.cli import schemas as schemas_cli
+from orderstream.cli import security as security_cli
 from orderstream.cli.common import console_error
 from orderstream.errors import OrderstreamError
 
@@ -25,6 +27,8 @@ app = typer.Typer(
 )
 app.add_typer(kafka.app, name="kafka")
 app.add_typer(topics.app, name="topics")
+app.add_typer(acls_cli.app, name="acls")  # secured cluster: ACLs as code
+app.add_typer(security_cli.app, name="security")
 app.add_typer(run_cli.app, name="run")
 stack.register(app)  # up, down, ps
 chaos_cli.register(app)  # chaos

@@ -20,7 +20,7 @@ def seed(
     stock: Annotated[int, typer.Option(help="initial stock of each product")] = 1_000,
 ) -> None:
     """Write the product catalog and one initial-stock InventoryAdjusted per product."""
-    report = seed_catalog(effective_settings(), products, stock)
+    report = seed_catalog(effective_settings("seed"), products, stock)
     console.print(
         f"seeded {report.products} products with {report.stock_each} units each "
         f"in {report.seconds:.1f}s"
@@ -44,7 +44,7 @@ def load(
     ] = False,
 ) -> None:
     """Offer orders at a fixed rate; exit 1 if any order was refused."""
-    settings = effective_settings()
+    settings = effective_settings("load")
     spec = LoadSpec(
         count, rate, customers, products, direct, url, concurrency, batch, seed_, idempotency_keys,
         ca_file=settings.security.ca_file,  # an https:// --url is signed by the cluster's CA
@@ -90,7 +90,7 @@ def audit(
     timeout: Annotated[float, typer.Option(help="seconds to wait for the pipeline to settle")] = 60,
 ) -> None:
     """Check the pipeline's invariants on the live topics; exit 0 only if all hold."""
-    results = run_audit(effective_settings(), timeout_s=timeout)
+    results = run_audit(effective_settings("audit"), timeout_s=timeout)
     ok = all(r.ok for r in results)
     if json_out:
         print_json(as_json(results))

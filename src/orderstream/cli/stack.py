@@ -32,9 +32,20 @@ NodesOption = Annotated[
 ]
 
 
+SecureOption = Annotated[
+    bool,
+    typer.Option(
+        "--secure",
+        help="SASL_SSL/SCRAM Kafka with ACLs, each service its own principal "
+        "(see 'orderstream security show')",
+    ),
+]
+
+
 def up(
     timeout: Annotated[float, typer.Option(help="seconds to wait for each service")] = 120,
     nodes: NodesOption = None,
+    secure: SecureOption = False,
 ) -> None:
     """Start Kafka, topics, registry, schemas and every service that is not running.
 
@@ -42,7 +53,7 @@ def up(
     (backoff 1 s doubling to 30 s) and logs how every run ended; 'orderstream down' stops them.
     """
     # load_settings(), not effective_settings(): up decides itself whether to start Kafka.
-    stack = Stack(load_settings(), nodes=nodes)
+    stack = Stack(load_settings(), nodes=nodes, secure=secure)
     stack.up(_say, timeout_s=timeout)
     _say("stack is up; 'orderstream ps' lists it, 'orderstream down' stops it")
 
@@ -102,11 +113,12 @@ def demo(
     products: Annotated[int, typer.Option(help="products to seed")] = 100,
     stock: Annotated[int, typer.Option(help="initial stock per product")] = 2_000,
     nodes: NodesOption = None,
+    secure: SecureOption = False,
 ) -> None:
     """up, seed, steady load with a live summary until Ctrl-C or --duration, audit, next steps."""
     from orderstream.cli import analytics, pipeline
 
-    up(nodes=nodes)
+    up(nodes=nodes, secure=secure)
     pipeline.seed(products=products, stock=stock)
     _say(f"dashboard: {analytics.DASHBOARD}/  (Ctrl-C stops the load, then the audit runs)")
     with analytics.steady_load(rate, products, load_settings().home / "services" / "demo-load.log"):

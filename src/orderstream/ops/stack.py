@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -27,6 +27,7 @@ from orderstream.config import Settings
 from orderstream.errors import PlatformError
 from orderstream.ops.processes import ManagedProcess
 from orderstream.ops.supervised import SupervisedService
+from orderstream.platform import secure
 from orderstream.platform.cluster import (
     cluster_down,
     cluster_up,
@@ -97,8 +98,12 @@ class Stack:
         services: tuple[ServiceSpec, ...] = SERVICES,
         *,
         nodes: int | None = None,
+        secure: bool = False,
     ) -> None:
         self.settings = settings
+        # Secured stack (platform/secure.py): every service its own SCRAM principal, the
+        # secrets under settings.home/secrets.
+        self.secure = secure
         self.services = tuple(self._with_configured_port(s) for s in services)
         self.run_dir = settings.home / "services"
         self.nodes = nodes
@@ -155,7 +160,7 @@ class Stack:
                 report(f"topology: {len(plan.lines())} change(s) applied")
             env = self.child_env(settings)
             for spec in self.services:
-                if self.ensure_service(spec, env, report, timeout_s):
+                if self.ensure_service(spec, self.service_env(spec, env), report, timeout_s):
                     started.append(spec)
                 if spec.name == "registry":
                     register_schemas(env, report)
@@ -183,7 +188,7 @@ class Stack:
         """The settings to use, starting the local cluster (``self.nodes`` nodes) when needed."""
         if "bootstrap_servers" in self.settings.model_fields_set:
             report(f"kafka: using {self.settings.bootstrap_servers} (configured)")
-            return self.settings
+            return self._as_admin(self.settings)
         dist, _ = install_kafka(self.settings.cache_dir)
         result = cluster_up(dist, self._cluster_spec())
         if result.restarted:
@@ -194,11 +199,39 @@ class Stack:
         else:
             self._write_state({"started_kafka": True})
             report(f"kafka: started at {result.spec.bootstrap} in {result.seconds:.1f}s")
-        return self.settings.model_copy(update={"bootstrap_servers": result.spec.bootstrap})
+        if self.secure:
+            done = secure.provision(result.spec)
+            report(
+                f"kafka: secured (SASL_SSL/SCRAM-SHA-512); {len(done.users)} users, "
+                f"ACLs +{done.granted} -{done.revoked}"
+            )
+        settings = self.settings.model_copy(update={"bootstrap_servers": result.spec.bootstrap})
+        return self._as_admin(settings)
+
+    def _as_admin(self, settings: Settings) -> Settings:
+        if not self.secure:
+            return settings
+        security = secure.principal_security(settings.home, secure.ADMIN)
+        return settings.model_copy(update={"security": security})
+
+    def service_env(self, spec: ServiceSpec, env: dict[str, str]) -> dict[str, str]:
+        """A secured stack runs each service as the principal of its name."""
+        if not self.secure:
+            return env
+        return {**env, **secure.security_env(self.settings.home, spec.name)}
 
     def _cluster_spec(self) -> ClusterSpec:
         """The home's cluster when it fits ``self.nodes``, else a new one at the default ports."""
         previous = load_spec(self.kafka_home)
+        wanted_home = str(self.settings.home) if self.secure else None
+        if previous is not None and previous.secure_home != wanted_home:
+            if self._kafka_running():
+                raise PlatformError(
+                    f"a {'PLAINTEXT' if wanted_home else 'secured'} cluster is running under "
+                    f"{self.kafka_home}; stop it with 'orderstream down' before 'up"
+                    f"{' --secure' if wanted_home else ''}'"
+                )
+            previous = None  # the other mode's storage: cluster_up purges it
         if previous is None or (self.nodes is not None and previous.size != self.nodes):
             if previous is not None and self._kafka_running():
                 raise PlatformError(
@@ -206,7 +239,7 @@ class Stack:
                     f"stop it with 'orderstream down' (or 'orderstream kafka down') before "
                     f"'up --nodes {self.nodes}'"
                 )
-            return make_spec(self.kafka_home, self.nodes or 1)
+            return replace(make_spec(self.kafka_home, self.nodes or 1), secure_home=wanted_home)
         return previous
 
     def child_env(self, settings: Settings) -> dict[str, str]:
@@ -215,6 +248,8 @@ class Stack:
         env["ORDERSTREAM_HOME"] = str(settings.home)
         env["ORDERSTREAM_REGISTRY_URL"] = settings.registry_url
         env["PYTHONFAULTHANDLER"] = "1"  # native crashes of any child leave Python stacks
+        if self.secure:  # tools run by up (schemas register) as the admin
+            env.update(secure.security_env(settings.home, secure.ADMIN))
         return env
 
     def ensure_service(

@@ -247,6 +247,7 @@ def cluster_up(dist: KafkaDistribution, spec: ClusterSpec, timeout: float = 120.
     if (
         previous is not None
         and previous.size == spec.size
+        and previous.secure_home == spec.secure_home  # storage formatted for the other mode
         and _is_formatted(previous, previous.nodes[0])
     ):
         spec = replace(spec, cluster_id=previous.cluster_id)

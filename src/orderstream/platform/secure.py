@@ -17,8 +17,9 @@ import contextlib
 import logging
 import secrets
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final, Literal
 
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import (
@@ -29,6 +30,7 @@ from confluent_kafka.admin import (
     UserScramCredentialUpsertion,
 )
 
+from orderstream.config import SecuritySettings
 from orderstream.errors import ConfigError, PlatformError
 from orderstream.platform.certs import LocalCA, node_cert, secrets_dir, write_private
 
@@ -38,8 +40,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 ADMIN = "admin"
-SECURITY_PROTOCOL = "SASL_SSL"
-SASL_MECHANISM = "SCRAM-SHA-512"
+SECURITY_PROTOCOL: Final[Literal["SASL_SSL"]] = "SASL_SSL"
+SASL_MECHANISM: Final[Literal["SCRAM-SHA-512"]] = "SCRAM-SHA-512"
 SCRAM_ITERATIONS = 8192
 AUTHORIZER = "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
 _SCRAM_LOGIN = "org.apache.kafka.common.security.scram.ScramLoginModule"
@@ -173,3 +175,51 @@ def create_users(
             raise PlatformError(f"cannot create SCRAM user {name}: {exc}") from exc
     logger.info("SCRAM users ready: %s", ", ".join(names))
     return names
+
+
+def principal_security(home: Path, principal: str) -> SecuritySettings:
+    """``settings.security`` for ``principal`` on the secured cluster of ``home``: the password
+    by file path, so that it never travels in the environment or argv."""
+    return SecuritySettings(
+        protocol=SECURITY_PROTOCOL,
+        sasl_mechanism=SASL_MECHANISM,
+        username=principal,
+        password_file=ensure_password(home, principal),
+        ca_file=LocalCA.load_or_create(home).ca_file,
+    )
+
+
+def provision(spec: ClusterSpec, topology: Path | None = None) -> ProvisionReport:
+    """Create every declared principal's SCRAM user and apply the declared ACLs."""
+    from orderstream.platform import acls
+    from orderstream.platform.topology import default_topology_path
+
+    home = _home(spec)
+    principals = acls.load_principals(topology or default_topology_path())
+    users = create_users(spec.bootstrap, home, principals)
+    admin = AdminClient(
+        {"bootstrap.servers": spec.bootstrap, **client_config(home), "log_level": 3}
+    )
+    plan = acls.plan_acls(admin, principals)
+    acls.apply_acls(admin, plan)
+    return ProvisionReport(tuple(users), len(plan.create), len(plan.revoke))
+
+
+@dataclass(frozen=True)
+class ProvisionReport:
+    users: tuple[str, ...]
+    granted: int
+    revoked: int
+
+
+def security_env(home: Path, principal: str) -> dict[str, str]:
+    """``ORDERSTREAM_SECURITY__*`` variables that make a child process ``principal``: its
+    password by file path, never the password itself."""
+    sec = principal_security(home, principal)
+    return {
+        "ORDERSTREAM_SECURITY__PROTOCOL": sec.protocol,
+        "ORDERSTREAM_SECURITY__SASL_MECHANISM": sec.sasl_mechanism,
+        "ORDERSTREAM_SECURITY__USERNAME": principal,
+        "ORDERSTREAM_SECURITY__PASSWORD_FILE": str(sec.password_file),
+        "ORDERSTREAM_SECURITY__CA_FILE": str(sec.ca_file),
+    }

@@ -85,7 +85,7 @@ def load_topology(path: Path, brokers: int) -> list[TopicSpec]:
         raise ConfigError(f"cannot read topology {path}: {exc.strerror}") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"topology {path} is not valid TOML: {exc}") from exc
-    unknown = set(data) - {"defaults", "topics"}
+    unknown = set(data) - {"defaults", "topics", "principals"}  # principals: platform/acls.py
     if unknown:
         raise ConfigError(f"topology {path}: unknown sections {sorted(unknown)}")
     defaults = data.get("defaults", {})
