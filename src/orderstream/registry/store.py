@@ -26,7 +26,7 @@ from confluent_kafka import (
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from orderstream.config import KafkaConfig, Role, Settings, kafka_config
-from orderstream.errors import PlatformError, RegistryError
+from orderstream.errors import ConfigError, PlatformError, RegistryError
 from orderstream.registry.keys import noop_key
 from orderstream.registry.state import RegistryState
 
@@ -193,10 +193,20 @@ class SchemaStore:
 
 def ensure_schemas_topic(settings: Settings, topic: str) -> None:
     """Create the compacted, single-partition schemas topic when it does not exist."""
-    admin = AdminClient(kafka_config(Role.ADMIN, "registry-admin", settings=settings))
+    refused: list[KafkaError] = []
+    conf: dict[str, Any] = {**kafka_config(Role.ADMIN, "registry-admin", settings=settings)}
+    conf["error_cb"] = refused.append
+    admin = AdminClient(conf)
     try:
         meta = admin.list_topics(timeout=10)
     except KafkaException as exc:
+        admin.poll(0)  # serves the queued error events: was the login refused?
+        if any(e.code() == KafkaError._AUTHENTICATION for e in refused):
+            raise ConfigError(
+                f"Kafka at {settings.bootstrap_servers} refused the registry's login as "
+                f"{settings.security.username!r}: check security.username and "
+                "security.password_file of the registry principal"
+            ) from exc
         raise PlatformError(
             f"cannot reach Kafka at {settings.bootstrap_servers} to read {topic}: {exc}"
         ) from exc

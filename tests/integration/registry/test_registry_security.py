@@ -343,3 +343,80 @@ def test_the_orders_api_start_up_stops_on_a_refused_registry_login(
     assert answer.status_code == 200
     # a registry that is merely down does not stop the start-up (orders get 503 until it is up)
     check_registry_access(settings(*WRITER, url="https://127.0.0.1:9"))
+
+
+@pytest.fixture(scope="module")
+def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """A secured 1-node cluster (SASL_SSL, SCRAM, ACLs from the topology): (bootstrap, home)."""
+    from dataclasses import replace
+
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    from orderstream.config import load_settings
+    from orderstream.platform import secure
+    from orderstream.platform.cluster import cluster_down, cluster_up
+    from orderstream.platform.install import install_kafka
+    from orderstream.platform.nodes import make_spec
+    from orderstream.testing.cluster import free_port_pairs
+
+    home = tmp_path_factory.mktemp("secure-home")
+    dist, _ = install_kafka(load_settings().cache_dir)
+    pairs = free_port_pairs(1)
+    spec = make_spec(
+        home / "kafka", 1, ports=(pairs[0][0],), controller_ports=(pairs[0][1],), heap="512m"
+    )
+    spec = replace(spec, secure_home=str(home))
+    try:
+        spec = cluster_up(dist, spec, timeout=180).spec
+        secure.provision(spec)
+        admin = AdminClient({"bootstrap.servers": spec.bootstrap, **secure.client_config(home)})
+        created = admin.create_topics(
+            [NewTopic("_schemas", 1, 1, config={"cleanup.policy": "compact"})]
+        )
+        created["_schemas"].result(60)
+        yield spec.bootstrap, home
+    finally:
+        with contextlib.suppress(Exception):
+            cluster_down(spec, timeout=20)
+
+
+def test_the_registry_logs_in_to_a_secured_cluster_as_its_own_principal(
+    secured: tuple[str, Path], auth_file: Path
+) -> None:
+    from orderstream.platform import secure
+
+    bootstrap, home = secured
+    files = server_cert(home, "registry")
+    https = RegistryTls(files.cert, files.key, files.ca)
+    env = secure.security_env(home, "registry")  # the password by file path only
+    registry = start_registry(bootstrap, auth_file=auth_file, tls=https, env=env)
+    try:
+        registry.wait_ready()
+        assert str(home) in " ".join(registry.proc.args)  # type: ignore[arg-type]
+        verify = ssl.create_default_context(cafile=str(files.ca))
+        subject = f"sasl-{uuid.uuid4().hex[:8]}"
+        written = httpx.post(
+            f"{registry.url}/subjects/{subject}/versions",
+            json=_schema("Sasl"),
+            auth=WRITER,
+            verify=verify,
+            timeout=30,
+        )
+        assert written.status_code == 200, written.text  # produced to _schemas as `registry`
+        password = secure.read_password(secure.password_file(home, "registry"))
+        assert password not in " ".join(str(a) for a in registry.proc.args)  # type: ignore[union-attr]
+    finally:
+        registry.stop()
+    # the same registry with a wrong password file: it stops with one clear line, not time-outs
+    wrong = home / "wrong-registry-password"
+    wrong.write_text("not-the-password")
+    env["ORDERSTREAM_SECURITY__PASSWORD_FILE"] = str(wrong)
+    refused = start_registry(bootstrap, auth_file=auth_file, tls=https, env=env)
+    try:
+        code = refused.proc.wait(timeout=90)
+        log = refused.log_tail(20_000)
+        assert code == 1, log
+        assert "refused the registry's login as 'registry'" in log, log
+        assert "Traceback" not in log and "not-the-password" not in log
+    finally:
+        refused.stop()
