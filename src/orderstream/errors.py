@@ -2,6 +2,9 @@
 
     OrderstreamError                  root: every error we raise on purpose
     ├── ConfigError                   fix the configuration and start again
+    │   └── RegistryAccessDenied      (also TransientError) the registry refused the
+    │                                 credentials (401) or the role (403): fix
+    │                                 registry_user/registry_password; never dead-letter
     ├── PlatformError                 local Kafka cannot be installed, started or reached
     │   ├── PrerequisiteMissing       install Java 17+ or Maven
     │   ├── PortInUse                 free the named port or choose another
@@ -86,6 +89,20 @@ class TransientError(OrderstreamError):
 
 class RegistryUnavailable(RegistryError, TransientError):
     """The registry is unreachable or answered 5xx (e.g. still loading ``_schemas``)."""
+
+
+class RegistryAccessDenied(ConfigError, TransientError):
+    """The registry answered 401 (no or wrong credentials) or 403 (a read-only user writing).
+
+    A configuration error, never the record's fault: it is also a ``TransientError`` so that a
+    processing loop aborts and retries the record instead of dead-lettering good data, while
+    start-up checks stop the service with this message.
+    """
+
+    def __init__(self, status: int, error_code: int, message: str) -> None:
+        super().__init__(f"{message} (HTTP {status}, error_code {error_code})")
+        self.status = status
+        self.error_code = error_code
 
 
 class TaskMigrated(OrderstreamError):

@@ -122,3 +122,37 @@ def payments_bench(
     print_table(
         "payments throughput", ["figure", "value"], [(k, f"{v:,}") for k, v in figures.items()]
     )
+
+
+@app.command("orders-tls")
+def orders_tls_bench(
+    count: Annotated[int, typer.Option(help="orders per round and side")] = 5_000,
+    rounds: Annotated[int, typer.Option(help="alternating rounds (best of each side)")] = 2,
+    json_out: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
+) -> None:
+    """The orders API's accepted orders/s over HTTPS against HTTP, in one run (fresh cluster)."""
+    from orderstream.bench.tls import orders_tls_bench as run_bench
+
+    say = (lambda _line: None) if json_out else (lambda line: console.print(line, style="dim"))
+    f = run_bench(load_settings().cache_dir, count, rounds, say)
+    if json_out:
+        print_json(
+            {
+                "bench": "orders-tls",
+                "orders_per_round": f.count,
+                "rounds": f.rounds,
+                "http_rps": round(f.best("http")),
+                "https_rps": round(f.best("https")),
+                "https_over_http": round(f.ratio, 3),
+                "refused": f.refused,
+            }
+        )
+        return
+    print_table(
+        f"orders API, {count:,} single orders per round, best of {rounds}",
+        ["scheme", "accepted orders/s", "refused", "ratio"],
+        [
+            ("http", f"{f.best('http'):,.0f}", str(f.refused["http"]), "1.00"),
+            ("https", f"{f.best('https'):,.0f}", str(f.refused["https"]), f"{f.ratio:.2f}"),
+        ],
+    )

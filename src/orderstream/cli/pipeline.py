@@ -44,11 +44,12 @@ def load(
     ] = False,
 ) -> None:
     """Offer orders at a fixed rate; exit 1 if any order was refused."""
-    spec = LoadSpec(
-        count, rate, customers, products, direct, url, concurrency, batch, seed_, idempotency_keys
-    )
-    spec.check()
     settings = effective_settings("load")
+    spec = LoadSpec(
+        count, rate, customers, products, direct, url, concurrency, batch, seed_, idempotency_keys,
+        ca_file=settings.security.ca_file,  # an https:// --url is signed by the cluster's CA
+    )  # fmt: skip
+    spec.check()
     orders = build_orders(spec)
     how = "Kafka (--direct)" if direct else url
     with Progress(

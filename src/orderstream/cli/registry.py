@@ -33,14 +33,23 @@ def run(
     topic: Annotated[str, typer.Option(help="the schemas topic")] = "_schemas",
     advertised_url: Annotated[
         str | None,
-        typer.Option(help="URL other instances forward writes to (default: http://host:port)"),
+        typer.Option(help="URL other instances forward writes to (default: http[s]://host:port)"),
     ] = None,
     log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING")] = "INFO",
+    tls_cert: Annotated[
+        Path | None, typer.Option(help="serve HTTPS with this PEM certificate (chain)")
+    ] = None,
+    tls_key: Annotated[Path | None, typer.Option(help="the PEM private key of --tls-cert")] = None,
+    tls_ca: Annotated[
+        Path | None,
+        typer.Option(help="CA that signed the other instances (default: security.ca_file)"),
+    ] = None,
 ) -> None:
     """Serve the registry until SIGINT/SIGTERM (503 until _schemas is read to its end)."""
     if ctx.invoked_subcommand is not None:
         return
     from orderstream.registry.server import serve
+    from orderstream.tls import ServerTls
 
     configure_logging(log_level, service="registry")
     serve(
@@ -50,6 +59,8 @@ def run(
         topic=topic,
         auth_file=auth_file,
         advertised_url=advertised_url,
+        tls=ServerTls.from_options(tls_cert, tls_key),
+        ca_file=tls_ca,
     )
 
 

@@ -34,13 +34,19 @@ def orders(
     host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="HTTP port")] = 8080,
     log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING")] = "INFO",
+    tls_cert: Annotated[
+        Path | None, typer.Option(help="serve HTTPS with this PEM certificate (chain)")
+    ] = None,
+    tls_key: Annotated[Path | None, typer.Option(help="the PEM private key of --tls-cert")] = None,
 ) -> None:
     """The orders HTTP API: POST /orders, POST /orders/batch, GET /orders/{id}."""
     from orderstream.services.orders.server import serve_orders
+    from orderstream.tls import ServerTls
 
     configure_logging(log_level, service="orders")
     _trace_native_crashes()
-    serve_orders(effective_settings(), host=host, port=port)
+    tls = ServerTls.from_options(tls_cert, tls_key)
+    serve_orders(effective_settings(), host=host, port=port, tls=tls)
 
 
 @app.command()
@@ -126,15 +132,21 @@ def analytics(
     state_dir: Annotated[Path | None, typer.Option(help="store snapshots")] = None,
     commit_interval_ms: Annotated[int, typer.Option(help="transaction per interval")] = 100,
     log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING")] = "INFO",
+    tls_cert: Annotated[
+        Path | None, typer.Option(help="serve the dashboard over HTTPS with this PEM cert")
+    ] = None,
+    tls_key: Annotated[Path | None, typer.Option(help="the PEM private key of --tls-cert")] = None,
 ) -> None:
     """Windows, anomaly alerts and the live dashboard on the exactly-once runtime."""
     from orderstream.services.analytics.service import AnalyticsArgs, run_from_args
+    from orderstream.tls import ServerTls
 
     configure_logging(log_level, service="analytics")
     _trace_native_crashes()
     _exit_when_librdkafka_hangs()
+    tls = ServerTls.from_options(tls_cert, tls_key)
     args = AnalyticsArgs(
-        host, port, window_ms, grace_ms, idle_close_ms, threshold, seed, topic_prefix
+        host, port, window_ms, grace_ms, idle_close_ms, threshold, seed, topic_prefix, tls
     )
     run_from_args(effective_settings(), args, instance_id, state_dir, commit_interval_ms)
 

@@ -11,7 +11,7 @@ from orderstream.cli.common import console
 from orderstream.cli.context import effective_settings
 from orderstream.errors import OrderstreamError, SerdeError
 from orderstream.serde.catalog import schemas_dir, topic_schema_texts
-from orderstream.serde.client import RegistryClient
+from orderstream.serde.client import RegistryClient, registry_auth
 
 app = typer.Typer(help="Register and check the Avro event contracts.", no_args_is_help=True)
 
@@ -31,10 +31,10 @@ class IncompatibleSchemas(OrderstreamError):
 
 def _client(registry_url: str | None) -> RegistryClient:
     settings = effective_settings()
-    auth = None
-    if settings.registry_user and settings.registry_password is not None:
-        auth = (settings.registry_user, settings.registry_password.get_secret_value())
-    return RegistryClient(registry_url or settings.registry_url, auth=auth)
+    auth = registry_auth(settings)
+    return RegistryClient(
+        registry_url or settings.registry_url, auth=auth, ca_file=settings.security.ca_file
+    )
 
 
 def _texts(folder: Path | None) -> dict[str, str]:

@@ -14,6 +14,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from urllib.parse import urlparse
 
 from confluent_kafka import KafkaError, Producer
@@ -26,6 +27,7 @@ from orderstream.serde import EventSerde, OrderCreated
 from orderstream.services.orders.idempotency import order_id_for_key
 from orderstream.services.topics import ORDERS, PRODUCT_HEADER
 from orderstream.stats import percentile
+from orderstream.tls import client_context
 
 Progress = Callable[[int], None]
 
@@ -42,6 +44,7 @@ class LoadSpec:
     batch: int = 1  # orders per HTTP request; > 1 uses POST /orders/batch
     seed: int = 7
     idempotency_keys: bool = False  # send Idempotency-Key (the built orderId) instead of orderId
+    ca_file: Path | None = None  # an https:// url is verified against it (and the system CAs)
 
     def check(self) -> None:
         for name, value, low in (
@@ -171,7 +174,9 @@ async def load_over_http(
     spec: LoadSpec, orders: list[OrderCreated], progress: Progress
 ) -> LoadReport:
     parsed = urlparse(spec.url)
-    host, port = parsed.hostname or "127.0.0.1", parsed.port or 80
+    https = parsed.scheme == "https"
+    host, port = parsed.hostname or "127.0.0.1", parsed.port or (443 if https else 80)
+    tls = client_context(spec.ca_file) if https else None
     path = "/orders/batch" if spec.batch > 1 else "/orders"
     bodies = (keyed_http_bodies if spec.idempotency_keys else http_bodies)(orders, spec.batch)
     report = LoadReport()
@@ -180,7 +185,7 @@ async def load_over_http(
 
     async def worker() -> None:
         nonlocal next_index
-        conn = RawHttpConnection(host, port)
+        conn = RawHttpConnection(host, port, tls)
         try:
             while next_index < len(bodies):
                 i = next_index

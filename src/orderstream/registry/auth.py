@@ -7,23 +7,27 @@ One user per line, ``#`` starts a comment::
 
 ``orderstream registry hash-password USER --role ROLE`` prints such a line; the password is
 read from stdin or a prompt, never from argv. Read-only users may only GET (and HEAD).
-Verified credentials are cached in memory (by a SHA-256 of the password), so scrypt's cost is
-paid once per user, not per request.
+Verified and refused credentials are cached in memory (by a SHA-256 of the password), so
+scrypt's cost is paid once per password, not per request; new wrong passwords are rate-limited
+per user and client address (429 with Retry-After, see ``limiter``).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import os
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
 from orderstream.errors import ConfigError, RegistryError
+from orderstream.registry.limiter import LoginLimiter
 
 _N, _R, _P = 2**14, 8, 1
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -95,40 +99,92 @@ def load_users(path: Path) -> dict[str, User]:
 
 
 class Authenticator:
-    """Checks a Basic ``Authorization`` header against the users, and their role."""
+    """Checks a Basic ``Authorization`` header against the users, and their role.
 
-    def __init__(self, users: dict[str, User]) -> None:
+    Only a password never seen before runs scrypt: verified and refused passwords are both
+    remembered (by a SHA-256), so a service that logs in correctly costs a dict look-up and one
+    with a stale password gets its 401 just as cheaply. New wrong guesses are rationed by a
+    ``LoginLimiter`` (429 with Retry-After), which each scrypt run takes a token from first.
+    """
+
+    def __init__(self, users: dict[str, User], limiter: LoginLimiter | None = None) -> None:
         self.users = users
+        self.limiter = limiter or LoginLimiter()
         self._verified: set[tuple[str, bytes]] = set()  # successes only: bounded by users
+        self._refused: OrderedDict[tuple[str, bytes], None] = OrderedDict()  # LRU, bounded
         self._lock = threading.Lock()
 
-    def authorize(self, header: str | None, method: str) -> User:
-        """The user, or RegistryError 401 (no or bad credentials) / 403 (read-only writing)."""
-        user = self._authenticate(header)
+    def authorize(self, header: str | None, method: str, address: str = "-") -> User:
+        """The user, or RegistryError 401 (no or bad credentials) / 403 (read-only writing) /
+        429 (too many failed logins from ``address``)."""
+        user = self._authenticate(header, address)
         if user.role is RoleName.READ_ONLY and method.upper() not in READ_METHODS:
             raise RegistryError(403, 40301, f"User '{user.name}' is read-only")
         return user
 
-    def _authenticate(self, header: str | None) -> User:
-        if not header or not header.lower().startswith("basic "):
-            raise RegistryError(401, 401, "Unauthorized: credentials are required")
+    def is_cheap(self, header: str | None) -> bool:
+        """Whether ``authorize`` answers ``header`` without running scrypt."""
         try:
-            decoded = base64.b64decode(header[6:].strip(), validate=True).decode()
-            name, password = decoded.split(":", 1)
-        except (ValueError, binascii.Error, UnicodeDecodeError):
-            raise RegistryError(401, 401, "Unauthorized: malformed credentials") from None
+            key, _ = _credentials(header)
+        except RegistryError:
+            return True
+        with self._lock:
+            return key in self._verified or key in self._refused
+
+    def _authenticate(self, header: str | None, address: str) -> User:
+        key, password = _credentials(header)
+        name = key[0]
         user = self.users.get(name)
-        if user is None or not self._verify(user, password):
-            raise RegistryError(401, 401, "Unauthorized: bad credentials")
+        if not self._known_outcome(key, user, address) and not self._verify(key, user, password):
+            raise _bad_credentials()
+        assert user is not None  # _verify is False for unknown users
         return user
 
-    def _verify(self, user: User, password: str) -> bool:
-        key = (user.name, hashlib.sha256(password.encode()).digest())
+    def _known_outcome(self, key: tuple[str, bytes], user: User | None, address: str) -> bool:
+        """True for a verified password; 401 for one refused before; else take a limiter token
+        for the scrypt run to come (429 when there is none)."""
         with self._lock:
-            if key in self._verified:
+            if key in self._verified and user is not None:
                 return True
-        if not verify_password(password, user.password_hash):
-            return False
+            if key in self._refused:
+                self._refused.move_to_end(key)
+                raise _bad_credentials()
+        self.limiter.acquire(key[0], address)
+        return False
+
+    def _verify(self, key: tuple[str, bytes], user: User | None, password: str) -> bool:
+        # An unknown user costs the same scrypt as a known one, so timing does not tell
+        # which user names exist.
+        ok = verify_password(password, user.password_hash if user else _dummy_hash())
         with self._lock:
-            self._verified.add(key)
-        return True
+            if ok and user is not None:
+                self._verified.add(key)
+                return True
+            self._refused[key] = None
+            if len(self._refused) > MAX_REFUSED:
+                self._refused.popitem(last=False)
+        return False
+
+
+MAX_REFUSED = 4096
+
+
+def _credentials(header: str | None) -> tuple[tuple[str, bytes], str]:
+    """((user, SHA-256 of the password), password) of a Basic header; 401 when malformed."""
+    if not header or not header.lower().startswith("basic "):
+        raise RegistryError(401, 401, "Unauthorized: credentials are required")
+    try:
+        decoded = base64.b64decode(header[6:].strip(), validate=True).decode()
+        name, password = decoded.split(":", 1)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise RegistryError(401, 401, "Unauthorized: malformed credentials") from None
+    return (name, hashlib.sha256(password.encode()).digest()), password
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    return hash_password("not the password of anyone", salt=b"orderstream-dummy")
+
+
+def _bad_credentials() -> RegistryError:
+    return RegistryError(401, 401, "Unauthorized: bad credentials")

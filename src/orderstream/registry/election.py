@@ -15,6 +15,7 @@ from confluent_kafka import OFFSET_END, Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from orderstream.config import Role, Settings, kafka_config
+from orderstream.registry.store import with_error_log
 
 logger = logging.getLogger(__name__)
 
@@ -71,19 +72,21 @@ class PrimaryElection:
 
     def _run(self) -> None:
         consumer = Consumer(
-            kafka_config(
-                Role.CONSUMER,
-                # the member's client id carries its URL, so others can find the primary
-                f"registry{URL_MARK}{self.advertised_url}",
-                settings=self.settings,
-                group_id=self.group_id,
-                overrides={
-                    # sticky: a joining instance never takes the partition from a live primary
-                    "partition.assignment.strategy": "cooperative-sticky",
-                    "session.timeout.ms": SESSION_TIMEOUT_MS,
-                    "heartbeat.interval.ms": 500,
-                    "enable.partition.eof": False,
-                },
+            with_error_log(
+                kafka_config(
+                    Role.CONSUMER,
+                    # the member's client id carries its URL, so others can find the primary
+                    f"registry{URL_MARK}{self.advertised_url}",
+                    settings=self.settings,
+                    group_id=self.group_id,
+                    overrides={
+                        # sticky: a joining instance never takes the partition from a live primary
+                        "partition.assignment.strategy": "cooperative-sticky",
+                        "session.timeout.ms": SESSION_TIMEOUT_MS,
+                        "heartbeat.interval.ms": 500,
+                        "enable.partition.eof": False,
+                    },
+                )
             )
         )
         consumer.subscribe(

@@ -108,3 +108,28 @@ def not_primary() -> RegistryError:
     return RegistryError(
         503, 50004, "This instance is not the primary and does not accept writes; retry later"
     )
+
+
+class LoginsThrottled(RegistryError):
+    """429: too many failed logins from this client; ``retry_after_s`` goes in Retry-After."""
+
+    def __init__(self, message: str, retry_after_s: int) -> None:
+        super().__init__(429, 42901, message)
+        self.retry_after_s = retry_after_s
+
+
+def logins_throttled(user: str, retry_after_s: int) -> LoginsThrottled:
+    return LoginsThrottled(
+        f"Too many failed logins for user '{user}' from this address; retry after "
+        f"{retry_after_s} s",
+        retry_after_s,
+    )
+
+
+def forward_refused(url: str) -> RegistryError:
+    return RegistryError(
+        500,
+        50003,
+        f"Refusing to forward credentials over plain http to the primary at {url}: serve "
+        "every registry instance over HTTPS (--tls-cert/--tls-key)",
+    )

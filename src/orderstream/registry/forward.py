@@ -8,12 +8,15 @@ again, so a stale view of who is primary cannot make requests loop.
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 
 import httpx
 
 from orderstream.errors import RegistryError
 from orderstream.registry.election import PrimaryElection
+from orderstream.registry.errors import forward_refused
+from orderstream.tls import client_context
 
 FORWARDED_HEADER = "x-orderstream-forwarded"
 _PASSED_HEADERS = ("authorization", "content-type", "accept")
@@ -23,9 +26,14 @@ _URL_TTL_S = 5.0
 class Forwarder:
     """Sends one request to the current primary; 503/50004 when none is known."""
 
-    def __init__(self, election: PrimaryElection, timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        election: PrimaryElection,
+        timeout: float = 30.0,
+        verify: ssl.SSLContext | None = None,
+    ) -> None:
         self.election = election
-        self._http = httpx.AsyncClient(timeout=timeout)
+        self._http = httpx.AsyncClient(timeout=timeout, verify=verify or client_context(None))
         self._url: str | None = None
         self._url_at = 0.0
 
@@ -37,6 +45,8 @@ class Forwarder:
         if url is None or url == self.election.advertised_url:
             raise RegistryError(503, 50004, "No primary is known right now; retry later")
         passed = {k: v for k, v in headers.items() if k in _PASSED_HEADERS}
+        if "authorization" in passed and not url.startswith("https://"):
+            raise forward_refused(url)
         passed[FORWARDED_HEADER] = "1"
         try:
             answer = await self._http.request(method, url + target, content=body, headers=passed)

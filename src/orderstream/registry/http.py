@@ -21,6 +21,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from orderstream.errors import RegistryError
 from orderstream.registry.auth import Authenticator
+from orderstream.registry.errors import LoginsThrottled
 from orderstream.registry.forward import FORWARDED_HEADER, Forwarder
 from orderstream.registry.metrics import UNMATCHED, RegistryMetrics
 from orderstream.registry.service import RegistryService
@@ -139,14 +140,17 @@ class RegistryApp:
         self.metrics.observe(route, scope["method"], status, time.perf_counter() - started)
 
     async def _respond(self, scope: Scope, receive: Receive, send: Send) -> int:
+        extra: list[tuple[bytes, bytes]] = []
         try:
             status, payload = await self._answer(scope, receive)
         except RegistryError as exc:
             status, payload = exc.status, {"error_code": exc.error_code, "message": _msg(exc)}
+            if isinstance(exc, LoginsThrottled):
+                extra.append((b"retry-after", str(exc.retry_after_s).encode()))
         except Exception as exc:  # a bug: answer 500 with the class, log the traceback
             logger.exception("unhandled error", extra={"path": scope.get("path")})
             status, payload = 500, {"error_code": 50001, "message": f"{type(exc).__name__}"}
-        await _send_json(send, status, payload, scope)
+        await _send_json(send, status, payload, scope, extra)
         return status
 
     async def _answer(self, scope: Scope, receive: Receive) -> tuple[int, Any]:
@@ -154,7 +158,13 @@ class RegistryApp:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         segments = split_raw_path(scope.get("raw_path") or scope["path"].encode())
         if self.auth is not None and segments != STATUS_PATH:
-            self.auth.authorize(headers.get("authorization"), method)
+            client = scope.get("client")
+            address = str(client[0]) if client else "-"
+            header = headers.get("authorization")
+            if self.auth.is_cheap(header):
+                self.auth.authorize(header, method, address)
+            else:  # a new password runs scrypt: off the event loop, so other requests go on
+                await asyncio.to_thread(self.auth.authorize, header, method, address)
         handler, params = self.router.match(method, segments)
         scope[ROUTE_KEY] = handler.__name__
         query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
@@ -228,9 +238,12 @@ async def _send_metrics(send: Send, body: bytes) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-async def _send_json(send: Send, status: int, payload: Any, scope: Scope) -> None:
+async def _send_json(
+    send: Send, status: int, payload: Any, scope: Scope, extra: list[tuple[bytes, bytes]]
+) -> None:
     body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
     headers = [(b"content-type", CONTENT_TYPE), (b"content-length", str(len(body)).encode())]
+    headers += extra
     if status == 401:
         headers.append((b"www-authenticate", b'Basic realm="orderstream-registry"'))
     await send({"type": "http.response.start", "status": status, "headers": headers})

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from typing import Any
 
 from confluent_kafka import (
     OFFSET_BEGINNING,
@@ -24,14 +25,34 @@ from confluent_kafka import (
 )
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from orderstream.config import Role, Settings, kafka_config
-from orderstream.errors import PlatformError, RegistryError
+from orderstream.config import KafkaConfig, Role, Settings, kafka_config
+from orderstream.errors import ConfigError, PlatformError, RegistryError
 from orderstream.registry.keys import noop_key
 from orderstream.registry.state import RegistryState
 
 logger = logging.getLogger(__name__)
 
 WRITE_TIMEOUT_S = 30.0
+
+
+def with_error_log(conf: KafkaConfig) -> dict[str, Any]:
+    """``conf`` with an ``error_cb`` that turns a refused login into one clear error line.
+
+    A wrong SASL password otherwise shows only as time-outs (librdkafka reports the failure to
+    ``error_cb`` alone).
+    """
+    return {**conf, "error_cb": _log_kafka_error}
+
+
+def _log_kafka_error(err: KafkaError) -> None:
+    if err.code() == KafkaError._AUTHENTICATION:
+        logger.error(
+            "Kafka refused the registry's login: check the registry principal's "
+            "security.username and security.password_file",
+            extra={"error": err.str()},
+        )
+    else:
+        logger.debug("kafka client error", extra={"error": err.str()})
 
 
 class SchemaStore:
@@ -50,11 +71,13 @@ class SchemaStore:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._read_loop, name="schemas-reader", daemon=True)
         self._producer = Producer(
-            kafka_config(
-                Role.PRODUCER,
-                "registry-store",
-                settings=settings,
-                overrides={"linger.ms": 0, "compression.type": "none"},
+            with_error_log(
+                kafka_config(
+                    Role.PRODUCER,
+                    "registry-store",
+                    settings=settings,
+                    overrides={"linger.ms": 0, "compression.type": "none"},
+                )
             )
         )
 
@@ -104,12 +127,14 @@ class SchemaStore:
 
     def _read_loop(self) -> None:
         consumer = Consumer(
-            kafka_config(
-                Role.CONSUMER,
-                "registry-reader",
-                settings=self.settings,
-                group_id=f"registry-reader-{self.topic}",  # never joined: we assign()
-                overrides={"enable.partition.eof": True, "fetch.wait.max.ms": 10},
+            with_error_log(
+                kafka_config(
+                    Role.CONSUMER,
+                    "registry-reader",
+                    settings=self.settings,
+                    group_id=f"registry-reader-{self.topic}",  # never joined: we assign()
+                    overrides={"enable.partition.eof": True, "fetch.wait.max.ms": 10},
+                )
             )
         )
         try:
@@ -168,10 +193,20 @@ class SchemaStore:
 
 def ensure_schemas_topic(settings: Settings, topic: str) -> None:
     """Create the compacted, single-partition schemas topic when it does not exist."""
-    admin = AdminClient(kafka_config(Role.ADMIN, "registry-admin", settings=settings))
+    refused: list[KafkaError] = []
+    conf: dict[str, Any] = {**kafka_config(Role.ADMIN, "registry-admin", settings=settings)}
+    conf["error_cb"] = refused.append
+    admin = AdminClient(conf)
     try:
         meta = admin.list_topics(timeout=10)
     except KafkaException as exc:
+        admin.poll(0)  # serves the queued error events: was the login refused?
+        if any(e.code() == KafkaError._AUTHENTICATION for e in refused):
+            raise ConfigError(
+                f"Kafka at {settings.bootstrap_servers} refused the registry's login as "
+                f"{settings.security.username!r}: check security.username and "
+                "security.password_file of the registry principal"
+            ) from exc
         raise PlatformError(
             f"cannot reach Kafka at {settings.bootstrap_servers} to read {topic}: {exc}"
         ) from exc

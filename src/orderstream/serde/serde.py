@@ -19,7 +19,7 @@ import fastavro
 from orderstream.config import Settings
 from orderstream.errors import DeserializationError, RegistryError, SerializationError
 from orderstream.serde.catalog import NAMESPACE, TOPIC_SCHEMAS, schema_text, value_subject
-from orderstream.serde.client import RegistryClient
+from orderstream.serde.client import RegistryClient, registry_auth
 from orderstream.serde.events import EVENT_TYPES, Event, from_record, to_record
 from orderstream.serde.wire import frame, unframe
 
@@ -55,10 +55,11 @@ class EventSerde:
     @classmethod
     def from_settings(cls, settings: Settings) -> EventSerde:
         """A serde for ``settings.registry_url`` with its optional Basic credentials."""
-        auth = None
-        if settings.registry_user and settings.registry_password is not None:
-            auth = (settings.registry_user, settings.registry_password.get_secret_value())
-        return cls(settings.registry_url, auth)
+        auth = registry_auth(settings)
+        # security.ca_file is also trusted for an https registry (the local stack's is signed
+        # by the cluster's CA)
+        client = RegistryClient(settings.registry_url, auth=auth, ca_file=settings.security.ca_file)
+        return cls(settings.registry_url, client=client)
 
     def encode(self, topic: str, event: Event) -> bytes:
         """Wire-format bytes of ``event`` for ``topic`` (schema registered once, then cached)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -26,15 +27,30 @@ def free_port() -> int:
     return ports.free_port()
 
 
+@dataclass(frozen=True)
+class RegistryTls:
+    """HTTPS for a test registry: its certificate and key, and the CA that signed them."""
+
+    cert: Path
+    key: Path
+    ca: Path
+
+
 def registry_command(
-    port: int, *, auth_file: Path | None = None, topic: str = "_schemas"
+    port: int,
+    *,
+    auth_file: Path | None = None,
+    topic: str = "_schemas",
+    tls: RegistryTls | None = None,
 ) -> list[str]:
-    """The argv that starts a registry on 127.0.0.1:``port``."""
+    """The argv that starts a registry on 127.0.0.1:``port`` (paths only: no secret in it)."""
     argv = [sys.executable, "-m", "orderstream.cli", "registry"]
     argv += ["--host", "127.0.0.1", "--port", str(port), "--topic", topic]
     argv += ["--log-level", "WARNING"]
     if auth_file is not None:
         argv += ["--auth-file", str(auth_file)]
+    if tls is not None:
+        argv += ["--tls-cert", str(tls.cert), "--tls-key", str(tls.key), "--tls-ca", str(tls.ca)]
     return argv
 
 
@@ -45,6 +61,7 @@ class RegistryProcess:
     proc: subprocess.Popen[bytes]
     url: str
     log: IO[bytes]
+    verify: ssl.SSLContext | bool = True
 
     def log_tail(self, size: int = 3000) -> str:
         self.log.seek(0)
@@ -59,7 +76,7 @@ class RegistryProcess:
                     f"registry exited with {self.proc.returncode}: {self.log_tail()}"
                 )
             with contextlib.suppress(httpx.HTTPError):
-                answer = httpx.get(f"{self.url}/_orderstream/status", timeout=2)
+                answer = httpx.get(f"{self.url}/_orderstream/status", timeout=2, verify=self.verify)
                 if answer.status_code == 200 and answer.json()["ready"]:
                     return
             time.sleep(0.1)
@@ -85,19 +102,27 @@ def start_registry(
     *,
     auth_file: Path | None = None,
     topic: str = "_schemas",
+    tls: RegistryTls | None = None,
+    env: dict[str, str] | None = None,
 ) -> RegistryProcess:
-    """Start a registry in its own session (so it is killed with its children)."""
+    """Start a registry in its own session (so it is killed with its children).
+
+    ``env`` adds variables (e.g. ``ORDERSTREAM_SECURITY__*`` for a SASL principal).
+    """
     port = port or free_port()
-    env = {**os.environ, "ORDERSTREAM_BOOTSTRAP_SERVERS": bootstrap}
+    full_env = {**os.environ, "ORDERSTREAM_BOOTSTRAP_SERVERS": bootstrap, **(env or {})}
     log = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the process
     proc = subprocess.Popen(
-        registry_command(port, auth_file=auth_file, topic=topic),
-        env=env,
+        registry_command(port, auth_file=auth_file, topic=topic, tls=tls),
+        env=full_env,
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
-    return RegistryProcess(proc, f"http://127.0.0.1:{port}", log)
+    if tls is None:
+        return RegistryProcess(proc, f"http://127.0.0.1:{port}", log)
+    verify = ssl.create_default_context(cafile=str(tls.ca))
+    return RegistryProcess(proc, f"https://127.0.0.1:{port}", log, verify)
 
 
 @contextlib.contextmanager

@@ -1,7 +1,9 @@
-"""Registry test helpers: private registries on their own topics, unique subject names."""
+"""Registry test helpers: private registries on their own topics, unique subject names, and a
+secured cluster for the tests that need one (``secured``, module scope: one cluster per module)."""
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -50,6 +52,41 @@ def start_private(kafka_cluster: LocalCluster, schemas_topic: str) -> Iterator[S
     yield start
     for registry in started:
         registry.stop(hard=True)
+
+
+@pytest.fixture(scope="module")
+def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """A secured 1-node cluster (SASL_SSL, SCRAM, ACLs from the topology): (bootstrap, home)."""
+    from dataclasses import replace
+
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    from orderstream.config import load_settings
+    from orderstream.platform import secure
+    from orderstream.platform.cluster import cluster_down, cluster_up
+    from orderstream.platform.install import install_kafka
+    from orderstream.platform.nodes import make_spec
+    from orderstream.testing.cluster import free_port_pairs
+
+    home = tmp_path_factory.mktemp("secure-home")
+    dist, _ = install_kafka(load_settings().cache_dir)
+    pairs = free_port_pairs(1)
+    spec = make_spec(
+        home / "kafka", 1, ports=(pairs[0][0],), controller_ports=(pairs[0][1],), heap="512m"
+    )
+    spec = replace(spec, secure_home=str(home))
+    try:
+        spec = cluster_up(dist, spec, timeout=180).spec
+        secure.provision(spec)
+        admin = AdminClient({"bootstrap.servers": spec.bootstrap, **secure.client_config(home)})
+        created = admin.create_topics(
+            [NewTopic("_schemas", 1, 1, config={"cleanup.policy": "compact"})]
+        )
+        created["_schemas"].result(60)
+        yield spec.bootstrap, home
+    finally:
+        with contextlib.suppress(Exception):
+            cluster_down(spec, timeout=20)
 
 
 def record_schema(name: str, fields: list[dict[str, object]], **extra: object) -> str:

@@ -34,14 +34,23 @@ from orderstream.services.analytics.live import LiveView
 from orderstream.services.analytics.model import ModelConfig
 from orderstream.services.analytics.processor import AnalyticsOptions, AnalyticsProcessor
 from orderstream.services.analytics.windows import WindowSpec
+from orderstream.tls import ServerTls
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class HttpOptions:
+    """The dashboard's address; HTTPS only when ``tls`` is given (``/metrics`` included, so
+    it is scraped with the CA; the runtime's own metrics port stays plain on 127.0.0.1)."""
+
     host: str = "127.0.0.1"
     port: int = 8088
+    tls: ServerTls | None = None
+
+    @property
+    def url(self) -> str:
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}/"
 
 
 def analytics_config(
@@ -102,8 +111,15 @@ class AnalyticsService:
             ready=lambda: self.loop.ready()[0],
             registries=(REGISTRY, self.loop.metrics.registry),
         )
+        tls = self.http.tls
         config = uvicorn.Config(
-            app, host=self.http.host, port=self.http.port, log_level="warning", lifespan="off"
+            app,
+            host=self.http.host,
+            port=self.http.port,
+            log_level="warning",
+            lifespan="off",
+            ssl_certfile=tls.certfile if tls else None,
+            ssl_keyfile=tls.keyfile if tls else None,
         )
         self.server = uvicorn.Server(config)
         self.settings = settings
@@ -128,7 +144,7 @@ class AnalyticsService:
         lag.start()
         logger.info(
             "analytics dashboard",
-            extra={"url": f"http://{self.http.host}:{self.http.port}/"},
+            extra={"url": self.http.url},
         )
         try:
             self.loop.run()
@@ -175,6 +191,7 @@ class AnalyticsArgs:
     threshold: float
     seed: int
     topic_prefix: str = ""
+    tls: ServerTls | None = None
 
     def options(self) -> AnalyticsOptions:
         if not 0 < self.threshold <= 1:
@@ -204,4 +221,4 @@ def run_from_args(
         state_dir=(state_dir or settings.home / "analytics") / instance_id,
         commit_interval_ms=commit_interval_ms,
     )
-    run_analytics(settings, runtime, options, HttpOptions(args.host, args.port))
+    run_analytics(settings, runtime, options, HttpOptions(args.host, args.port, args.tls))

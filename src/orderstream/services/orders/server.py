@@ -11,6 +11,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from orderstream.config import Settings
+from orderstream.errors import OrderstreamError, RegistryAccessDenied
 from orderstream.serde import EnrichedOrder, EventSerde, OrderCreated
 from orderstream.services.orders.app import OrdersComponents, create_app
 from orderstream.services.orders.follower import OrdersFollower
@@ -19,6 +20,7 @@ from orderstream.services.orders.models import OrderRequest, lifecycle_json
 from orderstream.services.orders.publisher import OrderPublisher
 from orderstream.services.orders.view import EnrichedOrderView
 from orderstream.services.topics import ENRICHED_ORDERS, ORDERS
+from orderstream.tls import ServerTls
 
 logger = logging.getLogger(__name__)
 
@@ -79,9 +81,41 @@ def orders_app(settings: Settings, *, ack_timeout_s: float = 3.0) -> FastAPI:
     return create_app(components_factory(settings, ack_timeout_s=ack_timeout_s))
 
 
-def serve_orders(settings: Settings, host: str = "127.0.0.1", port: int = 8080) -> None:
-    """Run the orders API until SIGTERM/SIGINT."""
-    logger.info("orders API starting", extra={"host": host, "port": port})
+def check_registry_access(settings: Settings) -> None:
+    """Register the OrderCreated schema now, so a refused registry login stops the start-up.
+
+    RegistryAccessDenied (wrong credentials or a read-only user) propagates: the CLI prints it
+    and exits. A registry that is merely down is not fatal: orders get 503 until it is back.
+    """
+    serde = EventSerde.from_settings(settings)
+    sample = OrderRequest(orderId="schema-check", customerId="c", productId="p", quantity=1)
+    try:
+        serde.encode(ORDERS, order_created(sample))
+    except RegistryAccessDenied:
+        raise
+    except (OrderstreamError, OSError) as exc:
+        logger.warning(
+            "schema registry not usable yet; orders get 503 until it is",
+            extra={"registry": settings.registry_url, "error": str(exc)},
+        )
+    finally:
+        serde.close()
+
+
+def serve_orders(
+    settings: Settings,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    tls: ServerTls | None = None,
+) -> None:
+    """Run the orders API until SIGTERM/SIGINT; HTTPS only when ``tls`` is given.
+
+    ``/metrics`` is served on the same port, so over HTTPS it is scraped with the CA
+    (Prometheus ``scheme: https`` and ``tls_config.ca_file``); nothing is served in clear.
+    """
+    check_registry_access(settings)
+    scheme = "https" if tls is not None else "http"
+    logger.info("orders API starting", extra={"url": f"{scheme}://{host}:{port}"})
     uvicorn.run(
         orders_app(settings),
         host=host,
@@ -91,4 +125,6 @@ def serve_orders(settings: Settings, host: str = "127.0.0.1", port: int = 8080) 
         loop="uvloop",
         http="httptools",
         timeout_graceful_shutdown=5,
+        ssl_certfile=tls.certfile if tls else None,
+        ssl_keyfile=tls.keyfile if tls else None,
     )
