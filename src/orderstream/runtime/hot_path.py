@@ -21,6 +21,8 @@ from orderstream.runtime.checkpoint import Checkpoint
 from orderstream.runtime.context import OK, DeadLetter, Emit, RecordContext, Transient, run_record
 from orderstream.runtime.dlq import dead_letter
 from orderstream.runtime.tasks import PartitionTask, TaskState
+from orderstream.runtime.tracing import traced
+from orderstream.tracing import active_tracer
 
 logger = logging.getLogger(__name__)
 
@@ -30,8 +32,15 @@ TRANSIENT_BACKOFF_S = 0.5  # between retries of a record that hit a transient er
 class HotPath:
     """Processes batches for one session; see the module docstring."""
 
-    def __init__(self, processor: Processor, checkpoint: Checkpoint[Any], max_bytes: int) -> None:
+    def __init__(
+        self, processor: Processor, checkpoint: Checkpoint[Any], max_bytes: int, group: str = ""
+    ) -> None:
         self.processor = processor
+        # With tracing off, the processor's own method: the hot path pays nothing for traces.
+        tracer = active_tracer()
+        self.process = (
+            processor.process if tracer is None else traced(processor.process, tracer, group)
+        )
         self.checkpoint = checkpoint
         self.registry, self.producer, self.metrics = (
             checkpoint.registry, checkpoint.output, checkpoint.metrics
@@ -45,7 +54,7 @@ class HotPath:
         tasks = self.registry.tasks
         ctx = self.ctx
         emits = ctx.emits
-        process = self.processor.process
+        process = self.process
         max_bytes = self.max_record_bytes
         # The C produce, positional, for emits without headers; errors (queue full, a failed
         # transaction) fall back to ``produce_emit``, which waits or translates them.
