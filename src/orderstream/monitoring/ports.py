@@ -14,6 +14,9 @@ class MonitoringPorts:
     prometheus: int = 9090
     alertmanager: int = 9097
     lag_exporter: int = 9098
+    jaeger: int = 16686  # UI and /api/traces (Jaeger's own defaults)
+    jaeger_grpc: int = 16685  # the query gRPC API
+    jaeger_otlp: int = 4318  # OTLP/HTTP, where the services export their spans
 
 
 DEFAULT_PORTS = MonitoringPorts()

@@ -21,7 +21,7 @@ from orderstream.runtime.checkpoint import Checkpoint
 from orderstream.runtime.context import OK, DeadLetter, Emit, RecordContext, Transient, run_record
 from orderstream.runtime.dlq import dead_letter
 from orderstream.runtime.tasks import PartitionTask, TaskState
-from orderstream.runtime.tracing import traced
+from orderstream.runtime.tracing import RecordTracer
 from orderstream.tracing import active_tracer
 
 logger = logging.getLogger(__name__)
@@ -38,9 +38,8 @@ class HotPath:
         self.processor = processor
         # With tracing off, the processor's own method: the hot path pays nothing for traces.
         tracer = active_tracer()
-        self.process = (
-            processor.process if tracer is None else traced(processor.process, tracer, group)
-        )
+        self.tracer = None if tracer is None else RecordTracer(processor.process, tracer, group)
+        self.process = processor.process if self.tracer is None else self.tracer
         self.checkpoint = checkpoint
         self.registry, self.producer, self.metrics = (
             checkpoint.registry, checkpoint.output, checkpoint.metrics
@@ -134,6 +133,13 @@ class HotPath:
             self._dropped("output dropped: over the producer's size limit", topic, exc)
 
     def to_dlq(self, record: Record, error: Exception) -> None:
+        if self.tracer is None:
+            self._to_dlq(record, error)
+            return
+        with self.tracer.failure_scope(record):  # the warning names the record's trace
+            self._to_dlq(record, error)
+
+    def _to_dlq(self, record: Record, error: Exception) -> None:
         topic, key, value, headers = dead_letter(record, error)
         try:
             self.producer.produce(topic, key, value, -1, headers)

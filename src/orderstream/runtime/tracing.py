@@ -4,8 +4,8 @@ Why not ``opentelemetry-instrumentation-confluent-kafka``: it proxies ``Producer
 ``Consumer.poll``/``consume``, so its spans would wrap a whole batch poll (one span, a thousand
 records of as many traces) and every produce, including changelog writes and DLQ copies, and it
 knows nothing of the record a produce belongs to. The runtime knows exactly which outputs each
-record made (``RecordContext.emits``), so it links them here, and only when tracing is on:
-``traced(process)`` is used instead of ``process`` by the hot path, otherwise nothing changes.
+record made (``RecordContext.emits``), so it links them here, and only when tracing is on: the
+hot path calls a ``RecordTracer`` instead of ``process``, otherwise nothing changes.
 
 Per record, when tracing is on:
 - a sampled parent (``traceparent`` flags 01), or none and the sampler picks it: a CONSUMER span
@@ -18,7 +18,8 @@ Per record, when tracing is on:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from opentelemetry import context, propagate, trace
@@ -41,10 +42,21 @@ _CONSUMER, _PRODUCER = trace.SpanKind.CONSUMER, trace.SpanKind.PRODUCER
 _UNSAMPLED_LAST_DIGIT = frozenset(b"02468aceACE")
 
 
-def traced(process: Process, tracer: trace.Tracer, group: str) -> Process:
-    """``process`` with trace context taken from each record and given to its emits."""
+class RecordTracer:
+    """``process`` with trace context taken from each record and given to its emits.
 
-    def process_traced(record: Record, ctx: ProcessorContext) -> None:
+    A record that raised is sent to the DLQ by the hot path after ``process`` returned:
+    ``failure_scope(record)`` makes its context current again, so that the DLQ warning names
+    the record's trace, span and order.
+    """
+
+    def __init__(self, process: Process, tracer: trace.Tracer, group: str) -> None:
+        self.process = process
+        self.tracer = tracer
+        self.group = group
+        self._failed: tuple[Record, context.Context | tuple[bytes, bytes | None]] | None = None
+
+    def __call__(self, record: Record, ctx: ProcessorContext) -> None:
         headers = record.headers
         parent = baggage_value = None
         for name, value in headers:
@@ -53,56 +65,69 @@ def traced(process: Process, tracer: trace.Tracer, group: str) -> Process:
             elif name == BAGGAGE:
                 baggage_value = value
         if parent is not None and len(parent) == 55 and parent[-1] in _UNSAMPLED_LAST_DIGIT:
-            _forward(process, record, ctx, parent, baggage_value)
+            self._forward(record, ctx, parent, baggage_value)
             return
-        _record_span(process, record, ctx, tracer, group, headers)
+        self._record_span(record, ctx, headers)
 
-    return process_traced
-
-
-def _forward(
-    process: Process, record: Record, ctx: Any, parent: bytes, baggage_value: bytes | None
-) -> None:
-    token = set_passthrough((parent, baggage_value))
-    try:
-        process(record, ctx)
-    finally:
-        reset_passthrough(token)
-    carried: list[Header] = [(TRACEPARENT, parent)]
-    if baggage_value is not None:
-        carried.append((BAGGAGE, baggage_value))
-    emits = ctx.emits
-    for i, (topic, key, value, out_headers) in enumerate(emits):
-        emits[i] = (topic, key, value, _untraced(out_headers) + carried)
-
-
-def _record_span(
-    process: Process,
-    record: Record,
-    ctx: Any,
-    tracer: trace.Tracer,
-    group: str,
-    headers: tuple[Header, ...],
-) -> None:
-    parent_ctx = propagate.extract(headers, getter=HEADER_GETTER)
-    token = context.attach(parent_ctx)  # the parent's baggage (orderId) stays current
-    try:
-        with tracer.start_as_current_span(
-            f"process {record.topic}",
-            kind=_CONSUMER,
-            attributes=_consumer_attributes(record, group),
-            record_exception=False,
-            set_status_on_exception=False,
-        ) as span:
+    @contextmanager
+    def failure_scope(self, record: Record) -> Iterator[None]:
+        failed, self._failed = self._failed, None
+        if failed is None or failed[0] is not record:
+            yield
+            return
+        saved = failed[1]
+        if isinstance(saved, tuple):
+            token = set_passthrough(saved)
             try:
-                process(record, ctx)
-            except Exception as exc:
-                span.record_exception(exc)
-                span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
-                raise
-            _inject_emits(ctx.emits, tracer)
-    finally:
-        context.detach(token)
+                yield
+            finally:
+                reset_passthrough(token)
+            return
+        attached = context.attach(saved)
+        try:
+            yield
+        finally:
+            context.detach(attached)
+
+    def _forward(
+        self, record: Record, ctx: Any, parent: bytes, baggage_value: bytes | None
+    ) -> None:
+        token = set_passthrough((parent, baggage_value))
+        try:
+            self.process(record, ctx)
+        except Exception:
+            self._failed = (record, (parent, baggage_value))
+            raise
+        finally:
+            reset_passthrough(token)
+        carried: list[Header] = [(TRACEPARENT, parent)]
+        if baggage_value is not None:
+            carried.append((BAGGAGE, baggage_value))
+        emits = ctx.emits
+        for i, (topic, key, value, out_headers) in enumerate(emits):
+            emits[i] = (topic, key, value, _untraced(out_headers) + carried)
+
+    def _record_span(self, record: Record, ctx: Any, headers: tuple[Header, ...]) -> None:
+        parent_ctx = propagate.extract(headers, getter=HEADER_GETTER)
+        token = context.attach(parent_ctx)  # the parent's baggage (orderId) stays current
+        try:
+            with self.tracer.start_as_current_span(
+                f"process {record.topic}",
+                kind=_CONSUMER,
+                attributes=_consumer_attributes(record, self.group),
+                record_exception=False,
+                set_status_on_exception=False,
+            ) as span:
+                try:
+                    self.process(record, ctx)
+                except Exception as exc:
+                    span.record_exception(exc)
+                    span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
+                    self._failed = (record, context.get_current())
+                    raise
+                _inject_emits(ctx.emits, self.tracer)
+        finally:
+            context.detach(token)
 
 
 def _inject_emits(emits: list[Any], tracer: trace.Tracer) -> None:

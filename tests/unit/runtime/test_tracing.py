@@ -11,7 +11,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from orderstream.runtime.api import ProcessorContext, Record
 from orderstream.runtime.context import RecordContext
-from orderstream.runtime.tracing import traced
+from orderstream.runtime.tracing import RecordTracer
 from orderstream.tracing import log_fields, tracing_requested
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -54,7 +54,7 @@ def test_a_sampled_parent_gets_a_process_span_and_its_emit_a_send_span() -> None
     exporter, provider = _setup()
     step = Forward()
     ctx = RecordContext({})
-    traced(step, provider.get_tracer("t"), "enrichment")(
+    RecordTracer(step, provider.get_tracer("t"), "enrichment")(
         _record((("traceparent", SAMPLED), ("baggage", BAGGAGE))), ctx
     )
     spans = {s.kind: s for s in exporter.get_finished_spans()}
@@ -88,7 +88,7 @@ def test_an_unsampled_parent_is_forwarded_without_spans() -> None:
     exporter, provider = _setup()
     step = Forward()
     ctx = RecordContext({})
-    traced(step, provider.get_tracer("t"), "g")(
+    RecordTracer(step, provider.get_tracer("t"), "g")(
         _record((("traceparent", UNSAMPLED), ("baggage", BAGGAGE))), ctx
     )
     assert exporter.get_finished_spans() == ()
@@ -102,7 +102,7 @@ def test_an_unsampled_parent_is_forwarded_without_spans() -> None:
 def test_a_record_without_context_starts_a_trace_the_sampler_may_drop() -> None:
     exporter, provider = _setup(ALWAYS_OFF)
     ctx = RecordContext({})
-    traced(Forward(), provider.get_tracer("t"), "g")(_record(()), ctx)
+    RecordTracer(Forward(), provider.get_tracer("t"), "g")(_record(()), ctx)
     assert exporter.get_finished_spans() == ()
     (_, _, _, headers) = ctx.emits[0]
     (traceparent,) = _header(headers, "traceparent")
@@ -112,12 +112,28 @@ def test_a_record_without_context_starts_a_trace_the_sampler_may_drop() -> None:
 def test_a_failing_record_marks_its_span_and_still_raises() -> None:
     exporter, provider = _setup()
     with pytest.raises(ValueError, match="bad order"):
-        traced(Forward(fail=True), provider.get_tracer("t"), "g")(
+        RecordTracer(Forward(fail=True), provider.get_tracer("t"), "g")(
             _record((("traceparent", SAMPLED),)), RecordContext({})
         )
     (span,) = exporter.get_finished_spans()
     assert span.status.status_code is StatusCode.ERROR
     assert [e.name for e in span.events] == ["exception"]
+
+
+def test_the_dlq_step_of_a_failed_record_sees_its_trace_again() -> None:
+    _, provider = _setup()
+    tracer = RecordTracer(Forward(fail=True), provider.get_tracer("t"), "g")
+    for traceparent, span_id in ((SAMPLED, None), (UNSAMPLED, PARENT)):
+        record = _record((("traceparent", traceparent), ("baggage", BAGGAGE)))
+        with pytest.raises(ValueError, match="bad order"):
+            tracer(record, RecordContext({}))
+        assert log_fields() == {}
+        with tracer.failure_scope(record):
+            fields = log_fields()
+        assert fields["trace_id"] == TRACE_ID and fields["orderId"] == "o-42"
+        assert span_id is None or fields["span_id"] == span_id
+        with tracer.failure_scope(record):  # once only
+            assert log_fields() == {}
 
 
 @pytest.mark.parametrize(
