@@ -16,7 +16,7 @@ import httpx
 from orderstream.config import Settings
 from orderstream.errors import PlatformError
 from orderstream.monitoring.jaeger import otlp_endpoint
-from orderstream.monitoring.ports import DEFAULT_PORTS, MonitoringPorts
+from orderstream.monitoring.ports import MonitoringPorts, recorded_ports
 from orderstream.monitoring.stack import MonitoringStack
 from orderstream.ops.stack import ProcessInfo
 
@@ -26,9 +26,10 @@ Report = Callable[[str], None]
 class MonitoringPart:
     name = "monitoring"
 
-    def __init__(self, settings: Settings, ports: MonitoringPorts = DEFAULT_PORTS) -> None:
+    def __init__(self, settings: Settings, ports: MonitoringPorts | None = None) -> None:
         self.settings = settings
-        self.ports = ports
+        # Given: a test's free ports; else those of the last start (default ports at first).
+        self.ports = ports or recorded_ports(settings.home / "monitoring")
 
     def _stack(self, settings: Settings | None = None) -> MonitoringStack:
         return MonitoringStack(settings or self.settings, self.ports)

@@ -6,7 +6,10 @@ the Kafka controller's 9093 (Alertmanager's own default), Jaeger's ports and the
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -20,3 +23,16 @@ class MonitoringPorts:
 
 
 DEFAULT_PORTS = MonitoringPorts()
+
+
+def recorded_ports(monitoring_dir: Path) -> MonitoringPorts:
+    """The ports the home's monitoring was last started on (``ps``/``down`` find it there)."""
+    try:
+        return MonitoringPorts(**json.loads((monitoring_dir / "ports.json").read_text()))
+    except (OSError, ValueError, TypeError):
+        return DEFAULT_PORTS
+
+
+def record_ports(monitoring_dir: Path, ports: MonitoringPorts) -> None:
+    monitoring_dir.mkdir(parents=True, exist_ok=True)
+    (monitoring_dir / "ports.json").write_text(json.dumps(dataclasses.asdict(ports)))

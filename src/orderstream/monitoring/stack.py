@@ -29,7 +29,7 @@ from orderstream.config import Settings
 from orderstream.errors import PlatformError
 from orderstream.monitoring.jaeger import JAEGER_ENV, jaeger_config
 from orderstream.monitoring.jaeger_install import install_jaeger, jaeger_binary
-from orderstream.monitoring.ports import DEFAULT_PORTS, MonitoringPorts
+from orderstream.monitoring.ports import DEFAULT_PORTS, MonitoringPorts, record_ports
 from orderstream.monitoring.rules import RULES_FILE
 from orderstream.ops.processes import ManagedProcess
 from orderstream.platform.cluster import load_spec, port_is_free
@@ -161,7 +161,7 @@ class MonitoringStack:
 
     def write_configs(self) -> Path:
         """Write both configurations (and a copy of the rules); returns prometheus.yml."""
-        self.dir.mkdir(parents=True, exist_ok=True)
+        record_ports(self.dir, self.ports)
         rules = self.dir / RULES_FILE.name
         shutil.copyfile(RULES_FILE, rules)
         prom = prometheus_config(self.targets(), rules, self.ports.alertmanager, self._interval)
@@ -204,7 +204,7 @@ class MonitoringStack:
             report("jaeger: building v1.76.0 from the Go module proxy (once; several minutes)")
             _, seconds = install_jaeger(self.settings.cache_dir)
             report(f"jaeger: built in {seconds or 0:.0f}s, cached")
-        self.dir.mkdir(parents=True, exist_ok=True)
+        record_ports(self.dir, self.ports)
         _write_yaml(self._jaeger_config_file(), jaeger_config(self.ports))
         self._start(self.jaeger, {**_child_env(self.settings), **JAEGER_ENV}, report, timeout_s)
         report(f"jaeger: UI at {self.jaeger_url}/")

@@ -129,12 +129,13 @@ class Stack:
         *,
         nodes: int | None = None,
         optional: tuple[str, ...] = (),
+        parts: dict[str, StackPart] | None = None,
     ) -> None:
         self.settings = settings
         self.services = tuple(self._with_configured_port(s) for s in services)
         self.run_dir = settings.home / "services"
         self.nodes = nodes
-        self.parts = optional_parts(settings)
+        self.parts = parts if parts is not None else optional_parts(settings)
         self.starting = tuple(self.parts[name] for name in optional)  # by this up
 
     def _with_configured_port(self, spec: ServiceSpec) -> ServiceSpec:

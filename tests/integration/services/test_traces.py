@@ -1,10 +1,14 @@
-"""End to end traces in a real Jaeger: an order posted with a known ``traceparent`` becomes one
+"""``up --monitoring`` (Jaeger, Prometheus, Alertmanager, lag exporter; ``ps --json`` lists them)
+and end to end traces in its real Jaeger: an order posted with a known ``traceparent`` becomes one
 trace with spans from orders, both enrichment stages and analytics, each the child of the one
 before; and a record that fails in enrichment logs a line naming its trace and its order."""
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,13 +19,13 @@ import pytest
 from confluent_kafka import Producer
 
 from orderstream.config import Settings
-from orderstream.monitoring.jaeger import otlp_endpoint
+from orderstream.monitoring.part import MonitoringPart
 from orderstream.monitoring.ports import MonitoringPorts
 from orderstream.monitoring.stack import MonitoringStack
-from orderstream.ops.harness import PipelineHarness, ServiceHandle, free_port
+from orderstream.ops.harness import free_port
 from orderstream.ops.load import LoadSpec, build_orders, order_json
 from orderstream.ops.seed import seed_catalog
-from orderstream.ops.stack import ServiceSpec
+from orderstream.ops.stack import SERVICES, ServiceSpec, Stack
 
 pytestmark = pytest.mark.integration
 
@@ -40,25 +44,44 @@ CHAIN = [
 
 
 @pytest.fixture
-def jaeger(pipeline_settings: Settings, tmp_path: Path) -> Iterator[MonitoringStack]:
+def monitored(
+    pipeline_settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[Stack, MonitoringStack]]:
+    """``up --monitoring`` on free ports (the registry of pipeline_env stays the registry)."""
+    monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", "200")  # export within 0.2 s, not 5 s
+    monkeypatch.delenv("OTEL_EXPORTER_OTLP_ENDPOINT", raising=False)
+    settings = pipeline_settings.model_copy(update={"home": tmp_path / "home"})
     ports = MonitoringPorts(
         free_port(), free_port(), free_port(), jaeger=free_port(), jaeger_grpc=free_port(),
         jaeger_otlp=free_port(),
     )  # fmt: skip
-    stack = MonitoringStack(pipeline_settings.model_copy(update={"home": tmp_path}), ports)
+    services = tuple(
+        ServiceSpec(s.name, s.args, free_port(), s.ready_path)
+        for s in SERVICES
+        if s.name != "registry"
+    )
+    part = MonitoringPart(settings, ports)
+    stack = Stack(settings, services, optional=("monitoring",), parts={"monitoring": part})
     lines: list[str] = []
     try:
-        stack.start_tracing(lines.append)
-        yield stack
+        stack.up(lines.append, timeout_s=120)
+        yield stack, MonitoringStack(settings, ports)
     finally:
-        stack.stop(lines.append)
-    assert "jaeger" not in stack.running()
+        stack.down(lines.append)
+    assert part.processes() == [], lines
 
 
-def _start_analytics(harness: PipelineHarness) -> ServiceHandle:
-    port = free_port()
-    spec = ServiceSpec("analytics", ("run", "analytics", "--port", str(port)), port)
-    return harness._start(spec, f"analytics-{port}", ["--log-level", "WARNING"], True)
+def _ps_json(home: Path) -> dict[str, dict[str, Any]]:
+    env = {**os.environ, "ORDERSTREAM_HOME": str(home)}
+    done = subprocess.run(
+        [sys.executable, "-m", "orderstream.cli", "ps", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    return {row["name"]: row for row in json.loads(done.stdout)}
 
 
 def _trace(stack: MonitoringStack, trace_id: str) -> dict[str, Any] | None:
@@ -95,22 +118,29 @@ def _causal_chain(trace: dict[str, Any], last: str) -> list[tuple[str, str]]:
     return chain[::-1]
 
 
-def test_an_order_is_one_trace_across_the_pipeline_and_its_logs_name_it(
-    harness: PipelineHarness,
-    pipeline_settings: Settings,
-    jaeger: MonitoringStack,
-    monkeypatch: pytest.MonkeyPatch,
+def test_up_monitoring_traces_an_order_across_the_pipeline_and_its_logs_name_it(
+    monitored: tuple[Stack, MonitoringStack], pipeline_settings: Settings
 ) -> None:
-    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", otlp_endpoint(jaeger.ports))
-    monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", "200")  # export within 0.2 s, not 5 s
-    seed_catalog(pipeline_settings, 10, 100)
-    orders = harness.start_orders()
-    enrichment = harness.start_enrichment()
-    _start_analytics(harness)
+    stack, jaeger = monitored
+    ps = _ps_json(stack.settings.home)
+    ports = jaeger.ports
+    expected = {
+        "jaeger": ports.jaeger,
+        "prometheus": ports.prometheus,
+        "alertmanager": ports.alertmanager,
+        "lag-exporter": ports.lag_exporter,
+    }
+    assert {name: ps[name]["port"] for name in expected} == expected
+    assert all(ps[name]["alive"] for name in expected)
+    scraped = httpx.get(f"{jaeger.prometheus_url}/api/v1/targets", timeout=10).json()
+    jobs = {t["labels"]["job"] for t in scraped["data"]["activeTargets"]}
+    assert {"orders", "enrichment", "analytics", "lag-exporter"} <= jobs
 
+    seed_catalog(pipeline_settings, 10, 100)
+    by_name = {s.name: s for s in stack.services}
     (order,) = build_orders(LoadSpec(count=1, rate=0, products=10, seed=11))
     answer = httpx.post(
-        f"{orders.url}/orders",
+        f"http://127.0.0.1:{by_name['orders'].port}/orders",
         json=order_json(order),
         headers={"traceparent": TRACEPARENT},
         timeout=30,
@@ -141,7 +171,8 @@ def test_an_order_is_one_trace_across_the_pipeline_and_its_logs_name_it(
     ]
     producer.produce("orders", b"not avro", b"o-poison-1", headers=poison_headers)
     assert producer.flush(30) == 0
-    line = _wait_for_log(enrichment.process.log_file, "record sent to DLQ", POISON_TRACE_ID)
+    enrichment_log = stack.process(by_name["enrichment"]).log_file
+    line = _wait_for_log(enrichment_log, "record sent to DLQ", POISON_TRACE_ID)
     assert line["orderId"] == "o-poison-1"
     assert len(line["span_id"]) == 16
     poison = _wait_for_span(jaeger, POISON_TRACE_ID, "process orders")
