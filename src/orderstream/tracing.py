@@ -110,6 +110,13 @@ def install_provider(provider: trace.TracerProvider) -> trace.Tracer:
     return _tracer
 
 
+def use_tracer(tracer: trace.Tracer | None) -> trace.Tracer | None:
+    """Swap the tracer (None: tracing off) and return the previous one: for benchmarks."""
+    global _tracer
+    previous, _tracer = _tracer, tracer
+    return previous
+
+
 def active_tracer() -> trace.Tracer | None:
     """The tracer when tracing is on, else None (callers then skip tracing entirely)."""
     return _tracer

@@ -15,6 +15,32 @@ from orderstream.config import load_settings
 app = typer.Typer(help="Benchmarks that print figures.", no_args_is_help=True)
 
 
+@app.command("tracing")
+def tracing_bench(
+    records: Annotated[int, typer.Option(min=10_000, help="Input records per scenario")] = 200_000,
+    rounds: Annotated[int, typer.Option(min=1, help="Rounds; the best of each counts")] = 2,
+) -> None:
+    """The exactly-once runtime with tracing off, at the default sampler and at 100 %."""
+    from orderstream.runtime.bench_tracing import TracingBench
+    from orderstream.testing.benchmark import bench_cluster_or
+
+    with bench_cluster_or(None, None, load_settings().cache_dir) as cluster:
+        best = TracingBench(cluster, records, lambda *_: None, rounds).measure()
+    off = best["off"]
+    print_table(
+        f"runtime with traces, {records:,} records, exactly-once stateless, 100 ms",
+        ["tracing", "records/s", "vs off"],
+        [
+            (label, f"{best[key]:,.0f}", f"{best[key] / off:.3f}")
+            for label, key in (
+                ("off", "off"),
+                ("default sampler (ratio 0.01)", "default"),
+                ("100 %", "all"),
+            )
+        ],
+    )
+
+
 @app.command("runtime")
 def runtime_bench(
     bootstrap: Annotated[

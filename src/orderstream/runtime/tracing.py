@@ -105,7 +105,13 @@ class RecordTracer:
             carried.append((BAGGAGE, baggage_value))
         emits = ctx.emits
         for i, (topic, key, value, out_headers) in enumerate(emits):
-            emits[i] = (topic, key, value, _untraced(out_headers) + carried)
+            # One list for all emits without headers of their own: the producer copies it.
+            emits[i] = (
+                topic,
+                key,
+                value,
+                _untraced(out_headers) + carried if out_headers else carried,
+            )
 
     def _record_span(self, record: Record, ctx: Any, headers: tuple[Header, ...]) -> None:
         parent_ctx = propagate.extract(headers, getter=HEADER_GETTER)
