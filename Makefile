@@ -86,3 +86,10 @@ monitoring-install:
 install: jaeger-install
 jaeger-install: $(STAMP)
 	$(BIN)/orderstream jaeger-install
+
+# The Prometheus JMX exporter agent every Kafka node at the default ports carries: fetched once
+# by Maven into the cache (platform/jmx.py), as the Kafka jars are.
+.PHONY: jmx-install
+install: jmx-install
+jmx-install: $(STAMP)
+	$(PY) -c 'from orderstream.config import load_settings; from orderstream.platform.jmx import install_agent; print("jmx exporter:", install_agent(load_settings().cache_dir))'

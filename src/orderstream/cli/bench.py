@@ -23,6 +23,7 @@ def tracing_bench(
     """The exactly-once runtime with tracing off, at the default sampler and at 100 %."""
     from orderstream.runtime.bench_tracing import TracingBench
     from orderstream.testing.benchmark import bench_cluster_or
+    from orderstream.tracing import DEFAULT_RATIO
 
     with bench_cluster_or(None, None, load_settings().cache_dir) as cluster:
         best = TracingBench(cluster, records, lambda *_: None, rounds).measure()
@@ -34,7 +35,8 @@ def tracing_bench(
             (label, f"{best[key]:,.0f}", f"{best[key] / off:.3f}")
             for label, key in (
                 ("off", "off"),
-                ("default sampler (ratio 0.01)", "default"),
+                (f"default sampler (ratio {DEFAULT_RATIO:g})", "default"),
+                ("ratio 0.01", "0.01"),
                 ("100 %", "all"),
             )
         ],
