@@ -16,8 +16,8 @@ from pathlib import Path
 
 import httpx
 
-from orderstream.errors import PlatformError
 from orderstream.bench.environment import bench_environment
+from orderstream.errors import PlatformError
 from orderstream.ops.harness import PipelineHarness, ServiceHandle, free_port
 from orderstream.ops.load import LoadSpec, build_orders, load_over_http
 from orderstream.ops.stack import ServiceSpec

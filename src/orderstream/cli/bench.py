@@ -15,9 +15,42 @@ from orderstream.cli.analytics import bench as analytics_bench
 from orderstream.cli.bench_pipeline import pipeline_bench
 from orderstream.cli.bench_registry import registry_bench
 from orderstream.cli.common import console, print_json, print_table
+from orderstream.cli.security import bench as security_bench
 from orderstream.config import load_settings
 
 app = typer.Typer(help="Benchmarks that print figures.", no_args_is_help=True)
+
+
+@app.command("tracing")
+def tracing_bench(
+    records: Annotated[int, typer.Option(min=10_000, help="Input records per scenario")] = 200_000,
+    rounds: Annotated[int, typer.Option(min=1, help="Rounds; the best of each counts")] = 2,
+    json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
+) -> None:
+    """The exactly-once runtime with tracing off, at the default sampler and at 100 %."""
+    from orderstream.bench.environment import bench_cluster_or
+    from orderstream.bench.tracing import TracingBench
+    from orderstream.tracing import DEFAULT_RATIO
+
+    with bench_cluster_or(None, None, load_settings().cache_dir) as cluster:
+        best = TracingBench(cluster, records, lambda *_: None, rounds).measure()
+    off = best["off"]
+    if json:
+        print_json({"bench": "tracing", "records": records, "records_per_s": best})
+        return
+    print_table(
+        f"runtime with traces, {records:,} records, exactly-once stateless, 100 ms",
+        ["tracing", "records/s", "vs off"],
+        [
+            (label, f"{best[key]:,.0f}", f"{best[key] / off:.3f}")
+            for label, key in (
+                ("off", "off"),
+                (f"default sampler (ratio {DEFAULT_RATIO:g})", "default"),
+                ("ratio 0.01", "0.01"),
+                ("100 %", "all"),
+            )
+        ],
+    )
 
 
 @app.command("runtime")
@@ -99,6 +132,7 @@ def runtime_bench(
 app.command("analytics")(analytics_bench)  # the same as `orderstream analytics bench`
 app.command("pipeline")(pipeline_bench)  # enrichment drain, end-to-end latency, orders API
 app.command("registry")(registry_bench)  # the same as `orderstream registry bench`
+app.command("secure")(security_bench)  # the same as `orderstream security bench`
 
 
 # --- payments (issue 13) --------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""``orderstream lag-exporter``: consumer lag in records and seconds for Prometheus."""
+"""``orderstream lag-exporter``: consumer lag in records and seconds for Prometheus;
+``orderstream jaeger-install``: build Jaeger once into the cache."""
 
 from __future__ import annotations
 
@@ -18,6 +19,20 @@ from orderstream.monitoring.ports import DEFAULT_PORTS
 
 def register(app: typer.Typer) -> None:
     app.command("lag-exporter")(lag_exporter)
+    app.command("jaeger-install")(jaeger_install)
+
+
+def jaeger_install() -> None:
+    """Build Jaeger v1.76.0 from the Go module proxy into the cache, unless it is there."""
+    from orderstream.monitoring.jaeger_install import JAEGER_VERSION, install_jaeger
+
+    cache = effective_settings().cache_dir
+    with console.status(f"building Jaeger {JAEGER_VERSION} (once; several minutes on 2 cores)"):
+        binary, seconds = install_jaeger(cache)
+    if seconds is None:
+        console.print(f"jaeger: {binary} (cached)")
+    else:
+        console.print(f"jaeger: built {binary} in {seconds:.0f}s")
 
 
 def lag_exporter(

@@ -77,7 +77,7 @@ def bench(
     as_json: Annotated[bool, typer.Option("--json", help="print JSON for scripts")] = False,
 ) -> None:
     """What SASL_SSL costs: plaintext vs secured 1-node clusters, same run, records/s."""
-    from orderstream.platform import secure_bench
+    from orderstream.bench import secure as secure_bench
 
     with (
         console.status("starting a plaintext and a secured cluster...") as status,
@@ -86,11 +86,14 @@ def bench(
         figures = secure_bench.run(plain, secured, records, rounds, status.update)
     if as_json:
         print_json(
-            [
-                {"scenario": f.scenario, "plaintext_per_s": round(f.plaintext),
-                 "secured_per_s": round(f.secured), "ratio": round(f.ratio, 3)}
-                for f in figures
-            ]
+            {
+                "bench": "secure",
+                "scenarios": [
+                    {"scenario": f.scenario, "plaintext_per_s": round(f.plaintext),
+                     "secured_per_s": round(f.secured), "ratio": round(f.ratio, 3)}
+                    for f in figures
+                ],
+            }
         )  # fmt: skip
         return
     print_table(

@@ -42,10 +42,25 @@ SecureOption = Annotated[
 ]
 
 
+# -- optional parts: each flag of up names one part of ops.stack.optional_parts ---------------
+MonitoringOption = Annotated[
+    bool,
+    typer.Option(
+        "--monitoring/--no-monitoring",
+        help="also Jaeger (traces), Prometheus, Alertmanager and the lag exporter",
+    ),
+]
+
+
+def _optional(*, monitoring: bool) -> tuple[str, ...]:
+    return ("monitoring",) if monitoring else ()
+
+
 def up(
     timeout: Annotated[float, typer.Option(help="seconds to wait for each service")] = 120,
     nodes: NodesOption = None,
     secure: SecureOption = False,
+    monitoring: MonitoringOption = False,
 ) -> None:
     """Start Kafka, topics, registry, schemas and every service that is not running.
 
@@ -53,7 +68,9 @@ def up(
     (backoff 1 s doubling to 30 s) and logs how every run ended; 'orderstream down' stops them.
     """
     # load_settings(), not effective_settings(): up decides itself whether to start Kafka.
-    stack = Stack(load_settings(), nodes=nodes, secure=secure)
+    stack = Stack(
+        load_settings(), nodes=nodes, secure=secure, optional=_optional(monitoring=monitoring)
+    )
     stack.up(_say, timeout_s=timeout)
     _say("stack is up; 'orderstream ps' lists it, 'orderstream down' stops it")
 
@@ -115,18 +132,32 @@ def demo(
     stock: Annotated[int, typer.Option(help="initial stock per product")] = 2_000,
     nodes: NodesOption = None,
     secure: SecureOption = False,
+    monitoring: MonitoringOption = False,
 ) -> None:
     """up, seed, steady load with a live summary until Ctrl-C or --duration, audit, next steps."""
     from orderstream.cli import analytics, pipeline
 
-    up(nodes=nodes, secure=secure)
+    up(nodes=nodes, secure=secure, monitoring=monitoring)
     pipeline.seed(products=products, stock=stock)
+    if monitoring:
+        _show_a_trace()
     _say(f"dashboard: {analytics.DASHBOARD}/  (Ctrl-C stops the load, then the audit runs)")
     with analytics.steady_load(rate, products, load_settings().home / "services" / "demo-load.log"):
         analytics.watch_summary(analytics.DASHBOARD, duration)
     pipeline.audit(json_out=False, timeout=60)
     logs = load_settings().home / "services"
     console.print(NEXT_STEPS.format(logs=logs), highlight=False, soft_wrap=True)
+
+
+def _show_a_trace() -> None:
+    from orderstream.monitoring.part import post_traced_order
+    from orderstream.monitoring.ports import DEFAULT_PORTS
+
+    trace_id = post_traced_order("http://127.0.0.1:8080")
+    _say(
+        f"jaeger: http://127.0.0.1:{DEFAULT_PORTS.jaeger}/trace/{trace_id}  (one order, end to end)"
+    )
+    _say(f"prometheus: http://127.0.0.1:{DEFAULT_PORTS.prometheus}/alerts")
 
 
 def register(app: typer.Typer) -> None:

@@ -1,4 +1,7 @@
-"""Prometheus, Alertmanager and the lag exporter for one ``$ORDERSTREAM_HOME``.
+"""Jaeger, Prometheus, Alertmanager and the lag exporter for one ``$ORDERSTREAM_HOME``.
+
+``start_tracing(report)`` starts Jaeger (built once into the cache, ``jaeger_install``) before
+the services, so that they export their spans to it from their first order.
 
 ``MonitoringStack(settings).start(report)`` writes ``prometheus.yml`` and ``alertmanager.yml``
 under ``$ORDERSTREAM_HOME/monitoring/`` (a scrape configuration generated from what runs: the
@@ -24,7 +27,9 @@ import httpx
 
 from orderstream.config import Settings
 from orderstream.errors import PlatformError
-from orderstream.monitoring.ports import DEFAULT_PORTS, MonitoringPorts
+from orderstream.monitoring.jaeger import JAEGER_ENV, jaeger_config
+from orderstream.monitoring.jaeger_install import install_jaeger, jaeger_binary
+from orderstream.monitoring.ports import DEFAULT_PORTS, MonitoringPorts, record_ports
 from orderstream.monitoring.rules import RULES_FILE
 from orderstream.ops.processes import ManagedProcess
 from orderstream.platform.cluster import load_spec, port_is_free
@@ -53,12 +58,13 @@ class Component:
 
 def service_targets(settings: Settings) -> list[ScrapeTarget]:
     """The /metrics of every service ``orderstream up`` started and that runs now."""
-    from orderstream.ops.stack import Stack
+    from orderstream.ops.stack import SERVICES, Stack
 
+    services = {s.name for s in SERVICES}
     return [
         ScrapeTarget(p.name, (p.port,))
         for p in Stack(settings).ps()
-        if p.alive and p.port is not None and not p.name.startswith("kafka-")
+        if p.alive and p.port is not None and p.name in services
     ]
 
 
@@ -131,6 +137,7 @@ class MonitoringStack:
             Component("alertmanager", ports.alertmanager, "/-/ready"),
             Component("prometheus", ports.prometheus, "/-/ready"),
         )
+        self.jaeger = Component("jaeger", ports.jaeger, "/api/services")
 
     @property
     def prometheus_url(self) -> str:
@@ -139,6 +146,10 @@ class MonitoringStack:
     @property
     def alertmanager_url(self) -> str:
         return f"http://127.0.0.1:{self.ports.alertmanager}"
+
+    @property
+    def jaeger_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.jaeger}"
 
     def targets(self) -> list[ScrapeTarget]:
         if self._targets is not None:
@@ -150,7 +161,7 @@ class MonitoringStack:
 
     def write_configs(self) -> Path:
         """Write both configurations (and a copy of the rules); returns prometheus.yml."""
-        self.dir.mkdir(parents=True, exist_ok=True)
+        record_ports(self.dir, self.ports)
         rules = self.dir / RULES_FILE.name
         shutil.copyfile(RULES_FILE, rules)
         prom = prometheus_config(self.targets(), rules, self.ports.alertmanager, self._interval)
@@ -179,37 +190,64 @@ class MonitoringStack:
                 listen,
                 "--cluster.listen-address=",  # one instance: no gossip port (9094) taken
             ]
+        if component.name == "jaeger":
+            return [
+                str(jaeger_binary(self.settings.cache_dir)),
+                f"--config={self._jaeger_config_file()}",
+            ]
         port = str(component.port)
         return [sys.executable, "-m", "orderstream.cli", "lag-exporter", "--port", port]
+
+    def start_tracing(self, report: Report, timeout_s: float = 60.0) -> None:
+        """Start Jaeger unless it runs (building it first when the cache has none)."""
+        if not jaeger_binary(self.settings.cache_dir).is_file():
+            report("jaeger: building v1.76.0 from the Go module proxy (once; several minutes)")
+            _, seconds = install_jaeger(self.settings.cache_dir)
+            report(f"jaeger: built in {seconds or 0:.0f}s, cached")
+        record_ports(self.dir, self.ports)
+        _write_yaml(self._jaeger_config_file(), jaeger_config(self.ports))
+        self._start(self.jaeger, {**_child_env(self.settings), **JAEGER_ENV}, report, timeout_s)
+        report(f"jaeger: UI at {self.jaeger_url}/")
 
     def start(self, report: Report, timeout_s: float = 60.0) -> None:
         """Write the configurations and start what is not running; waits until all answer."""
         self.write_configs()
         env = _child_env(self.settings)
         for component in self.components:
-            proc = self.process(component)
-            if proc.alive():
-                report(f"{component.name}: already running (pid {proc.pid()})")
-                continue
-            if not port_is_free(component.port):
-                raise PlatformError(
-                    f"{component.name}: port {component.port} is in use by another program; "
-                    "choose another port (MonitoringPorts) or stop that program"
-                )
-            pid = proc.start(self.argv(component), env)
-            self._wait_ready(component, proc, timeout_s)
-            report(f"{component.name}: started (pid {pid}, port {component.port})")
+            self._start(component, env, report, timeout_s)
         report(f"prometheus: alerts at {self.prometheus_url}/alerts")
 
+    def _start(
+        self, component: Component, env: dict[str, str], report: Report, timeout_s: float
+    ) -> None:
+        proc = self.process(component)
+        if proc.alive():
+            report(f"{component.name}: already running (pid {proc.pid()})")
+            return
+        if not port_is_free(component.port):
+            raise PlatformError(
+                f"{component.name}: port {component.port} is in use by another program; "
+                "choose another port (MonitoringPorts) or stop that program"
+            )
+        pid = proc.start(self.argv(component), env)
+        self._wait_ready(component, proc, timeout_s)
+        report(f"{component.name}: started (pid {pid}, port {component.port})")
+
     def stop(self, report: Report, timeout_s: float = 20.0) -> None:
-        for component in reversed(self.components):
+        for component in (*reversed(self.components), self.jaeger):
             report(f"{component.name}: {self.process(component).stop(timeout_s)}")
 
     def running(self) -> dict[str, int]:
         """name -> port of the components that run now (for ``orderstream ps``)."""
-        return {c.name: c.port for c in self.components if self.process(c).alive()}
+        every = (self.jaeger, *self.components)
+        return {c.name: c.port for c in every if self.process(c).alive()}
+
+    def _jaeger_config_file(self) -> Path:
+        return self.dir / "jaeger.yml"
 
     def _marker(self, component: Component) -> str:
+        if component.name == "jaeger":
+            return f"--config={self._jaeger_config_file()}"
         if component.name == "lag-exporter":
             return f"lag-exporter --port {component.port}"
         return f"--config.file={self.dir / (component.name + '.yml')}"

@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Protocol
 from urllib.parse import urlparse
 
 import httpx
@@ -42,6 +43,7 @@ from orderstream.platform.topology import apply_plan, plan_topology
 logger = logging.getLogger(__name__)
 
 CLI_MODULE = "orderstream.cli"
+Report = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,35 @@ class ProcessInfo:
         }
 
 
+# -- optional parts (``up --monitoring``; ``--secure`` and others add theirs here) -------------
+
+
+class StackPart(Protocol):
+    """An optional part of the stack that a flag of ``up`` starts.
+
+    ``prepare`` runs before the services start (it may start processes and add to the services'
+    environment), ``start`` after them; ``stop`` and ``processes`` (the ones that run now) work
+    whether or not this ``up`` started it, so that ``down`` and ``ps`` see it.
+    """
+
+    name: str
+
+    def prepare(self, settings: Settings, env: dict[str, str], report: Report) -> None: ...
+
+    def start(self, settings: Settings, report: Report) -> None: ...
+
+    def stop(self, report: Report) -> None: ...
+
+    def processes(self) -> list[ProcessInfo]: ...
+
+
+def optional_parts(settings: Settings) -> dict[str, StackPart]:
+    """Every optional part by name (the flag of ``up`` that starts it)."""
+    from orderstream.monitoring.part import MonitoringPart
+
+    return {"monitoring": MonitoringPart(settings)}
+
+
 class Stack:
     """The services of one ``$ORDERSTREAM_HOME``.
 
@@ -101,6 +132,8 @@ class Stack:
         *,
         nodes: int | None = None,
         secure: bool = False,
+        optional: tuple[str, ...] = (),
+        parts: dict[str, StackPart] | None = None,
     ) -> None:
         self.settings = settings
         # Secured stack (platform/secure.py): every service its own SCRAM principal, the
@@ -109,6 +142,8 @@ class Stack:
         self.services = tuple(self._with_configured_port(s) for s in services)
         self.run_dir = settings.home / "services"
         self.nodes = nodes
+        self.parts = parts if parts is not None else optional_parts(settings)
+        self.starting = tuple(self.parts[name] for name in optional)  # by this up
 
     def _with_configured_port(self, spec: ServiceSpec) -> ServiceSpec:
         if spec.name == "registry":
@@ -161,12 +196,18 @@ class Stack:
                 apply_plan(admin, plan)
                 report(f"topology: {len(plan.lines())} change(s) applied")
             env = self.child_env(settings)
+            for part in self.starting:
+                part.prepare(settings, env, report)
             for spec in self.services:
                 if self.ensure_service(spec, self.service_env(spec, env), report, timeout_s):
                     started.append(spec)
                 if spec.name == "registry":
                     register_schemas(env, report)
+            for part in self.starting:
+                part.start(settings, report)
         except BaseException:
+            for part in self.starting:
+                part.stop(report)
             self._undo(started, kafka_was_running, report)
             raise
         return settings
@@ -286,6 +327,8 @@ class Stack:
     # -- down / ps -----------------------------------------------------------------------------
 
     def down(self, report: Callable[[str], None], timeout_s: float = 20.0) -> None:
+        for part in self.parts.values():
+            part.stop(report)
         for spec in reversed(self.services):
             report(f"{spec.name}: {self.supervised(self.recorded(spec)).stop(timeout_s)}")
         if self._read_state().get("started_kafka"):
@@ -298,7 +341,8 @@ class Stack:
             report("kafka: left running (not started by up)")
 
     def ps(self) -> list[ProcessInfo]:
-        return [*self._kafka_processes(), *self._service_processes()]
+        parts = [info for part in self.parts.values() for info in part.processes()]
+        return [*self._kafka_processes(), *self._service_processes(), *parts]
 
     def _service_processes(self) -> Iterator[ProcessInfo]:
         for configured in self.services:

@@ -27,6 +27,7 @@ from orderstream.errors import NodeStartFailed, PlatformError, PortInUse
 from orderstream.platform import secure
 from orderstream.platform.certs import write_private
 from orderstream.platform.install import KafkaDistribution
+from orderstream.platform.jmx import agent_flag
 from orderstream.platform.nodes import (
     LOG4J2_PROPERTIES,
     ClusterSpec,
@@ -89,6 +90,8 @@ def check_ports(spec: ClusterSpec) -> None:
             raise PortInUse(node.broker_port, f"broker port of node {node.node_id}")
         if not port_is_free(node.controller_port):
             raise PortInUse(node.controller_port, f"controller port of node {node.node_id}")
+        if node.jmx_port is not None and not port_is_free(node.jmx_port):
+            raise PortInUse(node.jmx_port, f"JMX exporter port of node {node.node_id}")
 
 
 def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
@@ -158,6 +161,8 @@ def start_node(dist: KafkaDistribution, spec: ClusterSpec, node: NodeSpec) -> in
         f"-Dlog4j2.configurationFile={spec.home / 'log4j2.properties'}",
         f"-Dkafka.logs.dir={spec.node_dir(node)}",
     ]
+    if node.jmx_port is not None:  # broker metrics for Prometheus (platform/jmx.py)
+        flags.append(agent_flag(dist.root.parent, spec.home, node.jmx_port))
     cmd = _java(dist, "kafka.Kafka", str(spec.props_file(node)), flags=flags)
     log = spec.log_file(node).open("ab")
     try:

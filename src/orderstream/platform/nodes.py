@@ -20,6 +20,8 @@ class NodeSpec:
     controller_port: int
     # Clients are told this port instead of broker_port (a fault-injecting proxy listens there).
     advertised_port: int | None = None
+    # The Prometheus JMX exporter agent's /metrics (None: the node runs without the agent).
+    jmx_port: int | None = None
 
     @property
     def bootstrap(self) -> str:
@@ -87,15 +89,23 @@ def make_spec(
     controller_ports: tuple[int, ...] | None = None,
     heap: str = "512m",
     bench: bool = False,
+    jmx_ports: tuple[int | None, ...] | None = None,
 ) -> ClusterSpec:
-    """The spec for a 1- or 3-node cluster; controller ports default to broker port + 1."""
+    """The spec for a 1- or 3-node cluster; controller ports default to broker port + 1.
+
+    At the default ports every node carries the JMX exporter at broker port + 2 (9094, 19094,
+    29094, 31094); given ports carry it only at the ``jmx_ports`` given (test clusters on free
+    ports cannot know that port + 2 is free).
+    """
     broker_ports = ports or DEFAULT_PORTS.get(nodes)
     if broker_ports is None or len(broker_ports) != nodes:
         raise ValueError(f"give {nodes} broker ports for a {nodes}-node cluster")
     ctl_ports = controller_ports or tuple(p + 1 for p in broker_ports)
+    if jmx_ports is None:
+        jmx_ports = tuple(p + 2 if ports is None else None for p in broker_ports)
     specs = tuple(
-        NodeSpec(node_id=i + 1, broker_port=bp, controller_port=cp)
-        for i, (bp, cp) in enumerate(zip(broker_ports, ctl_ports, strict=True))
+        NodeSpec(node_id=i + 1, broker_port=bp, controller_port=cp, jmx_port=jp)
+        for i, (bp, cp, jp) in enumerate(zip(broker_ports, ctl_ports, jmx_ports, strict=True))
     )
     return ClusterSpec(home=home, nodes=specs, cluster_id=new_cluster_id(), heap=heap, bench=bench)
 

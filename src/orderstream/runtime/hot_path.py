@@ -21,6 +21,8 @@ from orderstream.runtime.checkpoint import Checkpoint
 from orderstream.runtime.context import OK, DeadLetter, Emit, RecordContext, Transient, run_record
 from orderstream.runtime.dlq import dead_letter
 from orderstream.runtime.tasks import PartitionTask, TaskState
+from orderstream.runtime.tracing import RecordTracer
+from orderstream.tracing import active_tracer
 
 logger = logging.getLogger(__name__)
 
@@ -30,8 +32,14 @@ TRANSIENT_BACKOFF_S = 0.5  # between retries of a record that hit a transient er
 class HotPath:
     """Processes batches for one session; see the module docstring."""
 
-    def __init__(self, processor: Processor, checkpoint: Checkpoint[Any], max_bytes: int) -> None:
+    def __init__(
+        self, processor: Processor, checkpoint: Checkpoint[Any], max_bytes: int, group: str = ""
+    ) -> None:
         self.processor = processor
+        # With tracing off, the processor's own method: the hot path pays nothing for traces.
+        tracer = active_tracer()
+        self.tracer = None if tracer is None else RecordTracer(processor.process, tracer, group)
+        self.process = processor.process if self.tracer is None else self.tracer
         self.checkpoint = checkpoint
         self.registry, self.producer, self.metrics = (
             checkpoint.registry, checkpoint.output, checkpoint.metrics
@@ -45,10 +53,10 @@ class HotPath:
         tasks = self.registry.tasks
         ctx = self.ctx
         emits = ctx.emits
-        process = self.processor.process
+        process = self.process
         max_bytes = self.max_record_bytes
-        # The C produce, positional, for emits without headers; errors (queue full, a failed
-        # transaction) fall back to ``produce_emit``, which waits or translates them.
+        # The C produce, positional (keywords cost ~1 us a call); errors (queue full, a failed
+        # transaction, too large) fall back to ``produce_emit``, which waits or translates them.
         raw_produce = self.producer.raw_produce
         new_record, set_message = object.__new__, ConsumedRecord.set_message
         single_topic = len(self.processor.input_topics) == 1
@@ -81,12 +89,16 @@ class HotPath:
             if outcome is OK:
                 if emits:
                     for out_topic, out_key, out_value, out_headers in emits:
-                        if out_headers is None:
-                            try:
+                        try:
+                            if out_headers is None:
                                 raw_produce(out_topic, out_value, out_key)
-                                continue
-                            except (BufferError, KafkaException):
-                                pass
+                            else:  # positional: (partition, on_delivery, callback, timestamp)
+                                raw_produce(
+                                    out_topic, out_value, out_key, -1, None, None, 0, out_headers
+                                )
+                            continue
+                        except (BufferError, KafkaException):
+                            pass
                         self._produce_emit(out_topic, out_key, out_value, out_headers)
                     produced += len(emits)
                     emits.clear()
@@ -125,6 +137,13 @@ class HotPath:
             self._dropped("output dropped: over the producer's size limit", topic, exc)
 
     def to_dlq(self, record: Record, error: Exception) -> None:
+        if self.tracer is None:
+            self._to_dlq(record, error)
+            return
+        with self.tracer.failure_scope(record):  # the warning names the record's trace
+            self._to_dlq(record, error)
+
+    def _to_dlq(self, record: Record, error: Exception) -> None:
         topic, key, value, headers = dead_letter(record, error)
         try:
             self.producer.produce(topic, key, value, -1, headers)

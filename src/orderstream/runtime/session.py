@@ -71,7 +71,7 @@ class Session:
             beat=self._beat,
         )
         self.rebalance = RebalanceHandler(self.checkpoint)
-        self.hot_path = HotPath(processor, self.checkpoint, config.max_record_bytes)
+        self.hot_path = HotPath(processor, self.checkpoint, config.max_record_bytes, config.app_id)
         self.cycle_ctx = CycleContext(self.registry.stores, config.max_record_bytes)
         self.checkpoint.on_abort.append(self._drop_pending_emits)
         self.punctuator = cast(Punctuator, processor) if hasattr(processor, "punctuate") else None

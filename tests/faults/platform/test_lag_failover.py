@@ -19,8 +19,9 @@ import pytest
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
+from orderstream.monitoring.lag import LagReader
 from orderstream.platform.cluster import restart_dead_nodes, wait_ready
-from orderstream.services.analytics.lag import CommittedOffsets, consumer_lag
+from orderstream.services.analytics.lag import consumer_lag
 from orderstream.testing.cluster import LocalCluster
 
 pytestmark = pytest.mark.faults
@@ -31,12 +32,13 @@ import faulthandler, sys
 faulthandler.enable(all_threads=True)
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
-from orderstream.services.analytics.lag import CommittedOffsets, consumer_lag
+from orderstream.monitoring.lag import LagReader
+from orderstream.services.analytics.lag import consumer_lag
 admin = AdminClient({"bootstrap.servers": sys.argv[1], "log_level": 0})
-committed = CommittedOffsets({"bootstrap.servers": sys.argv[1], "log_level": 0})
+reader = LagReader(admin, {"bootstrap.servers": sys.argv[1], "log_level": 0})
 while True:
     try:
-        consumer_lag(admin, committed, timeout=5)
+        consumer_lag(reader, timeout=5)
         print("ok", flush=True)
     except (KafkaException, TimeoutError) as exc:
         print("unavailable", exc, flush=True)
@@ -83,13 +85,14 @@ def test_lag_is_end_minus_committed(cluster: LocalCluster) -> None:
     assert producer.flush(30) == 0
     group = f"lag-{topic}"
     _committed_group(cluster, topic, group, 4)
-    committed = CommittedOffsets({"bootstrap.servers": cluster.bootstrap})
+    reader = LagReader(cluster.admin, {"bootstrap.servers": cluster.bootstrap})
     try:
-        lags = consumer_lag(cluster.admin, committed)
+        lags = consumer_lag(reader)
     finally:
-        committed.close()
+        reader.close()
     (mine,) = [lag for lag in lags if lag.group == group]
     assert (mine.topic, mine.lag, mine.partitions) == (topic, 3 * (10 - 4), 3)
+    assert mine.seconds >= 0.0  # the age of the oldest of them
 
 
 def test_lag_reads_survive_coordinator_kills(cluster: LocalCluster, tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ def _live() -> LiveView:
     for i in range(10):
         window.add(order(i, amount=100, category="books", status="RESERVED" if i else "REJECTED"))
     live.partition_state(0, Totals(orders=5, reserved=5, revenue_cents=50, late=2), {0: window})
-    live.set_lag([ConsumerLag("analytics", "enriched-orders", 7, 6)])
+    live.set_lag([ConsumerLag("analytics", "enriched-orders", 7, 6, 1.25)])
     live.cycle_done()
     return live
 
@@ -46,7 +46,13 @@ def test_api_stats_sums_closed_totals_and_open_windows() -> None:
     assert stats["revenueByCategory"] == [{"category": "books", "cents": 900}]
     assert stats["windows"][0]["closed"] is False
     assert stats["lag"] == [
-        {"group": "analytics", "topic": "enriched-orders", "lag": 7, "partitions": 6}
+        {
+            "group": "analytics",
+            "topic": "enriched-orders",
+            "lag": 7,
+            "partitions": 6,
+            "seconds": 1.25,
+        }
     ]
 
 

@@ -32,6 +32,7 @@ class ConsumerLag:
     topic: str
     lag: int
     partitions: int
+    seconds: float = 0.0  # age of the oldest unconsumed record
 
 
 @dataclass
@@ -169,7 +170,13 @@ class LiveView:
                 for p, n in (last_closed.top_products() if last_closed else [])
             ],
             "lag": [
-                {"group": g.group, "topic": g.topic, "lag": g.lag, "partitions": g.partitions}
+                {
+                    "group": g.group,
+                    "topic": g.topic,
+                    "lag": g.lag,
+                    "partitions": g.partitions,
+                    "seconds": round(g.seconds, 3),
+                }
                 for g in self._lag
             ],
             "lagUpdatedAt": int(self._lag_at * 1000),

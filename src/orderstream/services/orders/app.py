@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -46,6 +46,7 @@ from orderstream.services.orders.models import (
 from orderstream.services.orders.openapi import openapi_document
 from orderstream.services.orders.publisher import OrderPublisher
 from orderstream.services.orders.view import EnrichedOrderView
+from orderstream.tracing import active_tracer, server_span
 
 MAX_WAIT_S = 30.0
 RETRY_AFTER_S = "1"
@@ -150,6 +151,12 @@ class OrdersApi:
         return None, key, body
 
     async def post_order(self, request: Request) -> Response:
+        return await _traced(self._post_order, "POST /orders", request)
+
+    async def post_batch(self, request: Request) -> Response:
+        return await _traced(self._post_batch, "POST /orders/batch", request)
+
+    async def _post_order(self, request: Request) -> Response:
         early, key, body = await self._refusal(request)
         if early is not None:
             return early
@@ -162,7 +169,7 @@ class OrdersApi:
         (result,) = await ingest.publish([order], key, batch=False)
         return _answer(result)
 
-    async def post_batch(self, request: Request) -> Response:
+    async def _post_batch(self, request: Request) -> Response:
         early, key, body = await self._refusal(request)
         if early is not None:
             return early
@@ -216,6 +223,19 @@ class OrdersApi:
 
     async def metrics_text(self, _request: Request) -> Response:
         return Response(generate_latest(self.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+async def _traced(
+    handle: Callable[[Request], Awaitable[Response]], name: str, request: Request
+) -> Response:
+    """``handle`` under a SERVER span that continues the request's ``traceparent``, if any."""
+    tracer = active_tracer()
+    if tracer is None:
+        return await handle(request)
+    with server_span(tracer, name, request.headers) as span:
+        response = await handle(request)
+        span.set_attribute("http.response.status_code", response.status_code)
+        return response
 
 
 def create_app(build: Callable[[], OrdersComponents]) -> FastAPI:

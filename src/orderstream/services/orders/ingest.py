@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
+from opentelemetry.trace import StatusCode
+
 from orderstream.errors import OrderstreamError
 from orderstream.services.orders.idempotency import (
     DIGEST_HEADER,
@@ -33,6 +35,7 @@ from orderstream.services.orders.metrics import Metrics
 from orderstream.services.orders.models import OrderRequest
 from orderstream.services.orders.publisher import Delivery, OrderNotDurable, OrderPublisher
 from orderstream.services.topics import PRODUCT_HEADER
+from orderstream.tracing import Header, active_tracer, order_scope, send_span
 
 EncodeOrder = Callable[[OrderRequest, int], bytes]
 
@@ -105,12 +108,30 @@ class Ingest:
             return ItemResult(202, {"orderId": order_id, "replayed": True})
         headers = [(PRODUCT_HEADER, order.productId.encode()), (DIGEST_HEADER, digest.encode())]
         value = self.encode_order(order, claim.timestamp_ms)
+        tracer = active_tracer()
+        if tracer is None:
+            return self._write(order_id, digest, value, headers, claim.timestamp_ms)
+        with order_scope(order_id):
+            span, trace_headers = send_span(tracer, self.publisher.topic, order_id.encode())
+            result = self._write(
+                order_id, digest, value, headers + trace_headers, claim.timestamp_ms
+            )
+        if isinstance(result, _Submitted):
+            result.delivery.add_done_callback(lambda _delivery: span.end())
+        else:
+            span.set_status(StatusCode.ERROR, str(result.body.get("detail")))
+            span.end()
+        return result
+
+    def _write(
+        self, order_id: str, digest: str, value: bytes, headers: list[Header], timestamp_ms: int
+    ) -> ItemResult | _Submitted:
         try:
-            delivery = self.publisher.submit(order_id.encode(), value, headers, claim.timestamp_ms)
+            delivery = self.publisher.submit(order_id.encode(), value, headers, timestamp_ms)
         except OrderNotDurable as exc:
             self.metrics.refuse("unavailable")
             return ItemResult(503, {"orderId": order_id, "detail": str(exc)})
-        delivery.add_done_callback(partial(self._written, order_id, digest, claim.timestamp_ms))
+        delivery.add_done_callback(partial(self._written, order_id, digest, timestamp_ms))
         return _Submitted(order_id, delivery)
 
     def _settled(self, order_id: str, outcome: float | OrderNotDurable) -> ItemResult:

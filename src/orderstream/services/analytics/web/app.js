@@ -105,14 +105,17 @@ function renderLag(rows) {
   const body = $("lag");
   body.replaceChildren();
   if (!rows.length) {
-    const tr = el("tr", {}); tr.append(el("td", { colspan: 3, class: "empty" }, "no consumer groups yet"));
+    const tr = el("tr", {}); tr.append(el("td", { colspan: 4, class: "empty" }, "no consumer groups yet"));
     body.append(tr); return;
   }
   for (const r of rows) {
     const tr = el("tr", { "data-group": r.group });
-    const cls = r.lag < 1000 ? "lag-ok" : r.lag < 20000 ? "lag-warn" : "lag-bad";
+    // Coloured by seconds behind, the age of the oldest unconsumed record (the alert: > 5 s).
+    const seconds = r.seconds ?? 0;
+    const cls = seconds < 1 ? "lag-ok" : seconds < 5 ? "lag-warn" : "lag-bad";
     tr.append(el("td", {}, r.group), el("td", {}, r.topic),
-      el("td", { class: `num ${cls}`, "data-value": r.lag }, count.format(r.lag)));
+      el("td", { class: `num ${cls}`, "data-value": seconds }, `${seconds.toFixed(1)} s`),
+      el("td", { class: "num", "data-value": r.lag }, count.format(r.lag)));
     body.append(tr);
   }
 }
