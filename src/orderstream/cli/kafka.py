@@ -16,7 +16,6 @@ from orderstream.platform import perf as kperf
 from orderstream.platform import ports, secure
 from orderstream.platform.cluster import (
     cluster_down,
-    cluster_status,
     cluster_up,
     load_spec,
     log_tail,
@@ -24,6 +23,7 @@ from orderstream.platform.cluster import (
 )
 from orderstream.platform.install import install_kafka
 from orderstream.platform.nodes import ClusterSpec, make_spec
+from orderstream.platform.status import cluster_status
 from orderstream.platform.topology import ensure_topic
 
 app = typer.Typer(

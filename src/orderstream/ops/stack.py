@@ -17,9 +17,8 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import Protocol
 from urllib.parse import urlparse
 
 import httpx
@@ -27,6 +26,15 @@ import httpx
 from orderstream.config import Settings
 from orderstream.errors import PlatformError
 from orderstream.ops.processes import ManagedProcess
+from orderstream.ops.stack_parts import (
+    CLI_MODULE,
+    SERVICES,
+    ProcessInfo,
+    Report,
+    ServiceSpec,
+    StackPart,
+    optional_parts,
+)
 from orderstream.ops.supervised import SupervisedService
 from orderstream.platform import secure
 from orderstream.platform.cluster import (
@@ -42,80 +50,16 @@ from orderstream.platform.topology import apply_plan, plan_topology
 
 logger = logging.getLogger(__name__)
 
-CLI_MODULE = "orderstream.cli"
-Report = Callable[[str], None]
-
-
-@dataclass(frozen=True)
-class ServiceSpec:
-    """A service ``up`` runs: its ``orderstream`` arguments, port and readiness probe."""
-
-    name: str
-    args: tuple[str, ...]  # "{port}" is replaced by the port
-    port: int
-    ready_path: str = "/readyz"
-
-
-# Started in this order, stopped in reverse. One line per service.
-SERVICES: tuple[ServiceSpec, ...] = (
-    ServiceSpec("registry", ("registry", "--port", "{port}"), 8081, ready_path="/subjects"),
-    ServiceSpec("orders", ("run", "orders", "--port", "{port}"), 8080),
-    ServiceSpec("enrichment", ("run", "enrichment", "--http-port", "{port}"), 8090),
-    ServiceSpec("analytics", ("run", "analytics", "--port", "{port}"), 8088),
-    # payments (issue 13): /metrics carries the provider circuit's state
-    ServiceSpec("payments", ("run", "payments", "--http-port", "{port}"), 8092),
-)
-
-
-@dataclass(frozen=True)
-class ProcessInfo:
-    name: str
-    pid: int | None
-    port: int | None
-    alive: bool
-    restarts: int = 0  # by its supervisor since up started it
-    supervised: bool = False
-    last_exit: str | None = None
-
-    def as_json(self) -> dict[str, object]:
-        return {
-            "name": self.name,
-            "pid": self.pid,
-            "port": self.port,
-            "alive": self.alive,
-            "restarts": self.restarts,
-            "supervised": self.supervised,
-            "last_exit": self.last_exit,
-        }
-
-
-# -- optional parts (``up --monitoring``; ``--secure`` and others add theirs here) -------------
-
-
-class StackPart(Protocol):
-    """An optional part of the stack that a flag of ``up`` starts.
-
-    ``prepare`` runs before the services start (it may start processes and add to the services'
-    environment), ``start`` after them; ``stop`` and ``processes`` (the ones that run now) work
-    whether or not this ``up`` started it, so that ``down`` and ``ps`` see it.
-    """
-
-    name: str
-
-    def prepare(self, settings: Settings, env: dict[str, str], report: Report) -> None: ...
-
-    def start(self, settings: Settings, report: Report) -> None: ...
-
-    def stop(self, report: Report) -> None: ...
-
-    def processes(self) -> list[ProcessInfo]: ...
-
-
-def optional_parts(settings: Settings) -> dict[str, StackPart]:
-    """Every optional part by name (the flag of ``up`` that starts it)."""
-    from orderstream.monitoring.part import MonitoringPart
-
-    return {"monitoring": MonitoringPart(settings)}
+__all__ = [
+    "CLI_MODULE",
+    "SERVICES",
+    "ProcessInfo",
+    "Report",
+    "ServiceSpec",
+    "Stack",
+    "StackPart",
+    "optional_parts",
+]
 
 
 class Stack:

@@ -8,84 +8,28 @@ versions from a state that holds every earlier write. Each write returns once ap
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 import avro.schema
 
 from orderstream.errors import RegistryError
 from orderstream.registry import errors
-from orderstream.registry.avro_schema import InvalidSchema, canonical_text, parse
+from orderstream.registry.avro_schema import InvalidSchema, parse
 from orderstream.registry.compatibility import Level, incompatibilities, parse_level
 from orderstream.registry.election import PrimaryElection
 from orderstream.registry.keys import config_key, delete_subject_key, encode_value, schema_key
+from orderstream.registry.requests import MAX_VERSION, SchemaRequest, parse_version, version_json
 from orderstream.registry.state import (
     AVRO,
     DEFAULT_LEVEL,
     Reference,
     RegistryState,
     SchemaVersion,
-    parse_references,
 )
 from orderstream.registry.store import SchemaStore
 
-MAX_VERSION = 2**31 - 1
-
-
-@dataclass(frozen=True)
-class SchemaRequest:
-    """The body of a register, lookup or compatibility request."""
-
-    schema: str
-    schema_type: str
-    references: tuple[Reference, ...]
-
-    @classmethod
-    def from_body(cls, body: Any) -> SchemaRequest:
-        if not isinstance(body, dict):
-            raise errors.invalid_schema("The request body must be a JSON object")
-        schema = body.get("schema")
-        if not isinstance(schema, str) or not schema.strip():
-            raise errors.invalid_schema("Empty schema")
-        schema_type = body.get("schemaType") or AVRO
-        if schema_type != AVRO:
-            raise errors.invalid_schema(f"Invalid schema type {schema_type!r}: only AVRO")
-        try:
-            references = parse_references(body.get("references"))
-        except ValueError as exc:
-            raise errors.invalid_schema(f"Invalid references: {exc}") from None
-        try:
-            canonical = canonical_text(schema)
-        except InvalidSchema as exc:
-            raise errors.invalid_schema(str(exc)) from None
-        return cls(canonical, AVRO, references)
-
-
-def parse_version(text: str) -> int | None:
-    """The version number, or None for "latest" / -1; 42202 for anything else."""
-    if text.lower() == "latest" or text == "-1":
-        return None
-    try:
-        number = int(text)
-    except ValueError:
-        raise errors.invalid_version(text) from None
-    if not 1 <= number <= MAX_VERSION:
-        raise errors.invalid_version(text)
-    return number
-
-
-def version_json(v: SchemaVersion) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "subject": v.subject,
-        "version": v.version,
-        "id": v.schema_id,
-        "schema": v.schema,
-    }
-    if v.schema_type != AVRO:
-        out["schemaType"] = v.schema_type
-    if v.references:
-        out["references"] = [r.to_json() for r in v.references]
-    return out
+__all__ = ["MAX_VERSION", "RegistryService", "SchemaRequest", "parse_version", "version_json"]
 
 
 class RegistryService:

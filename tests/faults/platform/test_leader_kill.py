@@ -8,7 +8,7 @@ import uuid
 from confluent_kafka import Consumer, KafkaError, Producer
 
 from orderstream.config import Role, kafka_config
-from orderstream.platform.cluster import active_controller
+from orderstream.platform.status import active_controller
 from orderstream.testing.cluster import LocalCluster, wait_for_topic_leaders
 
 RECORDS = 20_000
