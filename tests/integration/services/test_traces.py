@@ -93,23 +93,48 @@ def _trace(stack: MonitoringStack, trace_id: str) -> dict[str, Any] | None:
     return dict(data[0])
 
 
+def _scrape_jobs(stack: MonitoringStack, wanted: set[str], timeout_s: float = 60) -> set[str]:
+    """Prometheus' active scrape jobs, once they include ``wanted`` (or at the deadline): a
+    Prometheus that has just started lists no targets until its discovery has synced."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        scraped = httpx.get(f"{stack.prometheus_url}/api/v1/targets", timeout=10).json()
+        jobs = {t["labels"]["job"] for t in scraped["data"]["activeTargets"]}
+        if wanted <= jobs or time.monotonic() > deadline:
+            return jobs
+        time.sleep(0.5)
+
+
 def _wait_for_chain(stack: MonitoringStack, trace_id: str) -> dict[str, Any]:
     deadline = time.monotonic() + 120
     trace: dict[str, Any] | None = None
     while time.monotonic() < deadline:
         trace = _trace(stack, trace_id)
         names = {s["operationName"] for s in (trace or {}).get("spans", [])}
-        if set(CHAIN) <= names:
+        if set(CHAIN) <= names and _consumers(trace, CHAIN[-1]) >= {"analytics", "payments"}:
             return trace  # type: ignore[return-value]
         time.sleep(0.5)
     raise AssertionError(f"trace {trace_id} never held {CHAIN}: {trace}")
 
 
-def _causal_chain(trace: dict[str, Any], last: str) -> list[tuple[str, str]]:
-    """(operation, service) from the root down to the span named ``last``."""
+def _consumers(trace: dict[str, Any] | None, operation: str) -> set[str]:
+    """The services with a span named ``operation`` in ``trace``."""
+    if not trace:
+        return set()
+    services = {pid: p["serviceName"] for pid, p in trace["processes"].items()}
+    return {services[s["processID"]] for s in trace["spans"] if s["operationName"] == operation}
+
+
+def _causal_chain(trace: dict[str, Any], last: str, service: str) -> list[tuple[str, str]]:
+    """(operation, service) from the root down to the span named ``last`` of ``service``
+    (analytics and payments both consume enriched-orders, each with a span of that name)."""
     spans = {s["spanID"]: s for s in trace["spans"]}
     services = {pid: p["serviceName"] for pid, p in trace["processes"].items()}
-    (span,) = [s for s in spans.values() if s["operationName"] == last]
+    (span,) = [
+        s
+        for s in spans.values()
+        if s["operationName"] == last and services[s["processID"]] == service
+    ]
     chain = []
     while span is not None:
         chain.append((span["operationName"], services[span["processID"]]))
@@ -132,9 +157,8 @@ def test_up_monitoring_traces_an_order_across_the_pipeline_and_its_logs_name_it(
     }
     assert {name: ps[name]["port"] for name in expected} == expected
     assert all(ps[name]["alive"] for name in expected)
-    scraped = httpx.get(f"{jaeger.prometheus_url}/api/v1/targets", timeout=10).json()
-    jobs = {t["labels"]["job"] for t in scraped["data"]["activeTargets"]}
-    assert {"orders", "enrichment", "analytics", "lag-exporter"} <= jobs
+    wanted = {"orders", "enrichment", "analytics", "payments", "lag-exporter"}
+    assert wanted <= _scrape_jobs(jaeger, wanted)
 
     seed_catalog(pipeline_settings, 10, 100)
     by_name = {s.name: s for s in stack.services}
@@ -148,7 +172,7 @@ def test_up_monitoring_traces_an_order_across_the_pipeline_and_its_logs_name_it(
     assert answer.status_code == 202, answer.text
 
     trace = _wait_for_chain(jaeger, TRACE_ID)
-    assert _causal_chain(trace, "process enriched-orders") == [
+    assert _causal_chain(trace, "process enriched-orders", "analytics") == [
         ("POST /orders", "orders"),
         ("send orders", "orders"),
         ("process orders", "enrichment"),
@@ -157,6 +181,11 @@ def test_up_monitoring_traces_an_order_across_the_pipeline_and_its_logs_name_it(
         ("send enriched-orders", "enrichment"),
         ("process enriched-orders", "analytics"),
     ]
+    # payments, the other consumer of enriched-orders, continues the same trace
+    assert _causal_chain(trace, "process enriched-orders", "payments")[-1] == (
+        "process enriched-orders",
+        "payments",
+    )
     process = next(s for s in trace["spans"] if s["operationName"] == "process orders")
     tags = {t["key"]: t["value"] for t in process["tags"]}
     assert tags["messaging.system"] == "kafka"
