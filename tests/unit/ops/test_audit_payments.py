@@ -22,8 +22,13 @@ from orderstream.serde import (
     StockReleased,
 )
 
-NOW = int(time.time() * 1000)
-OLD = NOW - 120_000
+OLD_MS = 120_000  # twice the snapshot's reservation timeout
+
+
+def now_ms() -> int:
+    """The wall clock when the test runs: check 6b compares reservations with it, and a value
+    taken at import goes stale in a long session (a "young" order was 38 min old in one)."""
+    return int(time.time() * 1000)
 
 
 def snapshot() -> AuditSnapshot:
@@ -34,7 +39,10 @@ def snapshot() -> AuditSnapshot:
     return snap
 
 
-def order(snap: AuditSnapshot, order_id: str, status: str = "RESERVED", at: int = OLD) -> None:
+def order(
+    snap: AuditSnapshot, order_id: str, status: str = "RESERVED", at: int | None = None
+) -> None:
+    at = now_ms() - OLD_MS if at is None else at
     reason = None if status == "RESERVED" else "OUT_OF_STOCK"
     snap.add_enriched(
         EnrichedOrder(order_id, "c", "p1", 2, 100, "EUR", at, "L", "h", status, reason, 0, at)  # type: ignore[arg-type]
@@ -60,7 +68,7 @@ def test_a_good_run_passes_every_payment_check() -> None:
     snap = snapshot()
     order(snap, "o1")
     order(snap, "o2")
-    order(snap, "o3", at=NOW)  # young: may still be open
+    order(snap, "o3", at=now_ms())  # young: may still be open
     order(snap, "o4", "REJECTED")
     paid(snap, "o1")
     failed(snap, "o2")
