@@ -64,13 +64,13 @@ def test_three_kraft_nodes_of_the_official_image_form_one_quorum() -> None:
 
 def test_services_start_in_order_from_the_services_image() -> None:
     services = compose()["services"]
-    for name in ("topics", "registry", "schemas", "orders", "enrichment", "analytics"):
+    for name in ("topics", "registry", "schemas", "orders", "enrichment", "analytics", "payments"):
         assert services[name]["build"]["dockerfile"] == "deploy/docker/Dockerfile", name
         assert (COMPOSE.parent / services[name]["build"]["context"] / "pyproject.toml").is_file()
     assert services["registry"]["depends_on"]["topics"]["condition"] == (
         "service_completed_successfully"
     )
-    for name in ("orders", "enrichment", "analytics"):
+    for name in ("orders", "enrichment", "analytics", "payments"):
         assert "schemas" in services[name]["depends_on"], name
     assert {"prometheus", "jaeger"} <= set(services)
 
@@ -84,4 +84,4 @@ def test_prometheus_scrapes_every_service_on_its_compose_port() -> None:
     for target in targets:
         host, port = target.split(":")
         assert port in " ".join(services[host]["command"]), target
-    assert {t.split(":")[0] for t in targets} == {"orders", "enrichment", "analytics"}
+    assert {t.split(":")[0] for t in targets} == {"orders", "enrichment", "analytics", "payments"}
