@@ -42,7 +42,7 @@ SecureOption = Annotated[
 ]
 
 
-# -- optional parts: each flag of up names one part of ops.stack.optional_parts ---------------
+# -- optional parts: each flag of up (--secure too) names one part of ops.stack.optional_parts --
 MonitoringOption = Annotated[
     bool,
     typer.Option(
@@ -52,8 +52,8 @@ MonitoringOption = Annotated[
 ]
 
 
-def _optional(*, monitoring: bool) -> tuple[str, ...]:
-    return ("monitoring",) if monitoring else ()
+def _optional(*, secure: bool, monitoring: bool) -> tuple[str, ...]:
+    return tuple(name for name, on in (("secure", secure), ("monitoring", monitoring)) if on)
 
 
 def up(
@@ -69,7 +69,7 @@ def up(
     """
     # load_settings(), not effective_settings(): up decides itself whether to start Kafka.
     stack = Stack(
-        load_settings(), nodes=nodes, secure=secure, optional=_optional(monitoring=monitoring)
+        load_settings(), nodes=nodes, optional=_optional(secure=secure, monitoring=monitoring)
     )
     stack.up(_say, timeout_s=timeout)
     _say("stack is up; 'orderstream ps' lists it, 'orderstream down' stops it")

@@ -15,20 +15,22 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import httpx
 import pytest
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
 from orderstream.config import Role, Settings, kafka_config, load_settings
-from orderstream.ops.stack import SERVICES, ServiceSpec, Stack
+from orderstream.ops.stack import SERVICES, Stack
 from orderstream.platform import ports, secure
 from orderstream.platform.acls import apply_acls, load_principals, plan_acls
-from orderstream.platform.certs import wrong_san_cert
+from orderstream.platform.certs import LocalCA, wrong_san_cert
 from orderstream.platform.cluster import cluster_down, cluster_up, purge
 from orderstream.platform.install import install_kafka
 from orderstream.platform.nodes import ClusterSpec, make_spec
 from orderstream.platform.topology import apply_plan, default_topology_path, plan_topology
 from orderstream.testing.cluster import free_port_pairs, wait_for_topic_leaders
 from orderstream.testing.tls import tls_front
+from orderstream.tls import client_context
 
 pytestmark = pytest.mark.integration
 
@@ -328,14 +330,14 @@ def _stack(secured: SecureCluster) -> Stack:
     for spec in SERVICES:
         port = ports.free_port(taken)
         taken.add(port)
-        specs.append(ServiceSpec(spec.name, spec.args, port, spec.ready_path))
+        specs.append(replace(spec, port=port))
     registry = next(s for s in specs if s.name == "registry")
     settings = Settings(
         home=secured.home,
         bootstrap_servers=secured.bootstrap,
-        registry_url=f"http://127.0.0.1:{registry.port}",  # HTTPS is the registry's part
+        registry_url=f"http://127.0.0.1:{registry.port}",  # the secure part makes it https
     )
-    return Stack(settings, tuple(specs), secure=True)
+    return Stack(settings, tuple(specs), optional=("secure",))
 
 
 def _passwords(home: Path) -> dict[str, str]:
@@ -349,16 +351,31 @@ def _cmdlines() -> Iterator[tuple[int, str]]:
                 yield int(entry.name), (entry / "cmdline").read_bytes().decode(errors="replace")
 
 
+def _assert_https_only(stack: Stack) -> None:
+    """The registry, API and dashboard refuse plain HTTP; the registry wants credentials."""
+    ca = LocalCA.load_or_create(stack.settings.home).ca_file
+    ports_of = {s.name: s.port for s in stack.services}
+    for name in ("registry", "orders", "analytics"):
+        with pytest.raises(httpx.HTTPError):
+            httpx.get(f"http://127.0.0.1:{ports_of[name]}/", timeout=5)
+    answer = httpx.get(
+        f"https://127.0.0.1:{ports_of['registry']}/subjects", verify=client_context(ca), timeout=5
+    )
+    assert answer.status_code == 401, answer.text
+
+
 def test_pipeline_runs_exactly_once_and_no_password_leaks(
     secured: SecureCluster, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     stack = _stack(secured)
-    monkeypatch.setenv("ORDERSTREAM_REGISTRY_URL", stack.settings.registry_url)
+    registry_url = secure.https_url(stack.settings.registry_url)
+    monkeypatch.setenv("ORDERSTREAM_REGISTRY_URL", registry_url)
     outputs: list[str] = []
     try:
         stack.up(outputs.append, timeout_s=180)
+        # load finds the https API by itself on the default port; here the port is a free one
         orders_url = (
-            f"http://127.0.0.1:{next(s.port for s in stack.services if s.name == 'orders')}"
+            f"https://127.0.0.1:{next(s.port for s in stack.services if s.name == 'orders')}"
         )
         steps = [
             ("seed", "--products", "20", "--stock", "1000"),
@@ -374,6 +391,8 @@ def test_pipeline_runs_exactly_once_and_no_password_leaks(
             assert result.returncode == 0, f"{args[0]} failed:\n{result.stdout[-3000:]}"
         audit = json.loads(outputs[-3])
         assert audit["ok"] is True and len(audit["checks"]) >= 5, audit
+        assert json.loads(outputs[-2])["registry_url"] == registry_url
+        _assert_https_only(stack)
         enriched = sum(secured.end_offsets("enriched-orders").values())
         assert enriched >= PIPELINE_ORDERS  # plus transaction markers
         # the services run as their own principals, by password file
@@ -382,6 +401,9 @@ def test_pipeline_runs_exactly_once_and_no_password_leaks(
             assert pid is not None
             environ = Path(f"/proc/{pid}/environ").read_bytes().decode().split("\0")
             assert f"ORDERSTREAM_SECURITY__USERNAME={spec.name}" in environ
+            assert f"ORDERSTREAM_REGISTRY_URL={registry_url}" in environ
+            if spec.name != "registry":  # it relays its clients' credentials
+                assert f"ORDERSTREAM_REGISTRY_USER={spec.name}" in environ
         passwords = _passwords(secured.home)
         assert {"admin", "orders", "enrichment", "analytics", "registry"} <= set(passwords)
         logs = [
