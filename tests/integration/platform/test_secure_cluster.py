@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -162,6 +164,42 @@ def test_wrong_scram_password_is_an_authentication_error(secured: SecureCluster)
         assert KafkaError._AUTHENTICATION in _codes(seen), seen  # the only clear signal
 
     _unchanged(secured, "orders", attempt)
+
+
+def test_a_service_with_a_wrong_password_stops_with_a_clear_error(
+    secured: SecureCluster, tmp_path: Path
+) -> None:
+    """A runtime service (payments) whose SCRAM password is wrong exits non-zero with one line
+    naming its principal and what to check, instead of retrying forever; nothing is written."""
+    wrong = tmp_path / "payments.password"
+    wrong.write_text("not-the-password\n")
+    wrong.chmod(0o600)
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("ORDERSTREAM_")},
+        "ORDERSTREAM_HOME": str(tmp_path),
+        "ORDERSTREAM_BOOTSTRAP_SERVERS": secured.bootstrap,
+        "ORDERSTREAM_REGISTRY_URL": "http://127.0.0.1:9",  # never reached: Kafka refuses first
+        "ORDERSTREAM_SECURITY__PROTOCOL": "SASL_SSL",
+        "ORDERSTREAM_SECURITY__USERNAME": "payments",
+        "ORDERSTREAM_SECURITY__PASSWORD_FILE": str(wrong),
+        "ORDERSTREAM_SECURITY__CA_FILE": str(LocalCA.load_or_create(secured.home).ca_file),
+    }
+
+    def attempt() -> None:
+        done = subprocess.run(
+            [*CLI, "run", "payments"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=180,
+            check=False,
+        )
+        assert done.returncode == 1, done.stderr[-3000:]
+        assert "refused the login of principal 'payments'" in done.stderr, done.stderr[-3000:]
+        assert "security.password_file" in done.stderr
+        assert "Traceback" not in done.stderr and "not-the-password" not in done.stderr
+
+    _unchanged(secured, "payments-completed", attempt)
 
 
 def test_enrichment_may_not_produce_to_orders(secured: SecureCluster) -> None:
