@@ -303,3 +303,23 @@ def registry_settings(home: Path, principal: str, settings: Settings) -> dict[st
         update["registry_user"] = principal
         update["registry_password_file"] = path
     return update
+
+
+# -- the orders API's view principal ---------------------------------------------------------
+
+ORDERS_VIEW = "orders-view"
+
+
+def view_settings(settings: Settings) -> Settings:
+    """The settings of the orders API's outcome view: principal ``orders-view``, whose password
+    file lies next to the service's own (the secured stack's ``secrets/``). Without one (a
+    plaintext cluster, or one whose operator gave the API a single identity) the view keeps the
+    service's own principal."""
+    security = settings.security
+    if security.password_file is None or not security.protocol.startswith("SASL"):
+        return settings
+    view_file = security.password_file.parent / f"{ORDERS_VIEW}.password"
+    if not view_file.is_file():
+        return settings
+    view = security.model_copy(update={"username": ORDERS_VIEW, "password_file": view_file})
+    return settings.model_copy(update={"security": view})
