@@ -29,7 +29,6 @@ from orderstream.ops.processes import ManagedProcess
 from orderstream.ops.stack_parts import (
     CLI_MODULE,
     SERVICES,
-    PartDefaults,
     ProcessInfo,
     Report,
     ServiceSpec,
@@ -53,7 +52,6 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "CLI_MODULE",
     "SERVICES",
-    "PartDefaults",
     "ProcessInfo",
     "Report",
     "ServiceSpec",
