@@ -183,6 +183,8 @@ class Settings(BaseSettings):
     registry_url: str = "http://127.0.0.1:8081"
     registry_user: str | None = None
     registry_password: SecretStr | None = None
+    # The secured stack hands a service its registry password by path (serde/client.py reads it).
+    registry_password_file: Path | None = None
     client_id_prefix: str = "orderstream"
     security: SecuritySettings = SecuritySettings()
     compression: CompressionSettings = CompressionSettings()

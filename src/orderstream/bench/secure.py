@@ -21,16 +21,20 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from confluent_kafka import Consumer, Producer
-from confluent_kafka.admin import AdminClient, NewTopic
 
+from orderstream.bench.secure_runtime import bench_principal, create_topic, runtime_rate
 from orderstream.config import Role, Settings, kafka_config
 from orderstream.platform import secure
 from orderstream.platform.cluster import cluster_down, cluster_up, purge
 from orderstream.platform.install import install_kafka
 from orderstream.platform.nodes import make_spec
-from orderstream.testing.cluster import free_port_pairs, wait_for_topic_leaders
+from orderstream.testing.cluster import free_port_pairs
 
-PARTITIONS = 6
+# The runtime itself (bench runtime's EOS scenarios), secured as a service principal.
+RUNTIME_SCENARIOS = (
+    ("runtime stateless EOS (as bench)", False),
+    ("runtime stateful EOS (as bench)", True),
+)
 VALUE = b"x" * 100
 TXN_EVERY = 5_000
 
@@ -72,11 +76,7 @@ def bench_clusters(cache: Path) -> Iterator[tuple[Settings, Settings]]:
 
 
 def _topic(settings: Settings) -> str:
-    name = f"sbench-{uuid.uuid4().hex[:8]}"
-    admin = AdminClient(kafka_config(Role.ADMIN, "sbench", settings=settings))
-    admin.create_topics([NewTopic(name, PARTITIONS, 1)])[name].result(60)
-    wait_for_topic_leaders(admin, name, 60)  # the first produce must not pay for elections
-    return name
+    return create_topic(settings)
 
 
 def _produce(settings: Settings, topic: str, records: int) -> float:
@@ -155,7 +155,13 @@ def run(
     records: int,
     rounds: int,
     progress: Callable[[str], None] = lambda _s: None,
+    runtime_records: int = 0,
 ) -> list[Figure]:
+    """Every scenario on both clusters, ``rounds`` times; with ``runtime_records`` also the
+    runtime, on the secured cluster as service principal ``bench``."""
+    runners = {"plaintext": plain, "secured": secured}
+    if runtime_records:
+        runners["secured"] = bench_principal(secured, _home_of(secured))
     best: dict[tuple[str, str], float] = {}
     for rnd in range(rounds):
         for label, settings in (("plaintext", plain), ("secured", secured)):
@@ -166,8 +172,21 @@ def run(
                 "consume (read_committed)": _consume(settings, topic, records),
                 "exactly-once copy": _eos_copy(settings, topic, records),
             }
+            if runtime_records:
+                runner = runners[label]
+                for scenario, stateful in RUNTIME_SCENARIOS:
+                    progress(f"round {rnd + 1}/{rounds}: {label}, {scenario}")
+                    figures[scenario] = runtime_rate(runner, settings, stateful, runtime_records)
             for scenario, rate in figures.items():
                 key = (scenario, label)
                 best[key] = max(best.get(key, 0.0), rate)
     scenarios = dict.fromkeys(s for s, _ in best)
     return [Figure(s, best[(s, "plaintext")], best[(s, "secured")]) for s in scenarios]
+
+
+def _home_of(secured: Settings) -> Path:
+    """The secured cluster's ``$ORDERSTREAM_HOME``: its admin's password lies in ``secrets/``."""
+    password_file = secured.security.password_file
+    if password_file is None:
+        raise ValueError("the secured bench cluster's admin has no password file")
+    return password_file.parent.parent

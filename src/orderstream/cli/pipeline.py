@@ -9,7 +9,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from orderstream.cli.common import console, print_json, print_table
-from orderstream.cli.context import effective_settings
+from orderstream.cli.context import effective_settings, stack_url
 from orderstream.ops.audit import as_json, run_audit
 from orderstream.ops.load import LoadReport, LoadSpec, build_orders, load_direct, load_over_http
 from orderstream.ops.seed import seed_catalog
@@ -45,6 +45,7 @@ def load(
 ) -> None:
     """Offer orders at a fixed rate; exit 1 if any order was refused."""
     settings = effective_settings("load")
+    url = stack_url(settings, url)  # the secured stack's API is https on the same port
     spec = LoadSpec(
         count, rate, customers, products, direct, url, concurrency, batch, seed_, idempotency_keys,
         ca_file=settings.security.ca_file,  # an https:// --url is signed by the cluster's CA

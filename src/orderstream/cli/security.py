@@ -74,6 +74,14 @@ def show(
 def bench(
     records: Annotated[int, typer.Option(min=10_000, help="records per scenario")] = 200_000,
     rounds: Annotated[int, typer.Option(min=1, help="rounds; the best of each counts")] = 2,
+    runtime_records: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="also bench runtime's EOS scenarios (stateless, stateful) on this many records, "
+            "secured as a service principal through the authorizer; 0 skips them",
+        ),
+    ] = 50_000,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON for scripts")] = False,
 ) -> None:
     """What SASL_SSL costs: plaintext vs secured 1-node clusters, same run, records/s."""
@@ -83,7 +91,7 @@ def bench(
         console.status("starting a plaintext and a secured cluster...") as status,
         secure_bench.bench_clusters(load_settings().cache_dir) as (plain, secured),
     ):
-        figures = secure_bench.run(plain, secured, records, rounds, status.update)
+        figures = secure_bench.run(plain, secured, records, rounds, status.update, runtime_records)
     if as_json:
         print_json(
             {

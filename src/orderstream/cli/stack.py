@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Annotated
 
 import typer
@@ -42,7 +43,7 @@ SecureOption = Annotated[
 ]
 
 
-# -- optional parts: each flag of up names one part of ops.stack.optional_parts ---------------
+# -- optional parts: each flag of up (--secure too) names one part of ops.stack.optional_parts --
 MonitoringOption = Annotated[
     bool,
     typer.Option(
@@ -52,8 +53,8 @@ MonitoringOption = Annotated[
 ]
 
 
-def _optional(*, monitoring: bool) -> tuple[str, ...]:
-    return ("monitoring",) if monitoring else ()
+def _optional(*, secure: bool, monitoring: bool) -> tuple[str, ...]:
+    return tuple(name for name, on in (("secure", secure), ("monitoring", monitoring)) if on)
 
 
 def up(
@@ -69,7 +70,7 @@ def up(
     """
     # load_settings(), not effective_settings(): up decides itself whether to start Kafka.
     stack = Stack(
-        load_settings(), nodes=nodes, secure=secure, optional=_optional(monitoring=monitoring)
+        load_settings(), nodes=nodes, optional=_optional(secure=secure, monitoring=monitoring)
     )
     stack.up(_say, timeout_s=timeout)
     _say("stack is up; 'orderstream ps' lists it, 'orderstream down' stops it")
@@ -108,6 +109,8 @@ def ps(
     )
 
 
+ORDERS_API = "http://127.0.0.1:8080"
+
 NEXT_STEPS = """
 [bold]What to look at next[/]
   http://127.0.0.1:8088/                  the live analytics dashboard
@@ -139,21 +142,33 @@ def demo(
 
     up(nodes=nodes, secure=secure, monitoring=monitoring)
     pipeline.seed(products=products, stock=stock)
+    dashboard = _trust_the_stack(analytics.DASHBOARD) if secure else analytics.DASHBOARD
     if monitoring:
-        _show_a_trace()
-    _say(f"dashboard: {analytics.DASHBOARD}/  (Ctrl-C stops the load, then the audit runs)")
+        _show_a_trace(_trust_the_stack(ORDERS_API) if secure else ORDERS_API)
+    _say(f"dashboard: {dashboard}/  (Ctrl-C stops the load, then the audit runs)")
     with analytics.steady_load(rate, products, load_settings().home / "services" / "demo-load.log"):
-        analytics.watch_summary(analytics.DASHBOARD, duration)
+        analytics.watch_summary(dashboard, duration)
     pipeline.audit(json_out=False, timeout=60)
     logs = load_settings().home / "services"
     console.print(NEXT_STEPS.format(logs=logs), highlight=False, soft_wrap=True)
 
 
-def _show_a_trace() -> None:
+def _trust_the_stack(url: str) -> str:
+    """``url`` over HTTPS, trusted through the local CA: the secured stack serves its dashboard
+    and API over HTTPS, and the demo's HTTP clients (httpx) verify with ``SSL_CERT_FILE``."""
+    from orderstream.platform import secure as secured
+    from orderstream.platform.certs import LocalCA
+
+    ca = LocalCA.load_or_create(load_settings().home).ca_file
+    os.environ.setdefault("SSL_CERT_FILE", str(ca))
+    return secured.https_url(url)
+
+
+def _show_a_trace(orders_api: str) -> None:
     from orderstream.monitoring.part import post_traced_order
     from orderstream.monitoring.ports import DEFAULT_PORTS
 
-    trace_id = post_traced_order("http://127.0.0.1:8080")
+    trace_id = post_traced_order(orders_api)
     _say(
         f"jaeger: http://127.0.0.1:{DEFAULT_PORTS.jaeger}/trace/{trace_id}  (one order, end to end)"
     )

@@ -19,11 +19,12 @@ from orderstream.monitoring.jaeger import otlp_endpoint
 from orderstream.monitoring.ports import MonitoringPorts, recorded_ports
 from orderstream.monitoring.stack import MonitoringStack
 from orderstream.ops.stack import ProcessInfo
+from orderstream.ops.stack_parts import PartDefaults
 
 Report = Callable[[str], None]
 
 
-class MonitoringPart:
+class MonitoringPart(PartDefaults):
     name = "monitoring"
 
     def __init__(self, settings: Settings, ports: MonitoringPorts | None = None) -> None:

@@ -36,7 +36,6 @@ from orderstream.ops.stack_parts import (
     optional_parts,
 )
 from orderstream.ops.supervised import SupervisedService
-from orderstream.platform import secure
 from orderstream.platform.cluster import (
     cluster_down,
     cluster_up,
@@ -66,7 +65,8 @@ class Stack:
     """The services of one ``$ORDERSTREAM_HOME``.
 
     ``nodes`` is the size of the local cluster ``up`` starts (1 or 3); None keeps whatever
-    cluster the home already has, or starts 1 node.
+    cluster the home already has, or starts 1 node. ``optional`` names the parts (flags of
+    ``up``: ``secure``, ``monitoring``) this ``up`` adds; their hooks run in ``parts`` order.
     """
 
     def __init__(
@@ -75,24 +75,24 @@ class Stack:
         services: tuple[ServiceSpec, ...] = SERVICES,
         *,
         nodes: int | None = None,
-        secure: bool = False,
         optional: tuple[str, ...] = (),
         parts: dict[str, StackPart] | None = None,
     ) -> None:
         self.settings = settings
-        # Secured stack (platform/secure.py): every service its own SCRAM principal, the
-        # secrets under settings.home/secrets.
-        self.secure = secure
         self.services = tuple(self._with_configured_port(s) for s in services)
         self.run_dir = settings.home / "services"
         self.nodes = nodes
         self.parts = parts if parts is not None else optional_parts(settings)
-        self.starting = tuple(self.parts[name] for name in optional)  # by this up
+        unknown = set(optional) - set(self.parts)
+        if unknown:
+            raise PlatformError(f"unknown stack part(s): {', '.join(sorted(unknown))}")
+        # by this up, in the order of self.parts
+        self.starting = tuple(part for name, part in self.parts.items() if name in optional)
 
     def _with_configured_port(self, spec: ServiceSpec) -> ServiceSpec:
         if spec.name == "registry":
             port = urlparse(self.settings.registry_url).port or spec.port
-            return ServiceSpec(spec.name, spec.args, port, spec.ready_path)
+            return replace(spec, port=port)
         return spec
 
     @property
@@ -116,11 +116,11 @@ class Stack:
             port = int(self._port_file(spec).read_text())
         except (OSError, ValueError):
             return spec
-        return ServiceSpec(spec.name, spec.args, port, spec.ready_path)
+        return replace(spec, port=port)
 
     def argv(self, spec: ServiceSpec) -> list[str]:
         args = [a.replace("{port}", str(spec.port)) for a in spec.args]
-        return [sys.executable, "-m", CLI_MODULE, *args]
+        return [sys.executable, "-m", CLI_MODULE, *args, *spec.extra_args]
 
     # -- up ------------------------------------------------------------------------------------
 
@@ -142,7 +142,8 @@ class Stack:
             env = self.child_env(settings)
             for part in self.starting:
                 part.prepare(settings, env, report)
-            for spec in self.services:
+            for configured in self.services:
+                spec = self.service(configured)
                 if self.ensure_service(spec, self.service_env(spec, env), report, timeout_s):
                     started.append(spec)
                 if spec.name == "registry":
@@ -186,31 +187,39 @@ class Stack:
         else:
             self._write_state({"started_kafka": True})
             report(f"kafka: started at {result.spec.bootstrap} in {result.seconds:.1f}s")
-        if self.secure:
-            done = secure.provision(result.spec)
-            report(
-                f"kafka: secured (SASL_SSL/SCRAM-SHA-512); {len(done.users)} users, "
-                f"ACLs +{done.granted} -{done.revoked}"
-            )
+        for part in self.starting:
+            part.kafka_ready(result.spec, report)
         settings = self.settings.model_copy(update={"bootstrap_servers": result.spec.bootstrap})
         return self._as_admin(settings)
 
     def _as_admin(self, settings: Settings) -> Settings:
-        if not self.secure:
-            return settings
-        security = secure.principal_security(settings.home, secure.ADMIN)
-        return settings.model_copy(update={"security": security})
+        """The settings of ``up``'s own clients, as the parts make them."""
+        for part in self.starting:
+            settings = part.client_settings(settings)
+        return settings
+
+    def service(self, spec: ServiceSpec) -> ServiceSpec:
+        """The service as the parts adapt it (``--secure``: TLS files, an HTTPS probe)."""
+        for part in self.starting:
+            spec = part.service(spec)
+        return spec
 
     def service_env(self, spec: ServiceSpec, env: dict[str, str]) -> dict[str, str]:
-        """A secured stack runs each service as the principal of its name."""
-        if not self.secure:
-            return env
-        return {**_without_security(env), **secure.security_env(self.settings.home, spec.name)}
+        """The service's environment (``--secure``: the principal of its name)."""
+        for part in self.starting:
+            env = part.service_env(spec, env)
+        return env
+
+    def _fresh_cluster(self, size: int) -> ClusterSpec:
+        spec = make_spec(self.kafka_home, size)
+        for part in self.starting:
+            spec = part.cluster(spec)
+        return spec
 
     def _cluster_spec(self) -> ClusterSpec:
         """The home's cluster when it fits ``self.nodes``, else a new one at the default ports."""
         previous = load_spec(self.kafka_home)
-        wanted_home = str(self.settings.home) if self.secure else None
+        wanted_home = self._fresh_cluster(1).secure_home
         if previous is not None and previous.secure_home != wanted_home:
             if self._kafka_running():
                 raise PlatformError(
@@ -226,7 +235,7 @@ class Stack:
                     f"stop it with 'orderstream down' (or 'orderstream kafka down') before "
                     f"'up --nodes {self.nodes}'"
                 )
-            return replace(make_spec(self.kafka_home, self.nodes or 1), secure_home=wanted_home)
+            return self._fresh_cluster(self.nodes or 1)
         return previous
 
     def child_env(self, settings: Settings) -> dict[str, str]:
@@ -235,8 +244,6 @@ class Stack:
         env["ORDERSTREAM_HOME"] = str(settings.home)
         env["ORDERSTREAM_REGISTRY_URL"] = settings.registry_url
         env["PYTHONFAULTHANDLER"] = "1"  # native crashes of any child leave Python stacks
-        if self.secure:  # tools run by up (schemas register) as the admin
-            env = {**_without_security(env), **secure.security_env(settings.home, secure.ADMIN)}
         return env
 
     def ensure_service(
@@ -261,7 +268,7 @@ class Stack:
         service.start(self.argv(spec), env)
         try:
             pid = service.wait_service_pid()
-            service.wait_ready(f"http://127.0.0.1:{spec.port}{spec.ready_path}", timeout_s)
+            service.wait_ready(spec.ready_url, timeout_s, probe=spec.probe)
         except BaseException:
             service.stop()
             raise
@@ -330,26 +337,26 @@ class Stack:
         self._state_file().write_text(json.dumps(state))
 
 
-def _without_security(env: dict[str, str]) -> dict[str, str]:
-    """``env`` minus inherited ``ORDERSTREAM_SECURITY__*``: a password set in the caller's
-    environment must neither reach a service nor win over its own password file."""
-    return {k: v for k, v in env.items() if not k.upper().startswith("ORDERSTREAM_SECURITY__")}
-
-
 def probe_ready(spec: ServiceSpec) -> bool:
     """True when something on the service's port answers its readiness URL with 200."""
+    probe = spec.probe
     try:
-        url = f"http://127.0.0.1:{spec.port}{spec.ready_path}"
-        return httpx.get(url, timeout=1.0).status_code == 200
+        if probe is None:
+            return httpx.get(spec.ready_url, timeout=1.0).status_code == 200
+        answer = httpx.get(spec.ready_url, timeout=1.0, verify=probe.verify(), auth=probe.auth())
+        return answer.status_code == 200
     except httpx.HTTPError:
         return False
 
 
 def wait_ready(proc: ManagedProcess, spec: ServiceSpec, timeout_s: float) -> None:
     """Poll the service's readiness URL; PlatformError with its log tail if it dies or stalls."""
-    url = f"http://127.0.0.1:{spec.port}{spec.ready_path}"
+    url = spec.ready_url
     deadline = time.monotonic() + timeout_s
-    with httpx.Client(timeout=2.0) as http:
+    probe = spec.probe
+    verify = probe.verify() if probe is not None else True
+    auth = probe.auth() if probe is not None else None
+    with httpx.Client(timeout=2.0, verify=verify, auth=auth) as http:
         while time.monotonic() < deadline:
             if not proc.alive():
                 how = proc.exit_description() or "gone"

@@ -11,12 +11,16 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 
 from orderstream.errors import PlatformError
 from orderstream.ops.processes import ManagedProcess
 from orderstream.ops.supervisor import SupervisorState, supervisor_argv, supervisor_marker
+
+if TYPE_CHECKING:
+    from orderstream.ops.stack_parts import Probe
 
 
 @dataclass
@@ -73,10 +77,13 @@ class SupervisedService:
             return leftover
         return how if leftover == "not running" else f"{how}; service {leftover}"
 
-    def wait_ready(self, url: str, timeout_s: float) -> None:
-        """Poll ``url``; PlatformError with the log tail if the service exits or stalls."""
+    def wait_ready(self, url: str, timeout_s: float, probe: Probe | None = None) -> None:
+        """Poll ``url`` (over HTTPS as ``probe`` says); PlatformError with the log tail if the
+        service exits or stalls."""
         deadline = time.monotonic() + timeout_s
-        with httpx.Client(timeout=2.0) as http:
+        verify = probe.verify() if probe is not None else True
+        auth = probe.auth() if probe is not None else None
+        with httpx.Client(timeout=2.0, verify=verify, auth=auth) as http:
             while time.monotonic() < deadline:
                 self._check_supervisor()
                 state = self.state()

@@ -30,7 +30,7 @@ from confluent_kafka.admin import (
     UserScramCredentialUpsertion,
 )
 
-from orderstream.config import SecuritySettings
+from orderstream.config import SecuritySettings, Settings
 from orderstream.errors import ConfigError, PlatformError
 from orderstream.platform.certs import LocalCA, node_cert, secrets_dir, write_private
 
@@ -223,3 +223,103 @@ def security_env(home: Path, principal: str) -> dict[str, str]:
         "ORDERSTREAM_SECURITY__PASSWORD_FILE": str(sec.password_file),
         "ORDERSTREAM_SECURITY__CA_FILE": str(sec.ca_file),
     }
+
+
+# -- the registry's users (HTTPS + basic auth on the secured stack) ----------------------------
+
+REGISTRY_USERS_FILE = "registry-users"
+
+
+def registry_password_file(home: Path, principal: str) -> Path:
+    """The principal's registry password: its own file, not its Kafka password."""
+    return secrets_dir(home) / f"registry-{principal}.password"
+
+
+def registry_role(principal: str, grants: Iterable[tuple[str, str]]) -> str | None:
+    """``read-write`` for a principal that writes a topic (its serde registers schemas),
+    ``read-only`` for one that only reads, None for one without topics (and the registry
+    itself, which forwards its clients' credentials instead of using its own)."""
+    if principal == "registry":
+        return None
+    kinds = {(rtype, op) for rtype, op in grants}
+    if principal == ADMIN or ("TOPIC", "WRITE") in kinds:
+        return "read-write"
+    return "read-only" if ("TOPIC", "READ") in kinds else None
+
+
+def registry_roles(topology: Path | None = None) -> dict[str, str]:
+    """Every registry user of the secured stack and its role, derived from ``[principals]``."""
+    from orderstream.platform import acls
+    from orderstream.platform.topology import default_topology_path
+
+    principals = acls.load_principals(topology or default_topology_path())
+    roles = {ADMIN: "read-write"}
+    for name, principal in principals.items():
+        role = registry_role(name, ((g.resource_type, g.operation) for g in principal.grants))
+        if role is not None:
+            roles[name] = role
+    return roles
+
+
+def write_registry_users(home: Path, roles: dict[str, str]) -> Path:
+    """The registry's auth file (0600): one salted scrypt line per user, each password from
+    (or new in) its own 0600 file."""
+    from orderstream.registry.auth import RoleName, user_line
+
+    lines = []
+    for name, role in sorted(roles.items()):
+        path = registry_password_file(home, name)
+        if not path.is_file():
+            write_private(path, (secrets.token_urlsafe(24) + "\n").encode())
+        lines.append(user_line(name, RoleName(role), read_password(path)))
+    auth_file = secrets_dir(home) / REGISTRY_USERS_FILE
+    write_private(auth_file, ("\n".join(lines) + "\n").encode())
+    return auth_file
+
+
+def registry_env(home: Path, principal: str, url: str) -> dict[str, str]:
+    """``ORDERSTREAM_REGISTRY_*`` for a child that talks to the secured registry as
+    ``principal``: the https URL and the password by file path."""
+    env = {"ORDERSTREAM_REGISTRY_URL": https_url(url)}
+    if registry_password_file(home, principal).is_file():
+        env["ORDERSTREAM_REGISTRY_USER"] = principal
+        env["ORDERSTREAM_REGISTRY_PASSWORD_FILE"] = str(registry_password_file(home, principal))
+    return env
+
+
+def https_url(url: str) -> str:
+    """The secured stack serves its HTTP endpoints over HTTPS on the same host and port."""
+    return "https://" + url.removeprefix("http://") if url.startswith("http://") else url
+
+
+def registry_settings(home: Path, principal: str, settings: Settings) -> dict[str, object]:
+    """Settings updates for a client of the secured stack's registry as ``principal``: an
+    ``http://`` URL that was not configured becomes ``https://``, the user its password file."""
+    update: dict[str, object] = {}
+    if "registry_url" not in settings.model_fields_set:
+        update["registry_url"] = https_url(settings.registry_url)
+    path = registry_password_file(home, principal)
+    if path.is_file():
+        update["registry_user"] = principal
+        update["registry_password_file"] = path
+    return update
+
+
+# -- the orders API's view principal ---------------------------------------------------------
+
+ORDERS_VIEW = "orders-view"
+
+
+def view_settings(settings: Settings) -> Settings:
+    """The settings of the orders API's outcome view: principal ``orders-view``, whose password
+    file lies next to the service's own (the secured stack's ``secrets/``). Without one (a
+    plaintext cluster, or one whose operator gave the API a single identity) the view keeps the
+    service's own principal."""
+    security = settings.security
+    if security.password_file is None or not security.protocol.startswith("SASL"):
+        return settings
+    view_file = security.password_file.parent / f"{ORDERS_VIEW}.password"
+    if not view_file.is_file():
+        return settings
+    view = security.model_copy(update={"username": ORDERS_VIEW, "password_file": view_file})
+    return settings.model_copy(update={"security": view})

@@ -124,7 +124,8 @@ class ProcessingLoop:
         persists (e.g. the cluster is down: every new session fails until it is back)."""
         self.rebuilds += 1
         self.metrics.task_migrations.inc()
-        session.close_after_failure()
+        session.close_after_failure()  # serves the clients' callbacks one last time
+        session.login.raise_if_refused()  # a refused login is a config error: no rebuild
         backoff = _REBUILD_BACKOFF_S[min(self._failures_in_a_row, len(_REBUILD_BACKOFF_S) - 1)]
         self._failures_in_a_row += 1
         what = (

@@ -27,7 +27,7 @@ from orderstream.kafka.consumer import ChangelogReader, GroupConsumer
 from orderstream.kafka.producer import OutputProducer, PlainProducer, TransactionalProducer
 from orderstream.runtime.api import Processor, Punctuator, RuntimeConfig
 from orderstream.runtime.checkpoint import AtLeastOnceCheckpoint, Checkpoint, ExactlyOnceCheckpoint
-from orderstream.runtime.clients import FETCH_TUNING, client_configs
+from orderstream.runtime.clients import FETCH_TUNING, LoginWatch, client_configs
 from orderstream.runtime.context import CycleContext
 from orderstream.runtime.dlq import dlq_topic
 from orderstream.runtime.hot_path import HotPath
@@ -89,7 +89,8 @@ class Session:
     ) -> None:
         """The Kafka clients and the checkpoint over them."""
         metrics = self.metrics
-        confs = client_configs(config, settings)
+        self.login = LoginWatch(settings, config.app_id)
+        confs = client_configs(config, settings, self.login)
         self.consumer = GroupConsumer(confs.consumer)
         self.producer: OutputProducer
         self.checkpoint: Checkpoint[Any]

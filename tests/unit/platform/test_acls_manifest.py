@@ -37,19 +37,60 @@ CONSTANTS = {
 LITERALS = {t for t in TOPICS if any(c in t for c in "-._")}
 
 
+# The orders API's outcome view runs as principal orders-view: its module, and the topics the
+# service hands it, are that principal's.
+VIEW_MODULE = "services/orders/view.py"
+VIEW_CLASS = "EnrichedOrderView"
+
+
+def _names(tree: ast.AST) -> set[str]:
+    used: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and node.id in CONSTANTS:
+            used.add(CONSTANTS[node.id])
+        elif isinstance(node, ast.Constant) and node.value in LITERALS:
+            used.add(str(node.value))
+    return used
+
+
+def _view_calls(tree: ast.AST) -> list[ast.Call]:
+    return [
+        node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id == VIEW_CLASS
+    ]
+
+
 def _topics_used(package: Path) -> set[str]:
     """Topic constants and unambiguous topic-name literals referenced in ``package``; its
-    benchmarks are left out (they run as the admin, on topics of their own)."""
+    benchmarks are left out (they run as the admin, on topics of their own), and so is the
+    orders view (``_view_topics``)."""
     used: set[str] = set()
     for path in package.rglob("*.py"):
-        if path.name == "bench.py":
+        if path.name == "bench.py" or path == SRC / VIEW_MODULE:
             continue
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Name) and node.id in CONSTANTS:
-                used.add(CONSTANTS[node.id])
-            elif isinstance(node, ast.Constant) and node.value in LITERALS:
-                used.add(str(node.value))
+        tree = ast.parse(path.read_text())
+        for call in _view_calls(tree):
+            call.args, call.keywords = [], []  # what the view reads is orders-view's
+        used |= _names(tree)
     return used
+
+
+def _view_topics() -> set[str]:
+    used = _names(ast.parse((SRC / VIEW_MODULE).read_text()))
+    for path in (SRC / "services" / "orders").rglob("*.py"):
+        for call in _view_calls(ast.parse(path.read_text())):
+            used |= _names(ast.Module(body=[ast.Expr(call)], type_ignores=[]))
+    return used
+
+
+def test_the_orders_view_reads_only_what_orders_view_is_granted() -> None:
+    used = _view_topics()
+    assert "enriched-orders" in used, "the view's derivation is broken"
+    assert used <= _topics("orders-view", "READ"), used - _topics("orders-view", "READ")
+    assert not _topics("orders-view", "WRITE")
 
 
 def _topics(principal: str, operation: str) -> set[str]:
@@ -94,6 +135,7 @@ def test_every_granted_topic_exists_and_grants_are_least_privilege() -> None:
     assert not PRINCIPALS["nobody"].grants
     assert "orders" not in _topics("enrichment", "WRITE")
     assert "enriched-orders" not in _topics("orders", "WRITE")
+    assert _topics("orders", "READ") == {"orders"}  # the writer reads nothing downstream
 
 
 def test_plan_creates_missing_and_revokes_undeclared() -> None:

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 
 from orderstream.config import Settings
 from orderstream.errors import OrderstreamError, RegistryAccessDenied
+from orderstream.platform.secure import view_settings
 from orderstream.serde import EnrichedOrder, EventSerde, OrderCreated
 from orderstream.services.orders.app import OrdersComponents, create_app
 from orderstream.services.orders.follower import OrdersFollower
@@ -65,8 +66,11 @@ def components_factory(settings: Settings, *, ack_timeout_s: float = 3.0) -> Any
 
         return OrdersComponents(
             publisher=OrderPublisher(settings, ORDERS, ack_timeout_s=ack_timeout_s),
+            # the view reads the outcomes as its own least-privilege principal (orders-view)
             view=EnrichedOrderView(
-                settings, ENRICHED_ORDERS, lambda data: outcome_json(serde.decode(data))
+                view_settings(settings),
+                ENRICHED_ORDERS,
+                lambda data: outcome_json(serde.decode(data)),
             ),
             encode_order=lambda order, ts: serde.encode(ORDERS, order_created(order, ts)),
             register_schema=register_schema,  # a blocking HTTP call: run off the event loop
