@@ -216,10 +216,14 @@ class OrdersApi:
 
     async def readyz(self, _request: Request) -> Response:
         parts = self.parts
-        view = parts is not None and parts.view.assigned.is_set()
+        failure = None if parts is None else parts.view.failure
+        view = parts is not None and parts.view.assigned.is_set() and failure is None
         kafka = None if parts is None else parts.publisher.circuit.reason
         ready = view and parts is not None and kafka is None
-        return _json(200 if ready else 503, {"ready": ready, "view": view, "kafka": kafka})
+        body: dict[str, Any] = {"ready": ready, "view": view, "kafka": kafka}
+        if failure is not None:  # a refused or missing topic: say what to fix
+            body["view_error"] = str(failure)
+        return _json(200 if ready else 503, body)
 
     async def metrics_text(self, _request: Request) -> Response:
         return Response(generate_latest(self.metrics.registry), media_type=CONTENT_TYPE_LATEST)
