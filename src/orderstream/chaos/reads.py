@@ -8,7 +8,6 @@ is how the checkers find aborted reads.
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -20,7 +19,7 @@ from orderstream.chaos.watch import digest
 from orderstream.config import Role, Settings, kafka_config
 from orderstream.errors import PlatformError
 from orderstream.kafka.offsets import end_offsets, partitions_of
-from orderstream.kafka.table import TableBehind, TopicTable, from_offsets
+from orderstream.kafka.table import TableBehind, TopicTable, from_offsets, reader_configs
 
 T = TypeVar("T")
 RETRY_S = 60.0
@@ -86,14 +85,9 @@ def read_range(
     ends = retry_transient(
         lambda: end_offsets(admin, topic, list(start), level), f"listing the end of {topic}"
     )
-    conf = kafka_config(
-        Role.CONSUMER,
-        "chaos-reader",
-        settings=settings,
-        group_id=f"chaos-read-{uuid.uuid4().hex[:8]}",  # never joined: we assign()
-        overrides={"isolation.level": isolation, "log_level": 3},
+    conf, admin_conf = reader_configs(
+        settings, "chaos-reader", "chaos-read", {"isolation.level": isolation, "log_level": 3}
     )
-    admin_conf = kafka_config(Role.ADMIN, "chaos-reader", settings=settings)
     table = TopicTable(conf, admin_conf, topic, start_at=from_offsets(start), name="chaos-reader")
     try:
         records = table.catch_up(timeout_s)

@@ -14,13 +14,12 @@ import contextlib
 import hashlib
 import threading
 import time
-import uuid
 from dataclasses import dataclass, field
 
 from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
 from orderstream.config import Role, Settings, kafka_config
-from orderstream.kafka.table import TopicTable, from_offsets
+from orderstream.kafka.table import TopicTable, from_offsets, reader_configs
 
 
 def digest(value: bytes | None) -> bytes:
@@ -41,14 +40,9 @@ class CommittedWatcher:
     def __init__(self, settings: Settings, topic: str, start: dict[int, int]) -> None:
         self.topic = topic
         self.log = WatchLog()
-        conf = kafka_config(
-            Role.CONSUMER,
-            "chaos-watcher",
-            settings=settings,
-            group_id=f"chaos-watch-{uuid.uuid4().hex[:8]}",  # never joined: we assign()
-            overrides={"fetch.wait.max.ms": 50, "log_level": 3},
+        conf, admin = reader_configs(
+            settings, "chaos-watcher", "chaos-watch", {"fetch.wait.max.ms": 50, "log_level": 3}
         )
-        admin = kafka_config(Role.ADMIN, "chaos-watcher", settings=settings)
         self._table = TopicTable(
             conf, admin, topic, start_at=from_offsets(start), name=f"watch-{topic}"
         )

@@ -32,6 +32,7 @@ import contextlib
 import logging
 import threading
 import time
+import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -48,7 +49,7 @@ from confluent_kafka import (
 )
 from confluent_kafka.admin import AdminClient
 
-from orderstream.config import KafkaConfig
+from orderstream.config import KafkaConfig, KafkaValue, Role, Settings, kafka_config
 from orderstream.errors import OrderstreamError, PlatformError, TransientError
 from orderstream.kafka.errors import (
     MISSING_CODES,
@@ -90,6 +91,23 @@ def from_seconds_ago(window_s: float) -> StartAt:
         return {tp.partition: max(tp.offset, OFFSET_END) for tp in found}
 
     return start
+
+
+def reader_configs(
+    settings: Settings,
+    client: str,
+    group_prefix: str,
+    overrides: Mapping[str, KafkaValue] | None = None,
+) -> tuple[KafkaConfig, KafkaConfig]:
+    """(consumer, admin) configurations of a table's reader, with a group it never joins."""
+    consumer = kafka_config(
+        Role.CONSUMER,
+        client,
+        settings=settings,
+        group_id=f"{group_prefix}-{uuid.uuid4().hex[:8]}",  # never joined: we assign()
+        overrides=overrides,
+    )
+    return consumer, kafka_config(Role.ADMIN, client, settings=settings)
 
 
 def text_key(key: bytes | None) -> str:
@@ -415,3 +433,21 @@ class TopicTable:
     def _advance(self, tp: TP, offset: int) -> None:
         if offset > self._positions.get(tp, -1):
             self._positions[tp] = offset
+
+
+class FollowedTable:
+    """What an adapter over a followed ``TopicTable`` shows of it: assignment, failure, close."""
+
+    _table: TopicTable
+
+    @property
+    def assigned(self) -> threading.Event:
+        return self._table.assigned
+
+    @property
+    def failure(self) -> OrderstreamError | None:
+        """Why the reader stopped (a refused or missing topic), or None while it reads."""
+        return self._table.failure
+
+    def close(self) -> None:
+        self._table.close()

@@ -6,17 +6,16 @@ driven from the caller's thread.
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
 from confluent_kafka import IsolationLevel, Message
 from confluent_kafka.admin import AdminClient
 
-from orderstream.config import Role, Settings, kafka_config
+from orderstream.config import Settings
 from orderstream.errors import PlatformError
 from orderstream.kafka.offsets import end_offsets, partitions_of
-from orderstream.kafka.table import TableBehind, TopicTable
+from orderstream.kafka.table import TableBehind, TopicTable, reader_configs
 
 __all__ = [
     "RawRecord",
@@ -50,15 +49,10 @@ class TopicFollower:
 
     def __init__(self, settings: Settings, topic: str) -> None:
         self.topic = topic
-        admin_conf = kafka_config(Role.ADMIN, "audit", settings=settings)
-        partitions_of(AdminClient(admin_conf), topic)  # a missing topic fails here, at once
-        conf = kafka_config(
-            Role.CONSUMER,
-            "audit-reader",
-            settings=settings,
-            group_id=f"audit-{uuid.uuid4().hex[:8]}",  # never joined: we assign()
-            overrides={"fetch.wait.max.ms": 50},
+        conf, admin_conf = reader_configs(
+            settings, "audit-reader", "audit", {"fetch.wait.max.ms": 50}
         )
+        partitions_of(AdminClient(admin_conf), topic)  # a missing topic fails here, at once
         self._table = TopicTable(conf, admin_conf, topic, name="audit-reader")
 
     def catch_up(self, timeout_s: float = 120.0) -> list[RawRecord]:

@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import contextlib
 import time
-import uuid
 from collections.abc import Callable
 from typing import Any
 
-from orderstream.config import Role, Settings, kafka_config
-from orderstream.kafka.table import TableBehind, TopicTable
+from orderstream.config import Settings
+from orderstream.kafka.table import TableBehind, TopicTable, reader_configs
 
 # Kept under its old name: callers catch "the catalog could not catch up in time".
 CatalogUnavailable = TableBehind
@@ -34,14 +33,9 @@ class ProductCatalog:
         *,
         resync_s: float = 1.0,
     ) -> None:
-        conf = kafka_config(
-            Role.CONSUMER,
-            "enrichment-catalog",
-            settings=settings,
-            group_id=f"catalog-{uuid.uuid4().hex[:8]}",  # never joined: we assign()
-            overrides={"fetch.wait.max.ms": 20},
+        conf, admin = reader_configs(
+            settings, "enrichment-catalog", "catalog", {"fetch.wait.max.ms": 20}
         )
-        admin = kafka_config(Role.ADMIN, "enrichment-catalog", settings=settings)
         self._table = TopicTable(conf, admin, topic, decode=decode, name="catalog")
         self.topic = topic
         self._resync_s = resync_s

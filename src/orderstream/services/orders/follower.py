@@ -10,48 +10,31 @@ puts on it; nothing is decoded, so it needs no registry. Records without the hea
 from __future__ import annotations
 
 import asyncio
-import threading
-import uuid
 from collections.abc import Callable
 from typing import Any
 
 from confluent_kafka import Message
 
-from orderstream.config import Role, Settings, kafka_config
-from orderstream.errors import OrderstreamError
-from orderstream.kafka.table import TopicTable, from_seconds_ago
+from orderstream.config import Settings
+from orderstream.kafka.table import FollowedTable, TopicTable, from_seconds_ago, reader_configs
 from orderstream.services.orders.idempotency import DIGEST_HEADER
 
 Seen = tuple[str, str, int]  # orderId, digest, timestamp ms
 OnSeen = Callable[[list[Seen]], None]
 
 
-class OrdersFollower:
+class OrdersFollower(FollowedTable):
     """Reads ``topic`` from ``window_s`` ago and hands (orderId, digest, ts) batches to the loop."""
 
     def __init__(self, settings: Settings, topic: str, window_s: float) -> None:
-        conf = kafka_config(
-            Role.CONSUMER,
-            "orders-ledger",
-            settings=settings,
-            group_id=f"orders-ledger-{uuid.uuid4().hex[:8]}",  # never joined: we assign()
-            overrides={"fetch.wait.max.ms": 50},
+        conf, admin = reader_configs(
+            settings, "orders-ledger", "orders-ledger", {"fetch.wait.max.ms": 50}
         )
-        admin = kafka_config(Role.ADMIN, "orders-ledger", settings=settings)
         self._table = TopicTable(
             conf, admin, topic, start_at=from_seconds_ago(window_s), name="orders-ledger"
         )
         self.topic = topic
         self.window_s = window_s
-
-    @property
-    def assigned(self) -> threading.Event:
-        return self._table.assigned
-
-    @property
-    def failure(self) -> OrderstreamError | None:
-        """Why the reader stopped (a refused or missing topic), or None while it reads."""
-        return self._table.failure
 
     def start(self, loop: asyncio.AbstractEventLoop, on_seen: OnSeen) -> None:
         def hand_over(messages: list[Message]) -> None:
@@ -61,9 +44,6 @@ class OrdersFollower:
 
         self._table.subscribe(hand_over)
         self._table.start()
-
-    def close(self) -> None:
-        self._table.close()
 
 
 def _seen(message: Any) -> Seen | None:

@@ -15,17 +15,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
-import uuid
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
 from confluent_kafka import Message
 
-from orderstream.config import Role, Settings, kafka_config
-from orderstream.errors import OrderstreamError
-from orderstream.kafka.table import TopicTable
+from orderstream.config import Settings
+from orderstream.kafka.table import FollowedTable, TopicTable, reader_configs
 from orderstream.services.orders.models import order_view
 from orderstream.services.topics import PAYMENTS_COMPLETED, PAYMENTS_FAILED, STOCK_RELEASED
 
@@ -36,7 +33,7 @@ DecodeOutcome = Callable[[bytes], Outcome]
 LIFECYCLE_TOPICS = (PAYMENTS_COMPLETED, PAYMENTS_FAILED, STOCK_RELEASED)
 
 
-class EnrichedOrderView:
+class EnrichedOrderView(FollowedTable):
     """The outcome of every committed EnrichedOrder this process has read."""
 
     def __init__(
@@ -48,14 +45,9 @@ class EnrichedOrderView:
         max_entries: int = 1_000_000,
         lifecycle_topics: tuple[str, ...] = LIFECYCLE_TOPICS,
     ) -> None:
-        conf = kafka_config(
-            Role.CONSUMER,
-            "orders-view",
-            settings=settings,
-            group_id=f"orders-view-{uuid.uuid4().hex[:8]}",  # never joined: we assign()
-            overrides={"fetch.wait.max.ms": 10, "fetch.min.bytes": 1},
+        conf, admin = reader_configs(
+            settings, "orders-view", "orders-view", {"fetch.wait.max.ms": 10, "fetch.min.bytes": 1}
         )
-        admin = kafka_config(Role.ADMIN, "orders-view", settings=settings)
         # A cluster without the payments topics (an older topology) still gets its view.
         self._table = TopicTable(conf, admin, topic, also=lifecycle_topics, name="enriched-view")
         self._table.subscribe(self._on_records)
@@ -70,21 +62,9 @@ class EnrichedOrderView:
         self._loop: asyncio.AbstractEventLoop | None = None
         self.undecodable = 0
 
-    @property
-    def assigned(self) -> threading.Event:
-        return self._table.assigned
-
-    @property
-    def failure(self) -> OrderstreamError | None:
-        """Why the reader stopped (a refused or missing topic), or None while it reads."""
-        return self._table.failure
-
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
         self._table.start()
-
-    def close(self) -> None:
-        self._table.close()
 
     def get(self, order_id: str) -> Outcome | None:
         return self._outcomes.get(order_id)
