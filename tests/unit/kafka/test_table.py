@@ -49,3 +49,31 @@ def test_an_unknown_topic_is_an_error_only_after_the_bounded_wait(code: int) -> 
 def test_other_errors_are_read_past() -> None:
     for code in (KafkaError._TRANSPORT, KafkaError.NOT_LEADER_FOR_PARTITION):
         assert read_failure(KafkaError(code), "orders", None, 999.0, 30.0) is None
+
+
+def test_the_orders_api_is_not_ready_and_says_why_when_its_view_stopped() -> None:
+    import asyncio
+    import json
+    import threading
+    from types import SimpleNamespace
+
+    from orderstream.services.orders.app import OrdersApi
+
+    assigned = threading.Event()
+    view = SimpleNamespace(failure=None, assigned=assigned)
+    api = OrdersApi()
+    api.parts = SimpleNamespace(  # type: ignore[assignment]
+        view=view, publisher=SimpleNamespace(circuit=SimpleNamespace(reason=None))
+    )
+    assigned.set()
+    ready = asyncio.run(api.readyz(None))  # type: ignore[arg-type]
+    assert ready.status_code == 200
+    assert "view_error" not in json.loads(bytes(ready.body))
+    view.failure = read_failure(
+        KafkaError(KafkaError.TOPIC_AUTHORIZATION_FAILED), "enriched-orders", "orders", 0, 30
+    )
+    stopped = asyncio.run(api.readyz(None))  # type: ignore[arg-type]
+    body = json.loads(bytes(stopped.body))
+    assert stopped.status_code == 503
+    assert (body["ready"], body["view"]) == (False, False)
+    assert "User:orders reading enriched-orders" in body["view_error"]
