@@ -18,8 +18,10 @@ from confluent_kafka.admin import AdminClient
 from orderstream.chaos.watch import digest
 from orderstream.config import Role, Settings, kafka_config
 from orderstream.errors import PlatformError
-from orderstream.kafka.offsets import end_offsets, partitions_of
-from orderstream.kafka.table import TableBehind, TopicTable, from_offsets, reader_configs
+from orderstream.kafka.errors import TableBehind
+from orderstream.kafka.offsets import end_offsets, from_offsets, partitions_of
+from orderstream.kafka.readers import reader_configs
+from orderstream.kafka.table import TopicTable
 
 T = TypeVar("T")
 RETRY_S = 60.0

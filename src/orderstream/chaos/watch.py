@@ -19,7 +19,9 @@ from dataclasses import dataclass, field
 from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
 from orderstream.config import Role, Settings, kafka_config
-from orderstream.kafka.table import TopicTable, from_offsets, reader_configs
+from orderstream.kafka.offsets import from_offsets
+from orderstream.kafka.readers import reader_configs
+from orderstream.kafka.table import TopicTable
 
 
 def digest(value: bytes | None) -> bytes:

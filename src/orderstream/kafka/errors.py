@@ -109,3 +109,19 @@ def translate_txn_error(exc: KafkaException, during: str) -> OrderstreamError:
     if err is not None and err.retriable() and not err.fatal():
         return BrokerUnavailable(f"{during} kept failing: {err.str()}")
     return TaskMigrated(f"{during} failed fatally (fenced or producer dead): {describe(exc)}")
+
+
+class TableBehind(TransientError):
+    """The table did not reach the topic's end in time: the cluster is slow or unreachable."""
+
+
+def read_failure(
+    err: KafkaError, topic: str, principal: str | None, missing_for_s: float, missing_wait_s: float
+) -> OrderstreamError | None:
+    """The error a reader must raise for ``err``, or None for one to log and read on."""
+    if refused_access(err):
+        return access_denied(topic, err, principal)
+    # An unknown topic is also seen for a moment while a leader moves: only a lasting one counts.
+    if err.code() in MISSING_CODES and missing_for_s > missing_wait_s:
+        return topic_missing(topic, missing_wait_s)
+    return None

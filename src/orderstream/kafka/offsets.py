@@ -1,4 +1,5 @@
-"""Partitions and end offsets of a topic, asked through an admin client.
+"""Partitions and end offsets of a topic (asked through an admin client), and where a
+``TopicTable`` starts reading each partition.
 
 Shared by ``TopicTable`` (kafka/table.py), the audit, the chaos checkers and the benchmarks.
 """
@@ -6,8 +7,16 @@ Shared by ``TopicTable`` (kafka/table.py), the audit, the chaos checkers and the
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Mapping
 
-from confluent_kafka import IsolationLevel, KafkaException, TopicPartition
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    OFFSET_END,
+    Consumer,
+    IsolationLevel,
+    KafkaException,
+    TopicPartition,
+)
 from confluent_kafka.admin import AdminClient, OffsetSpec
 
 from orderstream.errors import PlatformError
@@ -67,3 +76,28 @@ def end_offsets(
                 f"listing the end offsets of {topic} kept failing for {retry_s:.0f}s: {failure}"
             ) from failure
         time.sleep(0.5)
+
+
+# Where each partition starts: (consumer, topic, partitions) -> {partition: offset}.
+StartAt = Callable[[Consumer, str, list[int]], dict[int, int]]
+
+
+def from_beginning(_consumer: Consumer, _topic: str, parts: list[int]) -> dict[int, int]:
+    return dict.fromkeys(parts, OFFSET_BEGINNING)
+
+
+def from_offsets(offsets: Mapping[int, int]) -> StartAt:
+    """Start each listed partition at its offset; other partitions are not read."""
+    return lambda _c, _t, parts: {p: offsets[p] for p in parts if p in offsets}
+
+
+def from_seconds_ago(window_s: float) -> StartAt:
+    """Start at the first record younger than ``window_s`` (a partition with none: its end)."""
+
+    def start(consumer: Consumer, topic: str, parts: list[int]) -> dict[int, int]:
+        since_ms = int((time.time() - window_s) * 1000)
+        wanted = [TopicPartition(topic, p, since_ms) for p in parts]
+        found = consumer.offsets_for_times(wanted, timeout=10)
+        return {tp.partition: max(tp.offset, OFFSET_END) for tp in found}
+
+    return start

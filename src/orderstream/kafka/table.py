@@ -32,14 +32,11 @@ import contextlib
 import logging
 import threading
 import time
-import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from confluent_kafka import (
-    OFFSET_BEGINNING,
-    OFFSET_END,
     Consumer,
     IsolationLevel,
     KafkaError,
@@ -49,81 +46,31 @@ from confluent_kafka import (
 )
 from confluent_kafka.admin import AdminClient
 
-from orderstream.config import KafkaConfig, KafkaValue, Role, Settings, kafka_config
-from orderstream.errors import OrderstreamError, PlatformError, TransientError
+from orderstream.config import KafkaConfig
+from orderstream.errors import OrderstreamError, PlatformError
 from orderstream.kafka.errors import (
     MISSING_CODES,
+    TableBehind,
     access_denied,
+    read_failure,
     refused_access,
     topic_missing,
 )
-from orderstream.kafka.offsets import end_offsets
+from orderstream.kafka.offsets import (
+    StartAt,
+    end_offsets,
+    from_beginning,
+)
 
 logger = logging.getLogger(__name__)
 
 TP = tuple[str, int]
 OnBatch = Callable[[list[Message]], None]
-# Where each partition starts: (consumer, topic, partitions) -> {partition: offset}.
-StartAt = Callable[[Consumer, str, list[int]], dict[int, int]]
 MISSING_WAIT_S = 30.0
-
-
-class TableBehind(TransientError):
-    """The table did not reach the topic's end in time: the cluster is slow or unreachable."""
-
-
-def from_beginning(_consumer: Consumer, _topic: str, parts: list[int]) -> dict[int, int]:
-    return dict.fromkeys(parts, OFFSET_BEGINNING)
-
-
-def from_offsets(offsets: Mapping[int, int]) -> StartAt:
-    """Start each listed partition at its offset; other partitions are not read."""
-    return lambda _c, _t, parts: {p: offsets[p] for p in parts if p in offsets}
-
-
-def from_seconds_ago(window_s: float) -> StartAt:
-    """Start at the first record younger than ``window_s`` (a partition with none: its end)."""
-
-    def start(consumer: Consumer, topic: str, parts: list[int]) -> dict[int, int]:
-        since_ms = int((time.time() - window_s) * 1000)
-        wanted = [TopicPartition(topic, p, since_ms) for p in parts]
-        found = consumer.offsets_for_times(wanted, timeout=10)
-        return {tp.partition: max(tp.offset, OFFSET_END) for tp in found}
-
-    return start
-
-
-def reader_configs(
-    settings: Settings,
-    client: str,
-    group_prefix: str,
-    overrides: Mapping[str, KafkaValue] | None = None,
-) -> tuple[KafkaConfig, KafkaConfig]:
-    """(consumer, admin) configurations of a table's reader, with a group it never joins."""
-    consumer = kafka_config(
-        Role.CONSUMER,
-        client,
-        settings=settings,
-        group_id=f"{group_prefix}-{uuid.uuid4().hex[:8]}",  # never joined: we assign()
-        overrides=overrides,
-    )
-    return consumer, kafka_config(Role.ADMIN, client, settings=settings)
 
 
 def text_key(key: bytes | None) -> str:
     return key.decode(errors="replace") if isinstance(key, bytes) else str(key)
-
-
-def read_failure(
-    err: KafkaError, topic: str, principal: str | None, missing_for_s: float, missing_wait_s: float
-) -> OrderstreamError | None:
-    """The error a reader must raise for ``err``, or None for one to log and read on."""
-    if refused_access(err):
-        return access_denied(topic, err, principal)
-    # An unknown topic is also seen for a moment while a leader moves: only a lasting one counts.
-    if err.code() in MISSING_CODES and missing_for_s > missing_wait_s:
-        return topic_missing(topic, missing_wait_s)
-    return None
 
 
 class TopicTable:
@@ -433,21 +380,3 @@ class TopicTable:
     def _advance(self, tp: TP, offset: int) -> None:
         if offset > self._positions.get(tp, -1):
             self._positions[tp] = offset
-
-
-class FollowedTable:
-    """What an adapter over a followed ``TopicTable`` shows of it: assignment, failure, close."""
-
-    _table: TopicTable
-
-    @property
-    def assigned(self) -> threading.Event:
-        return self._table.assigned
-
-    @property
-    def failure(self) -> OrderstreamError | None:
-        """Why the reader stopped (a refused or missing topic), or None while it reads."""
-        return self._table.failure
-
-    def close(self) -> None:
-        self._table.close()

@@ -14,8 +14,10 @@ from confluent_kafka.admin import AdminClient
 
 from orderstream.config import Settings
 from orderstream.errors import PlatformError
+from orderstream.kafka.errors import TableBehind
 from orderstream.kafka.offsets import end_offsets, partitions_of
-from orderstream.kafka.table import TableBehind, TopicTable, reader_configs
+from orderstream.kafka.readers import reader_configs
+from orderstream.kafka.table import TopicTable
 
 __all__ = [
     "RawRecord",

@@ -6,8 +6,7 @@ import pytest
 from confluent_kafka import KafkaError
 
 from orderstream.errors import ConfigError, TransientError
-from orderstream.kafka.errors import TopicAccessDenied, TopicMissing
-from orderstream.kafka.table import read_failure
+from orderstream.kafka.errors import TopicAccessDenied, TopicMissing, read_failure
 
 
 @pytest.mark.parametrize(

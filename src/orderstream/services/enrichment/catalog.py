@@ -16,7 +16,9 @@ from collections.abc import Callable
 from typing import Any
 
 from orderstream.config import Settings
-from orderstream.kafka.table import TableBehind, TopicTable, reader_configs
+from orderstream.kafka.errors import TableBehind
+from orderstream.kafka.readers import reader_configs
+from orderstream.kafka.table import TopicTable
 
 # Kept under its old name: callers catch "the catalog could not catch up in time".
 CatalogUnavailable = TableBehind

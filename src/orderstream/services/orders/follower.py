@@ -16,7 +16,9 @@ from typing import Any
 from confluent_kafka import Message
 
 from orderstream.config import Settings
-from orderstream.kafka.table import FollowedTable, TopicTable, from_seconds_ago, reader_configs
+from orderstream.kafka.offsets import from_seconds_ago
+from orderstream.kafka.readers import FollowedTable, reader_configs
+from orderstream.kafka.table import TopicTable
 from orderstream.services.orders.idempotency import DIGEST_HEADER
 
 Seen = tuple[str, str, int]  # orderId, digest, timestamp ms

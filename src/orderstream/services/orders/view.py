@@ -22,7 +22,8 @@ from typing import Any
 from confluent_kafka import Message
 
 from orderstream.config import Settings
-from orderstream.kafka.table import FollowedTable, TopicTable, reader_configs
+from orderstream.kafka.readers import FollowedTable, reader_configs
+from orderstream.kafka.table import TopicTable
 from orderstream.services.orders.models import order_view
 from orderstream.services.topics import PAYMENTS_COMPLETED, PAYMENTS_FAILED, STOCK_RELEASED
 
