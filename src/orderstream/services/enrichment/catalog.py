@@ -20,9 +20,6 @@ from orderstream.kafka.errors import TableBehind
 from orderstream.kafka.readers import reader_configs
 from orderstream.kafka.table import TopicTable
 
-# Kept under its old name: callers catch "the catalog could not catch up in time".
-CatalogUnavailable = TableBehind
-
 
 class ProductCatalog:
     """productId -> Product, kept up to date from the ``products`` topic."""
