@@ -18,6 +18,7 @@ import contextlib
 import logging
 import threading
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import Future
 
 logger = logging.getLogger(__name__)
@@ -25,6 +26,18 @@ logger = logging.getLogger(__name__)
 # Kafka API keys whose responses the ambiguous-commit fault swallows.
 PRODUCE = 0
 END_TXN = 26
+
+
+async def _pipe(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, passes: Callable[[bytes], bool]
+) -> None:
+    """Copy Kafka frames from ``reader`` to ``writer``, those that ``passes`` lets through."""
+    with contextlib.suppress(OSError, asyncio.IncompleteReadError):
+        while True:
+            frame = await _read_frame(reader)
+            if passes(frame):
+                writer.write(frame)
+                await writer.drain()
 
 
 async def _read_frame(reader: asyncio.StreamReader) -> bytes:
@@ -113,23 +126,21 @@ class BrokerProxy:
     async def _requests(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, inflight: dict[bytes, int]
     ) -> None:
-        with contextlib.suppress(OSError, asyncio.IncompleteReadError):
-            while True:
-                frame = await _read_frame(reader)
-                # request header: api_key int16, api_version int16, correlation_id int32
-                inflight[frame[8:12]] = int.from_bytes(frame[4:6], "big")
-                writer.write(frame)
-                await writer.drain()
+        def note(frame: bytes) -> bool:
+            # request header: api_key int16, api_version int16, correlation_id int32
+            inflight[frame[8:12]] = int.from_bytes(frame[4:6], "big")
+            return True
+
+        await _pipe(reader, writer, note)
 
     async def _responses(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, inflight: dict[bytes, int]
     ) -> None:
-        with contextlib.suppress(OSError, asyncio.IncompleteReadError):
-            while True:
-                frame = await _read_frame(reader)
-                api_key = inflight.pop(frame[4:8], -1)  # response header: correlation_id
-                if api_key in self.dropping:
-                    self.dropped[api_key] += 1
-                    continue
-                writer.write(frame)
-                await writer.drain()
+        def served(frame: bytes) -> bool:
+            api_key = inflight.pop(frame[4:8], -1)  # response header: correlation_id
+            if api_key in self.dropping:
+                self.dropped[api_key] += 1
+                return False
+            return True
+
+        await _pipe(reader, writer, served)

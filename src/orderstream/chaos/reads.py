@@ -7,20 +7,21 @@ is how the checkers find aborted reads.
 
 from __future__ import annotations
 
-import contextlib
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from confluent_kafka import Consumer, IsolationLevel, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import IsolationLevel, KafkaException, Message
 from confluent_kafka.admin import AdminClient
 
 from orderstream.chaos.watch import digest
 from orderstream.config import Role, Settings, kafka_config
 from orderstream.errors import PlatformError
-from orderstream.ops.topics_reader import end_offsets, partitions_of
+from orderstream.kafka.errors import TableBehind
+from orderstream.kafka.offsets import end_offsets, from_offsets, partitions_of
+from orderstream.kafka.readers import reader_configs
+from orderstream.kafka.table import TopicTable
 
 T = TypeVar("T")
 RETRY_S = 60.0
@@ -86,44 +87,29 @@ def read_range(
     ends = retry_transient(
         lambda: end_offsets(admin, topic, list(start), level), f"listing the end of {topic}"
     )
-    conf = kafka_config(
-        Role.CONSUMER,
-        "chaos-reader",
-        settings=settings,
-        group_id=f"chaos-read-{uuid.uuid4().hex[:8]}",  # never joined: we assign()
-        overrides={"isolation.level": isolation, "enable.partition.eof": True, "log_level": 3},
+    conf, admin_conf = reader_configs(
+        settings, "chaos-reader", "chaos-read", {"isolation.level": isolation, "log_level": 3}
     )
-    consumer = Consumer(conf)
+    table = TopicTable(conf, admin_conf, topic, start_at=from_offsets(start), name="chaos-reader")
     try:
-        consumer.assign([TopicPartition(topic, p, o) for p, o in start.items()])
-        return _drain(consumer, topic, start, ends, timeout_s)
+        records = table.catch_up(timeout_s)
+    except TableBehind as exc:
+        raise PlatformError(str(exc)) from exc
     finally:
-        with contextlib.suppress(RuntimeError, KafkaException):
-            consumer.close()
+        table.close()
+    return _in_range(topic, records, ends)
 
 
-def _drain(
-    consumer: Consumer, topic: str, start: dict[int, int], ends: dict[int, int], timeout_s: float
-) -> TopicRange:
-    pending = {p for p in start if start[p] < ends[p]}
+def _in_range(topic: str, records: list[Message], ends: dict[int, int]) -> TopicRange:
+    """The records before ``ends`` (writes go on past the end we took), and any offset that
+    did not move forward within a partition."""
     out = TopicRange([], [])
     last: dict[int, int] = {}
-    deadline = time.monotonic() + timeout_s
-    while pending:
-        if time.monotonic() > deadline:
-            raise PlatformError(f"reading {topic} did not reach its end in {timeout_s:.0f}s")
-        for msg in consumer.consume(5000, 0.2):
-            err = msg.error()
-            part, offset = msg.partition() or 0, msg.offset() or 0
-            if err is not None:
-                if err.code() == KafkaError._PARTITION_EOF and offset >= ends[part]:
-                    pending.discard(part)
-                continue
-            if offset <= last.get(part, -1):
-                out.backwards.append(f"{topic}-{part}: {offset} after {last[part]}")
-            last[part] = offset
-            if offset < ends[part]:
-                out.records.append(Seen(part, offset, msg.key() or b"", digest(msg.value())))
-            if offset >= ends[part] - 1:
-                pending.discard(part)  # writes go on past the end we took: stop there
+    for msg in records:
+        part, offset = msg.partition() or 0, msg.offset() or 0
+        if offset <= last.get(part, -1):
+            out.backwards.append(f"{topic}-{part}: {offset} after {last[part]}")
+        last[part] = offset
+        if offset < ends.get(part, 0):
+            out.records.append(Seen(part, offset, msg.key() or b"", digest(msg.value())))
     return out

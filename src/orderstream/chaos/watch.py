@@ -14,12 +14,14 @@ import contextlib
 import hashlib
 import threading
 import time
-import uuid
 from dataclasses import dataclass, field
 
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
 from orderstream.config import Role, Settings, kafka_config
+from orderstream.kafka.offsets import from_offsets
+from orderstream.kafka.readers import reader_configs
+from orderstream.kafka.table import TopicTable
 
 
 def digest(value: bytes | None) -> bytes:
@@ -40,39 +42,27 @@ class CommittedWatcher:
     def __init__(self, settings: Settings, topic: str, start: dict[int, int]) -> None:
         self.topic = topic
         self.log = WatchLog()
-        conf = kafka_config(
-            Role.CONSUMER,
-            "chaos-watcher",
-            settings=settings,
-            group_id=f"chaos-watch-{uuid.uuid4().hex[:8]}",  # never joined: we assign()
-            overrides={"fetch.wait.max.ms": 50, "log_level": 3},
+        conf, admin = reader_configs(
+            settings, "chaos-watcher", "chaos-watch", {"fetch.wait.max.ms": 50, "log_level": 3}
         )
-        self._consumer = Consumer(conf)
-        self._consumer.assign([TopicPartition(topic, p, o) for p, o in start.items()])
+        self._table = TopicTable(
+            conf, admin, topic, start_at=from_offsets(start), name=f"watch-{topic}"
+        )
+        self._table.subscribe(self._on_records)
         self._last: dict[int, int] = {}
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"watch-{topic}", daemon=True)
 
     def start(self) -> None:
-        self._thread.start()
+        self._table.start()
 
     def stop(self) -> WatchLog:
-        self._stopping.set()
-        if self._thread.ident is not None:
-            self._thread.join(30)
-        with contextlib.suppress(RuntimeError, KafkaException):
-            self._consumer.close()
+        self._table.close(timeout_s=30)
+        if self._table.failure is not None:
+            self.log.errors.append(str(self._table.failure))
         return self.log
 
-    def _run(self) -> None:
-        while not self._stopping.is_set():
-            for msg in self._consumer.consume(1000, 0.2):
-                err = msg.error()
-                if err is not None:
-                    if not err.retriable() and err.fatal():
-                        self.log.errors.append(err.str())
-                    continue
-                self._record(msg.partition() or 0, msg.offset() or 0, msg.key(), msg.value())
+    def _on_records(self, records: list[Message]) -> None:
+        for msg in records:
+            self._record(msg.partition() or 0, msg.offset() or 0, msg.key(), msg.value())
 
     def _record(self, partition: int, offset: int, key: bytes | None, value: bytes | None) -> None:
         previous = self._last.get(partition, -1)

@@ -14,6 +14,18 @@ from orderstream.logging import configure_logging
 
 app = typer.Typer(help="Run one orderstream service in the foreground.", no_args_is_help=True)
 
+# Options the services share, each written once.
+LogLevel = Annotated[str, typer.Option(help="DEBUG, INFO, WARNING")]
+InstanceId = Annotated[
+    str, typer.Option(help="stable id of this instance (transactional.id suffix)")
+]
+StateDir = Annotated[
+    Path | None, typer.Option(help="local store snapshots (default: $ORDERSTREAM_HOME)")
+]
+CommitIntervalMs = Annotated[int, typer.Option(help="transaction per interval")]
+TlsCert = Annotated[Path | None, typer.Option(help="serve HTTPS with this PEM certificate (chain)")]
+TlsKey = Annotated[Path | None, typer.Option(help="the PEM private key of --tls-cert")]
+
 
 def _trace_native_crashes() -> None:
     """A segfault in librdkafka (or any C extension) dumps every thread's Python stack to
@@ -29,22 +41,30 @@ def _exit_when_librdkafka_hangs() -> None:
     WATCHDOG.exit_when_hung()
 
 
+def _start_service(name: str, log_level: str) -> None:
+    configure_logging(log_level, service=name)
+    _trace_native_crashes()
+
+
+def _start_runtime_service(name: str, log_level: str) -> None:
+    """A service on the exactly-once runtime, whose transactional calls the watchdog guards."""
+    _start_service(name, log_level)
+    _exit_when_librdkafka_hangs()
+
+
 @app.command()
 def orders(
     host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="HTTP port")] = 8080,
-    log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING")] = "INFO",
-    tls_cert: Annotated[
-        Path | None, typer.Option(help="serve HTTPS with this PEM certificate (chain)")
-    ] = None,
-    tls_key: Annotated[Path | None, typer.Option(help="the PEM private key of --tls-cert")] = None,
+    log_level: LogLevel = "INFO",
+    tls_cert: TlsCert = None,
+    tls_key: TlsKey = None,
 ) -> None:
     """The orders HTTP API: POST /orders, POST /orders/batch, GET /orders/{id}."""
     from orderstream.services.orders.server import serve_orders
     from orderstream.tls import ServerTls
 
-    configure_logging(log_level, service="orders")
-    _trace_native_crashes()
+    _start_service("orders", log_level)
     tls = ServerTls.from_options(tls_cert, tls_key)
     serve_orders(effective_settings(), host=host, port=port, tls=tls)
 
@@ -52,17 +72,13 @@ def orders(
 @app.command()
 def enrichment(
     instances: Annotated[int, typer.Option(help="instances to run as child processes")] = 1,
-    instance_id: Annotated[
-        str, typer.Option(help="stable id of this instance (transactional.id suffix)")
-    ] = "0",
+    instance_id: InstanceId = "0",
     http_port: Annotated[
         int | None, typer.Option(help="/metrics /healthz /readyz port (instance i: port + i)")
     ] = None,
-    state_dir: Annotated[
-        Path | None, typer.Option(help="local store snapshots (default: $ORDERSTREAM_HOME)")
-    ] = None,
-    commit_interval_ms: Annotated[int, typer.Option(help="transaction per interval")] = 100,
-    log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING")] = "INFO",
+    state_dir: StateDir = None,
+    commit_interval_ms: CommitIntervalMs = 100,
+    log_level: LogLevel = "INFO",
     reservation_timeout_ms: Annotated[
         int, typer.Option(help="release a reservation with no payment outcome after this")
     ] = 300_000,
@@ -70,9 +86,7 @@ def enrichment(
     """Stock-reserving enrichment on the exactly-once runtime."""
     if instances < 1:
         raise typer.BadParameter(f"--instances must be at least 1, got {instances}")
-    configure_logging(log_level, service="enrichment")
-    _trace_native_crashes()
-    _exit_when_librdkafka_hangs()
+    _start_runtime_service("enrichment", log_level)
     settings = effective_settings()
     if instances > 1:
         timeout = ("--reservation-timeout-ms", str(reservation_timeout_ms))
@@ -127,23 +141,19 @@ def analytics(
     idle_close_ms: Annotated[int, typer.Option(help="close windows of idle partitions")] = 5_000,
     threshold: Annotated[float, typer.Option(help="anomaly score that raises an alert")] = 0.9,
     seed: Annotated[int, typer.Option(help="anomaly model seed")] = 42,
-    instance_id: Annotated[str, typer.Option(help="stable id (transactional.id suffix)")] = "0",
+    instance_id: InstanceId = "0",
     topic_prefix: Annotated[str, typer.Option(help="prefix of its topics and group")] = "",
-    state_dir: Annotated[Path | None, typer.Option(help="store snapshots")] = None,
-    commit_interval_ms: Annotated[int, typer.Option(help="transaction per interval")] = 100,
-    log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING")] = "INFO",
-    tls_cert: Annotated[
-        Path | None, typer.Option(help="serve the dashboard over HTTPS with this PEM cert")
-    ] = None,
-    tls_key: Annotated[Path | None, typer.Option(help="the PEM private key of --tls-cert")] = None,
+    state_dir: StateDir = None,
+    commit_interval_ms: CommitIntervalMs = 100,
+    log_level: LogLevel = "INFO",
+    tls_cert: TlsCert = None,
+    tls_key: TlsKey = None,
 ) -> None:
     """Windows, anomaly alerts and the live dashboard on the exactly-once runtime."""
     from orderstream.services.analytics.service import AnalyticsArgs, run_from_args
     from orderstream.tls import ServerTls
 
-    configure_logging(log_level, service="analytics")
-    _trace_native_crashes()
-    _exit_when_librdkafka_hangs()
+    _start_runtime_service("analytics", log_level)
     tls = ServerTls.from_options(tls_cert, tls_key)
     args = AnalyticsArgs(
         host, port, window_ms, grace_ms, idle_close_ms, threshold, seed, topic_prefix, tls
@@ -156,10 +166,10 @@ def analytics(
 
 @app.command()
 def payments(
-    instance_id: Annotated[str, typer.Option(help="stable id (transactional.id suffix)")] = "0",
+    instance_id: InstanceId = "0",
     http_port: Annotated[int | None, typer.Option(help="/metrics /healthz /readyz port")] = None,
-    state_dir: Annotated[Path | None, typer.Option(help="store snapshots")] = None,
-    commit_interval_ms: Annotated[int, typer.Option(help="transaction per interval")] = 100,
+    state_dir: StateDir = None,
+    commit_interval_ms: CommitIntervalMs = 100,
     failure_rate: Annotated[float, typer.Option(help="share of payments declined")] = 0.0,
     limit_cents: Annotated[int, typer.Option(help="base per-customer limit (x1..4)")] = 1_000_000,
     latency_ms: Annotated[float, typer.Option(help="provider base latency")] = 5.0,
@@ -175,7 +185,7 @@ def payments(
     max_in_flight: Annotated[int, typer.Option(help="provider calls at a time (pool)")] = 256,
     breaker_failures: Annotated[int, typer.Option(help="failures that open the circuit")] = 5,
     breaker_open_ms: Annotated[int, typer.Option(help="open before a half-open probe")] = 5_000,
-    log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING")] = "INFO",
+    log_level: LogLevel = "INFO",
 ) -> None:
     """Payments of RESERVED orders on the exactly-once runtime (simulated provider)."""
     from orderstream.services.payments.processor import PaymentsConfig
@@ -191,9 +201,7 @@ def payments(
             raise typer.BadParameter(f"--{name}-rate must be between 0 and 1, got {rate}")
     if max_in_flight < 1:
         raise typer.BadParameter(f"--max-in-flight must be at least 1, got {max_in_flight}")
-    configure_logging(log_level, service="payments")
-    _trace_native_crashes()
-    _exit_when_librdkafka_hangs()
+    _start_runtime_service("payments", log_level)
     settings = effective_settings()
     base = state_dir or settings.home / "payments"
     config = payments_config(

@@ -1,4 +1,5 @@
-"""Thin typed wrappers over confluent_kafka; only ``producer.py`` begins, commits or aborts."""
+"""Thin typed wrappers over confluent_kafka; only ``producer.py`` begins, commits or aborts;
+``table.py`` is the one whole-topic reader."""
 
 from orderstream.kafka.consumer import TP, ChangelogReader, GroupConsumer
 from orderstream.kafka.producer import (
@@ -7,6 +8,7 @@ from orderstream.kafka.producer import (
     TransactionalProducer,
     TxnState,
 )
+from orderstream.kafka.table import TopicTable
 
 __all__ = [
     "TP",
@@ -14,6 +16,7 @@ __all__ = [
     "GroupConsumer",
     "OutputProducer",
     "PlainProducer",
+    "TopicTable",
     "TransactionalProducer",
     "TxnState",
 ]

@@ -24,6 +24,7 @@ from orderstream.errors import OrderstreamError
 from orderstream.ops.http_client import HttpProtocolError, RawHttpConnection
 from orderstream.ops.seed import product_id, unit_price_cents
 from orderstream.serde import EventSerde, OrderCreated
+from orderstream.serde.events import to_record
 from orderstream.services.orders.idempotency import order_id_for_key
 from orderstream.services.topics import ORDERS, PRODUCT_HEADER
 from orderstream.stats import percentile
@@ -107,14 +108,9 @@ def build_orders(spec: LoadSpec, run_id: str | None = None) -> list[OrderCreated
 
 
 def order_json(order: OrderCreated) -> dict[str, object]:
-    return {
-        "orderId": order.order_id,
-        "customerId": order.customer_id,
-        "productId": order.product_id,
-        "quantity": order.quantity,
-        "amountCents": order.amount_cents,
-        "currency": order.currency,
-    }
+    """The POST /orders body of ``order``: its Avro record without the timestamp, which the
+    API sets."""
+    return {k: v for k, v in to_record(order).items() if k != "timestamp"}
 
 
 # -- over HTTP -------------------------------------------------------------------------------

@@ -38,13 +38,8 @@ class TopicSpec:
 
 
 @dataclass(frozen=True)
-class TopicState:
-    """What the cluster has for one topic."""
-
-    name: str
-    partitions: int
-    replication_factor: int
-    config: dict[str, str]
+class TopicState(TopicSpec):
+    """What the cluster has for one topic: the fields of a spec, read back."""
 
 
 @dataclass

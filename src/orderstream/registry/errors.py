@@ -5,37 +5,39 @@ from __future__ import annotations
 from orderstream.errors import RegistryError
 
 
+def _client_error(error_code: int, message: str) -> RegistryError:
+    """A 4xx answer: Confluent's client error codes begin with their HTTP status."""
+    return RegistryError(error_code // 100, error_code, message)
+
+
 def subject_not_found(subject: str) -> RegistryError:
-    return RegistryError(404, 40401, f"Subject '{subject}' not found.")
+    return _client_error(40401, f"Subject '{subject}' not found.")
 
 
 def version_not_found(subject: str, version: object) -> RegistryError:
-    return RegistryError(404, 40402, f"Version {version} not found for subject '{subject}'.")
+    return _client_error(40402, f"Version {version} not found for subject '{subject}'.")
 
 
 def schema_not_found(detail: str = "Schema not found") -> RegistryError:
-    return RegistryError(404, 40403, detail)
+    return _client_error(40403, detail)
 
 
 def subject_soft_deleted(subject: str) -> RegistryError:
-    return RegistryError(
-        404,
+    return _client_error(
         40404,
         f"Subject '{subject}' was soft deleted. Set permanent=true to delete permanently",
     )
 
 
 def subject_not_soft_deleted(subject: str) -> RegistryError:
-    return RegistryError(
-        404,
+    return _client_error(
         40405,
         f"Subject '{subject}' was not deleted first before being permanently deleted",
     )
 
 
 def version_soft_deleted(subject: str, version: int) -> RegistryError:
-    return RegistryError(
-        404,
+    return _client_error(
         40406,
         f"Subject '{subject}' Version {version} was soft deleted. "
         "Set permanent=true to delete permanently",
@@ -43,8 +45,7 @@ def version_soft_deleted(subject: str, version: int) -> RegistryError:
 
 
 def version_not_soft_deleted(subject: str, version: int) -> RegistryError:
-    return RegistryError(
-        404,
+    return _client_error(
         40407,
         f"Subject '{subject}' Version {version} was not deleted first "
         "before being permanently deleted",
@@ -52,14 +53,13 @@ def version_not_soft_deleted(subject: str, version: int) -> RegistryError:
 
 
 def no_subject_level(subject: str) -> RegistryError:
-    return RegistryError(
-        404, 40408, f"Subject '{subject}' does not have subject-level compatibility configured"
+    return _client_error(
+        40408, f"Subject '{subject}' does not have subject-level compatibility configured"
     )
 
 
 def incompatible(subject: str, reasons: list[str]) -> RegistryError:
-    return RegistryError(
-        409,
+    return _client_error(
         40901,
         f"Schema being registered is incompatible with an earlier schema for subject "
         f"\"{subject}\", details: [{'; '.join(reasons)}]",
@@ -67,12 +67,11 @@ def incompatible(subject: str, reasons: list[str]) -> RegistryError:
 
 
 def invalid_schema(message: str) -> RegistryError:
-    return RegistryError(422, 42201, message)
+    return _client_error(42201, message)
 
 
 def invalid_version(version: object) -> RegistryError:
-    return RegistryError(
-        422,
+    return _client_error(
         42202,
         f"The specified version '{version}' is not a valid version id. Allowed values are "
         'between [1, 2^31-1] and the string "latest"',
@@ -80,8 +79,7 @@ def invalid_version(version: object) -> RegistryError:
 
 
 def invalid_level(level: object) -> RegistryError:
-    return RegistryError(
-        422,
+    return _client_error(
         42203,
         f"Invalid compatibility level {level!r}. Valid values are none, backward, forward, "
         "full, backward_transitive, forward_transitive, and full_transitive",
@@ -89,8 +87,7 @@ def invalid_level(level: object) -> RegistryError:
 
 
 def still_referenced(subject: str, version: int) -> RegistryError:
-    return RegistryError(
-        422,
+    return _client_error(
         42206,
         f"One or more references exist to the schema {{subject={subject},version={version}}}",
     )

@@ -55,14 +55,10 @@ def parse_version(text: str) -> int | None:
 
 
 def version_json(v: SchemaVersion) -> dict[str, Any]:
-    out: dict[str, Any] = {
+    return {
         "subject": v.subject,
         "version": v.version,
         "id": v.schema_id,
         "schema": v.schema,
+        **v.non_default_fields(),
     }
-    if v.schema_type != AVRO:
-        out["schemaType"] = v.schema_type
-    if v.references:
-        out["references"] = [r.to_json() for r in v.references]
-    return out

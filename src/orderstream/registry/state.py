@@ -43,18 +43,23 @@ class SchemaVersion:
 
     def to_value(self) -> dict[str, Any]:
         """The SCHEMA record's value (schemaType and references only when needed)."""
-        value: dict[str, Any] = {
+        return {
             "subject": self.subject,
             "version": self.version,
             "id": self.schema_id,
+            **self.non_default_fields(),
+            "schema": self.schema,
+            "deleted": self.deleted,
         }
+
+    def non_default_fields(self) -> dict[str, Any]:
+        """schemaType and references, each only when it is not the default (Confluent's way)."""
+        fields: dict[str, Any] = {}
         if self.schema_type != AVRO:
-            value["schemaType"] = self.schema_type
+            fields["schemaType"] = self.schema_type
         if self.references:
-            value["references"] = [r.to_json() for r in self.references]
-        value["schema"] = self.schema
-        value["deleted"] = self.deleted
-        return value
+            fields["references"] = [r.to_json() for r in self.references]
+        return fields
 
     def identity(self) -> tuple[str, str, tuple[Reference, ...]]:
         """What makes two registrations "the same schema" (and so the same id)."""

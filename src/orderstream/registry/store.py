@@ -1,7 +1,8 @@
 """The ``_schemas`` topic as the registry's only storage: one reader thread, one producer.
 
-Every instance reads the single partition from the beginning into ``RegistryState`` and is
-*ready* once it reached the end offset seen at start-up. Writes are produced with an idempotent,
+Every instance reads the single partition from the beginning into ``RegistryState`` (a
+``TopicTable``, kafka/table.py, in a thread) and is *ready* once it reached the end offset seen
+at start-up. Writes are produced with an idempotent,
 ``acks=all`` producer; ``write`` returns only after the reader applied the record, so an answer
 given after a write reflects it (read-your-writes). ``sync`` writes a NOOP marker and waits for
 it, which brings this instance up to date with everything written before.
@@ -11,22 +12,14 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from typing import Any
 
-from confluent_kafka import (
-    OFFSET_BEGINNING,
-    Consumer,
-    KafkaError,
-    KafkaException,
-    Message,
-    Producer,
-    TopicPartition,
-)
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from orderstream.config import KafkaConfig, Role, Settings, kafka_config
 from orderstream.errors import ConfigError, PlatformError, RegistryError
+from orderstream.kafka.table import TopicTable
 from orderstream.registry.keys import noop_key
 from orderstream.registry.state import RegistryState
 
@@ -62,14 +55,16 @@ class SchemaStore:
         self.settings = settings
         self.topic = topic
         self.state = state
-        self.ready = threading.Event()
-        self.started_at = time.monotonic()
-        self.ready_after_s: float | None = None
-        self._position = 0  # next offset to apply
-        self._end_at_start: int | None = None
-        self._applied = threading.Condition()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._read_loop, name="schemas-reader", daemon=True)
+        conf = kafka_config(
+            Role.CONSUMER,
+            "registry-reader",
+            settings=settings,
+            group_id=f"registry-reader-{topic}",  # never joined: we assign()
+            overrides={"fetch.wait.max.ms": 10},
+        )
+        admin = kafka_config(Role.ADMIN, "registry-reader", settings=settings)
+        self._table = TopicTable(conf, admin, topic, name="schemas-reader")
+        self._table.subscribe(self._apply)
         self._producer = Producer(
             with_error_log(
                 kafka_config(
@@ -81,19 +76,26 @@ class SchemaStore:
             )
         )
 
+    @property
+    def ready(self) -> threading.Event:
+        return self._table.ready
+
+    @property
+    def ready_after_s(self) -> float | None:
+        return self._table.ready_after_s
+
     def start(self) -> None:
         ensure_schemas_topic(self.settings, self.topic)
-        self._thread.start()
+        self._table.start()
 
     def close(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=10)
+        self._table.close(timeout_s=10)
         self._producer.flush(5)
 
     @property
     def position(self) -> int:
-        return self._position
+        """The next offset to apply."""
+        return self._table.position((self.topic, 0))
 
     def write(self, key: bytes, value: bytes | None) -> int:
         """Produce one record and wait until this instance applied it; returns its offset."""
@@ -121,74 +123,14 @@ class SchemaStore:
         self.write(noop_key(), None)
 
     def wait_applied(self, offset: int, timeout: float = WRITE_TIMEOUT_S) -> None:
-        with self._applied:
-            if not self._applied.wait_for(lambda: self._position > offset, timeout):
-                raise RegistryError(500, 50002, f"reading back offset {offset} timed out")
+        if not self._table.wait_past((self.topic, 0), offset, timeout):
+            failure = self._table.failure
+            why = f": the reader stopped: {failure}" if failure is not None else " timed out"
+            raise RegistryError(500, 50002, f"reading back offset {offset}{why}")
 
-    def _read_loop(self) -> None:
-        consumer = Consumer(
-            with_error_log(
-                kafka_config(
-                    Role.CONSUMER,
-                    "registry-reader",
-                    settings=self.settings,
-                    group_id=f"registry-reader-{self.topic}",  # never joined: we assign()
-                    overrides={"enable.partition.eof": True, "fetch.wait.max.ms": 10},
-                )
-            )
-        )
-        try:
-            consumer.assign([TopicPartition(self.topic, 0, OFFSET_BEGINNING)])
-            while not self._stop.is_set():
-                if self._end_at_start is None:
-                    self._end_at_start = self._end_offset(consumer)
-                    self._check_ready(self._position)
-                first = consumer.poll(0.1)  # returns as soon as one record arrives
-                if first is None:
-                    continue
-                self._apply(first)
-                for msg in consumer.consume(num_messages=1000, timeout=0):  # what is buffered
-                    self._apply(msg)
-        except Exception:
-            logger.exception("schemas reader stopped", extra={"topic": self.topic})
-            raise
-        finally:
-            consumer.close()
-
-    def _end_offset(self, consumer: Consumer) -> int | None:
-        try:
-            _, high = consumer.get_watermark_offsets(TopicPartition(self.topic, 0), timeout=5)
-        except Exception as exc:  # KafkaException while the broker is unreachable: retry
-            logger.warning("cannot read end offset", extra={"topic": self.topic, "err": str(exc)})
-            return None
-        return int(high)
-
-    def _apply(self, msg: Message) -> None:
-        err = msg.error()
-        if err is not None:
-            if err.code() == KafkaError._PARTITION_EOF:
-                self._advance(_offset(msg))
-            else:
-                logger.warning("schemas reader error", extra={"error": err.str()})
-            return
-        self.state.apply(msg.key(), msg.value())
-        self._advance(_offset(msg) + 1)
-
-    def _advance(self, position: int) -> None:
-        with self._applied:
-            self._position = max(self._position, position)
-            self._applied.notify_all()
-        self._check_ready(position)
-
-    def _check_ready(self, position: int) -> None:
-        end = self._end_at_start
-        if not self.ready.is_set() and end is not None and position >= end:
-            self.ready_after_s = time.monotonic() - self.started_at
-            self.ready.set()
-            logger.info(
-                "registry store ready",
-                extra={"topic": self.topic, "records": self.state.records, "offset": position},
-            )
+    def _apply(self, records: list[Message]) -> None:
+        for msg in records:
+            self.state.apply(msg.key(), msg.value())
 
 
 def ensure_schemas_topic(settings: Settings, topic: str) -> None:

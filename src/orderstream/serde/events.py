@@ -22,16 +22,31 @@ _MILLI = dt.timedelta(milliseconds=1)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
-class OrderCreated:
-    """A customer placed an order (topic ``orders``, key orderId)."""
+class OrderLine:
+    """The fields every order event begins with (who ordered what, for how much), in the
+    order of their Avro records; not an event itself."""
 
-    schema_name: ClassVar[str] = "OrderCreated"
     order_id: str
     customer_id: str
     product_id: str
     quantity: int
     amount_cents: int
     currency: str
+
+
+_LINE_FIELDS = tuple(f.name for f in dataclasses.fields(OrderLine))
+
+
+def line_of(event: OrderLine) -> dict[str, Any]:
+    """The order line of an order event, as keyword arguments for the next event."""
+    return {name: getattr(event, name) for name in _LINE_FIELDS}
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class OrderCreated(OrderLine):
+    """A customer placed an order (topic ``orders``, key orderId)."""
+
+    schema_name: ClassVar[str] = "OrderCreated"
     timestamp: int
 
 
@@ -58,16 +73,10 @@ class InventoryAdjusted:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
-class EnrichedOrder:
+class EnrichedOrder(OrderLine):
     """An order after stock reservation (topic ``enriched-orders``, key orderId)."""
 
     schema_name: ClassVar[str] = "EnrichedOrder"
-    order_id: str
-    customer_id: str
-    product_id: str
-    quantity: int
-    amount_cents: int
-    currency: str
     timestamp: int
     product_name: str
     category: str
@@ -78,32 +87,20 @@ class EnrichedOrder:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
-class PaymentCompleted:
+class PaymentCompleted(OrderLine):
     """The provider took a RESERVED order's payment (topic ``payments-completed``, key orderId)."""
 
     schema_name: ClassVar[str] = "PaymentCompleted"
-    order_id: str
-    customer_id: str
-    product_id: str
-    quantity: int
-    amount_cents: int
-    currency: str
     payment_id: str
     reserved_at: int
     completed_at: int
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
-class PaymentFailed:
+class PaymentFailed(OrderLine):
     """A RESERVED order's payment failed for good (topic ``payments-failed``, key orderId)."""
 
     schema_name: ClassVar[str] = "PaymentFailed"
-    order_id: str
-    customer_id: str
-    product_id: str
-    quantity: int
-    amount_cents: int
-    currency: str
     reason: str
     detail: str | None
     reserved_at: int

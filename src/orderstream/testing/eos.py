@@ -17,16 +17,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from confluent_kafka import (
-    OFFSET_BEGINNING,
-    Consumer,
-    KafkaError,
-    KafkaException,
-    Producer,
-    TopicPartition,
-)
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 
+from orderstream.config import KafkaConfig
 from orderstream.errors import DeserializationError
+from orderstream.kafka.table import TopicTable
 from orderstream.testing.aggregate import Aggregate, decode_value, encode_value
 from orderstream.testing.cluster import LocalCluster
 
@@ -120,32 +115,22 @@ def partitions_of(bootstrap: str, topic: str) -> list[int]:
 
 def read_all(bootstrap: str, topic: str, isolation: str = "read_committed") -> list[Row]:
     """Every visible record of ``topic``: (partition, offset, key, value, headers)."""
-    c = _consumer(bootstrap, isolation)
-    rows: list[Row] = []
+    conf: KafkaConfig = {
+        "bootstrap.servers": bootstrap,
+        "group.id": f"verify-{uuid.uuid4().hex[:8]}",  # never joined: we assign()
+        "isolation.level": isolation,
+        "enable.auto.commit": False,
+    }
+    table = TopicTable(conf, {"bootstrap.servers": bootstrap}, topic, name="eos-verifier")
     try:
-        parts = partitions_of(bootstrap, topic)
-        ends = {p: c.get_watermark_offsets(TopicPartition(topic, p), timeout=10) for p in parts}
-        todo = {p for p, (low, high) in ends.items() if high > low}
-        c.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in todo])
-        deadline = time.monotonic() + 120
-        while todo and time.monotonic() < deadline:
-            batch: list[Any] = c.consume(10_000, 1.0)
-            for msg in batch:
-                err = msg.error()
-                if err is not None:
-                    if err.code() == KafkaError._PARTITION_EOF:
-                        if msg.offset() >= ends[msg.partition()][1]:
-                            todo.discard(msg.partition())
-                        continue
-                    raise RuntimeError(f"reading {topic}: {err.str()}")
-                rows.append(
-                    (msg.partition(), msg.offset(), msg.key(), msg.value(), msg.headers() or [])
-                )
-        if todo:
-            raise RuntimeError(f"reading {topic} did not reach the end of partitions {todo}")
+        records = table.catch_up(timeout_s=120)
     finally:
-        c.close()
-    return rows
+        table.close()
+    return [_row(m) for m in records]
+
+
+def _row(m: Any) -> Row:
+    return m.partition(), m.offset(), m.key(), m.value(), m.headers() or []
 
 
 def committed_offsets(bootstrap: str, group: str, topic: str) -> dict[int, int]:

@@ -465,3 +465,37 @@ def test_pipeline_runs_exactly_once_and_no_password_leaks(
         assert hits == [], hits
     finally:
         stack.down(lambda _line: None)
+
+
+def test_a_topic_table_names_the_refused_topic_and_the_principal(secured: SecureCluster) -> None:
+    """With assign() a refused topic used to be an endless, silent wait (issue 11): the
+    TopicTable raises, in the caller's thread and in its own (the orders view's)."""
+    import asyncio
+
+    from orderstream.kafka.errors import TopicAccessDenied
+    from orderstream.kafka.table import TopicTable
+    from orderstream.services.orders.view import EnrichedOrderView
+
+    topic = "enrichment-stock-changelog"
+    settings = secured.settings("orders")
+    who = f"User:{settings.security.username}"
+    conf = kafka_config(Role.CONSUMER, "t", settings=settings, group_id="orders-view-t")
+    table = TopicTable(conf, kafka_config(Role.ADMIN, "t", settings=settings), topic)
+    try:
+        with pytest.raises(TopicAccessDenied, match=f"{who} reading {topic}.*grant it READ"):
+            table.catch_up(timeout_s=60)
+    finally:
+        table.close()
+    view = EnrichedOrderView(settings, topic, lambda _b: {}, lifecycle_topics=())
+    loop = asyncio.new_event_loop()
+    view.start(loop)
+    try:
+        deadline = time.monotonic() + 60
+        while view.failure is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert isinstance(view.failure, TopicAccessDenied), view.failure
+        assert who in str(view.failure)
+        assert not view.assigned.is_set()
+    finally:
+        view.close()
+        loop.close()

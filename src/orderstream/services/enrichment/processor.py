@@ -44,6 +44,7 @@ from orderstream.serde import (
     PaymentCompleted,
     PaymentFailed,
 )
+from orderstream.serde.events import line_of
 from orderstream.services.enrichment.dedupe import OrderWindow, Verdict
 from orderstream.services.enrichment.parking import ParkedOrders
 from orderstream.services.enrichment.release import ReleaseStage
@@ -331,12 +332,7 @@ class EnrichmentProcessor:
 
     def _emit(self, order: OrderCreated, product: Any, outcome: Reservation, ctx: Emitter) -> None:
         enriched = EnrichedOrder(
-            order_id=order.order_id,
-            customer_id=order.customer_id,
-            product_id=order.product_id,
-            quantity=order.quantity,
-            amount_cents=order.amount_cents,
-            currency=order.currency,
+            **line_of(order),
             timestamp=order.timestamp,
             product_name=product.name if product is not None else "",
             category=product.category if product is not None else "",

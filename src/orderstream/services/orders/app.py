@@ -19,7 +19,7 @@ import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import FastAPI, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -47,6 +47,8 @@ from orderstream.services.orders.openapi import openapi_document
 from orderstream.services.orders.publisher import OrderPublisher
 from orderstream.services.orders.view import EnrichedOrderView
 from orderstream.tracing import active_tracer, server_span
+
+T = TypeVar("T")
 
 MAX_WAIT_S = 30.0
 RETRY_AFTER_S = "1"
@@ -156,35 +158,43 @@ class OrdersApi:
     async def post_batch(self, request: Request) -> Response:
         return await _traced(self._post_batch, "POST /orders/batch", request)
 
-    async def _post_order(self, request: Request) -> Response:
+    async def _parsed(
+        self, request: Request, parse: Callable[[bytes], T]
+    ) -> Response | tuple[str | None, T]:
+        """(the Idempotency-Key, the parsed body), or the early answer that refuses it."""
         early, key, body = await self._refusal(request)
         if early is not None:
             return early
         try:
-            order = parse_order(body)
+            return key, parse(body)
         except ValidationError as exc:
-            self.metrics.refuse("invalid")
-            return _json(422, {"detail": field_errors(exc)})
+            return _json(422, self._invalid(exc))
+
+    def _invalid(self, exc: ValidationError) -> dict[str, Any]:
+        """Count an invalid input; the 422 body that names its fields."""
+        self.metrics.refuse("invalid")
+        return {"detail": field_errors(exc)}
+
+    async def _post_order(self, request: Request) -> Response:
+        parsed = await self._parsed(request, parse_order)
+        if isinstance(parsed, Response):
+            return parsed
+        key, order = parsed
         ingest, _ = self._ready_ingest()
         (result,) = await ingest.publish([order], key, batch=False)
         return _answer(result)
 
     async def _post_batch(self, request: Request) -> Response:
-        early, key, body = await self._refusal(request)
-        if early is not None:
-            return early
-        try:
-            raw = parse_batch(body)
-        except ValidationError as exc:
-            self.metrics.refuse("invalid")
-            return _json(422, {"detail": field_errors(exc)})
+        parsed = await self._parsed(request, parse_batch)
+        if isinstance(parsed, Response):
+            return parsed
+        key, raw = parsed
         items: list[Any] = []
         for item in raw:
             try:
                 items.append(parse_item(item))
             except ValidationError as exc:
-                self.metrics.refuse("invalid")
-                items.append(ItemResult(422, {"detail": field_errors(exc)}))
+                items.append(ItemResult(422, self._invalid(exc)))
         ingest, _ = self._ready_ingest()
         results = [
             {"status": r.status, **r.body} for r in await ingest.publish(items, key, batch=True)
@@ -216,10 +226,14 @@ class OrdersApi:
 
     async def readyz(self, _request: Request) -> Response:
         parts = self.parts
-        view = parts is not None and parts.view.assigned.is_set()
+        failure = None if parts is None else parts.view.failure
+        view = parts is not None and parts.view.assigned.is_set() and failure is None
         kafka = None if parts is None else parts.publisher.circuit.reason
         ready = view and parts is not None and kafka is None
-        return _json(200 if ready else 503, {"ready": ready, "view": view, "kafka": kafka})
+        body: dict[str, Any] = {"ready": ready, "view": view, "kafka": kafka}
+        if failure is not None:  # a refused or missing topic: say what to fix
+            body["view_error"] = str(failure)
+        return _json(200 if ready else 503, body)
 
     async def metrics_text(self, _request: Request) -> Response:
         return Response(generate_latest(self.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -107,6 +107,10 @@ class Readiness(BaseModel):
     ready: bool
     view: bool = Field(description="the enriched-orders view is assigned")
     kafka: str | None = Field(description="why Kafka cannot take writes now; null when it can")
+    view_error: str | None = Field(
+        default=None,
+        description="only when the view's reader stopped: the refused or missing topic and the fix",
+    )
 
 
 MODELS: tuple[type[BaseModel], ...] = (

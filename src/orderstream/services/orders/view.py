@@ -5,25 +5,25 @@ an order's answer carries its final ``status`` and its ``path`` (models.order_vi
 topics are read in no particular order relative to ``enriched-orders``, so their events are kept
 as facts per orderId and the answer is rendered from all of them.
 
-A background thread reads every partition with ``read_committed`` (no group, no commits) and
-keeps the latest outcome per orderId, bounded by ``max_entries`` (oldest forgotten first).
-``wait_for`` lets a request long-poll until its order's outcome is committed.
+A ``TopicTable`` (kafka/table.py) reads every partition with ``read_committed`` (no group, no
+commits) in a thread; the view keeps the latest outcome per orderId, bounded by ``max_entries``
+(oldest forgotten first). ``wait_for`` lets a request long-poll until its order's outcome is
+committed. A refused or missing topic ends the reader with a clear error in ``failure``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import threading
-import uuid
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
+from confluent_kafka import Message
 
-from orderstream.config import Role, Settings, kafka_config
+from orderstream.config import Settings
+from orderstream.kafka.readers import FollowedTable, reader_configs
+from orderstream.kafka.table import TopicTable
 from orderstream.services.orders.models import order_view
 from orderstream.services.topics import PAYMENTS_COMPLETED, PAYMENTS_FAILED, STOCK_RELEASED
 
@@ -34,7 +34,7 @@ DecodeOutcome = Callable[[bytes], Outcome]
 LIFECYCLE_TOPICS = (PAYMENTS_COMPLETED, PAYMENTS_FAILED, STOCK_RELEASED)
 
 
-class EnrichedOrderView:
+class EnrichedOrderView(FollowedTable):
     """The outcome of every committed EnrichedOrder this process has read."""
 
     def __init__(
@@ -46,14 +46,12 @@ class EnrichedOrderView:
         max_entries: int = 1_000_000,
         lifecycle_topics: tuple[str, ...] = LIFECYCLE_TOPICS,
     ) -> None:
-        conf = kafka_config(
-            Role.CONSUMER,
-            "orders-view",
-            settings=settings,
-            group_id=f"orders-view-{uuid.uuid4().hex[:8]}",  # never joined: we assign()
-            overrides={"fetch.wait.max.ms": 10, "fetch.min.bytes": 1},
+        conf, admin = reader_configs(
+            settings, "orders-view", "orders-view", {"fetch.wait.max.ms": 10, "fetch.min.bytes": 1}
         )
-        self._consumer = Consumer(conf)
+        # A cluster without the payments topics (an older topology) still gets its view.
+        self._table = TopicTable(conf, admin, topic, also=lifecycle_topics, name="enriched-view")
+        self._table.subscribe(self._on_records)
         self.topic = topic
         self.lifecycle_topics = lifecycle_topics
         self._decode = decode
@@ -63,23 +61,11 @@ class EnrichedOrderView:
         self._outcomes: OrderedDict[str, Outcome] = OrderedDict()
         self._waiters: dict[str, list[asyncio.Future[Outcome]]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._running = False
-        self._thread: threading.Thread | None = None
-        self.assigned = threading.Event()
         self.undecodable = 0
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
-        self._running = True
-        self._thread = threading.Thread(target=self._follow, name="enriched-view", daemon=True)
-        self._thread.start()
-
-    def close(self) -> None:
-        self._running = False
-        if self._thread is not None:
-            self._thread.join(timeout=3)
-        with contextlib.suppress(RuntimeError, KafkaException):
-            self._consumer.close()
+        self._table.start()
 
     def get(self, order_id: str) -> Outcome | None:
         return self._outcomes.get(order_id)
@@ -121,46 +107,18 @@ class EnrichedOrderView:
 
     # -- reader thread -----------------------------------------------------------------------
 
-    def _assign_all(self) -> bool:
-        try:
-            meta = self._consumer.list_topics(timeout=5)
-        except KafkaException as exc:
-            logger.warning("cannot read metadata of the view topic", extra={"error": str(exc)})
-            return False
-        partitions = meta.topics[self.topic].partitions if self.topic in meta.topics else {}
-        if not partitions:
-            return False
-        # A cluster without the payments topics (an older topology) still gets its view.
-        wanted = [(self.topic, p) for p in partitions] + [
-            (t, p)
-            for t in self.lifecycle_topics
-            if t in meta.topics
-            for p in meta.topics[t].partitions
-        ]
-        self._consumer.assign([TopicPartition(t, p, OFFSET_BEGINNING) for t, p in wanted])
-        self.assigned.set()
-        return True
-
-    def _follow(self) -> None:
-        while self._running and not self._assign_all():
-            threading.Event().wait(1.0)
-        while self._running:
-            try:
-                messages = self._consumer.consume(500, 0.1)
-            except (KafkaException, RuntimeError) as exc:
-                logger.warning("view consumer error", extra={"error": str(exc)})
-                continue
-            read = [pair for m in messages if (pair := self._outcome_of(m)) is not None]
-            batch = [pair for o, fact in read if (pair := self._merge(o, fact)) is not None]
-            if not batch:
-                continue
-            for order_id, outcome in batch:
-                self._outcomes[order_id] = outcome
-            for table in (self._outcomes, self._enriched, self._facts):
-                while len(table) > self._max_entries:
-                    table.popitem(last=False)
-            if self._waiters and self._loop is not None:
-                self._loop.call_soon_threadsafe(self._notify, batch)
+    def _on_records(self, messages: list[Message]) -> None:
+        read = [pair for m in messages if (pair := self._outcome_of(m)) is not None]
+        batch = [pair for o, fact in read if (pair := self._merge(o, fact)) is not None]
+        if not batch:
+            return
+        for order_id, outcome in batch:
+            self._outcomes[order_id] = outcome
+        for table in (self._outcomes, self._enriched, self._facts):
+            while len(table) > self._max_entries:
+                table.popitem(last=False)
+        if self._waiters and self._loop is not None:
+            self._loop.call_soon_threadsafe(self._notify, batch)
 
     def _merge(self, order_id: str, fact: Outcome) -> tuple[str, Outcome] | None:
         """Fold one decoded record in; the order's new answer, once its enrichment is known."""
@@ -174,11 +132,12 @@ class EnrichedOrderView:
             return None
         return order_id, order_view(enriched, self._facts.get(order_id, {}))
 
-    def _outcome_of(self, message: Any) -> tuple[str, Outcome] | None:
-        if message.error() is not None or message.value() is None:
+    def _outcome_of(self, message: Message) -> tuple[str, Outcome] | None:
+        value = message.value()
+        if value is None:
             return None
         try:
-            outcome = self._decode(message.value())
+            outcome = self._decode(value)
         except Exception:  # a poison record in the output topic must not stop the view
             self.undecodable += 1
             return None
