@@ -3,7 +3,9 @@
 One pipeline under load (orders API and a real ``orderstream run enrichment`` process on a 3-node
 cluster whose nodes carry the JMX exporter) is monitored with the shipped rules, their ``for:``
 durations unchanged, and Alertmanager routes to a webhook receiver this module runs. First every
-rule and Grafana expression must return data under load. Then two faults at once, so that both
+rule and Grafana expression must return data under load, and /api/v1/rules lists the rules,
+one of them on lag in seconds (this stack serves what tests/integration/monitoring/test_stack.py
+used to start a stack of its own for). Then two faults at once, so that both
 ``for: 1m`` waits overlap: enrichment is SIGSTOPped (``ConsumerLagHigh`` must reach the webhook,
 and after SIGCONT its resolution) and one broker of three is killed (``KafkaBrokerDown`` and
 ``KafkaUnderReplicatedPartitions`` must reach it).
@@ -289,6 +291,19 @@ def _diagnosis(monitored: Monitored) -> dict[str, object]:
         )
     }
     return {"webhook": monitored.hook.names(), **values}
+
+
+def test_rules_are_loaded_one_on_lag_in_seconds(monitored: Monitored) -> None:
+    stack = monitored.stack
+    answer = httpx.get(f"{stack.prometheus_url}/api/v1/rules", timeout=10).json()
+    rules = [r for g in answer["data"]["groups"] for r in g["rules"]]
+    assert len(rules) == 10
+    assert all(r["health"] != "err" for r in rules), rules
+    on_seconds = [r for r in rules if "kafka_consumergroup_group_lag_seconds" in r["query"]]
+    assert [r["name"] for r in on_seconds] == ["ConsumerLagHigh"]
+    alertmanagers = httpx.get(f"{stack.prometheus_url}/api/v1/alertmanagers", timeout=10)
+    active = alertmanagers.json()["data"]["activeAlertmanagers"]
+    assert [a["url"] for a in active] == [f"{stack.alertmanager_url}/api/v2/alerts"]
 
 
 def _consumed_rate() -> str:
