@@ -37,6 +37,9 @@ ORDER_ID = "orderId"  # the baggage entry
 DEFAULT_RATIO = 0.001
 
 Header = tuple[str, bytes]
+# What an output emitted later (from punctuation) keeps of a record that caused it: the sampled
+# span that handled the record (see ``current_link`` and ``runtime.tracing.Causes``).
+TraceLink = trace.SpanContext
 _tracer: trace.Tracer | None = None
 # The raw trace headers of the record being handled when it is not sampled (no span is made for
 # it): the log lines of that record still name its trace and order.
@@ -179,6 +182,13 @@ def send_span(
     headers: list[Header] = []
     propagate.inject(headers, context=trace.set_span_in_context(span), setter=HEADER_SETTER)
     return span, headers
+
+
+def current_link() -> TraceLink | None:
+    """The span handling the current record, when there is one and it is sampled (a link to
+    an unsampled span would point at nothing in the backend)."""
+    span_context = trace.get_current_span().get_span_context()
+    return span_context if span_context.is_valid and span_context.trace_flags.sampled else None
 
 
 # -- logs ---------------------------------------------------------------------------------------

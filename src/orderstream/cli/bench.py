@@ -25,6 +25,14 @@ app = typer.Typer(help="Benchmarks that print figures.", no_args_is_help=True)
 def tracing_bench(
     records: Annotated[int, typer.Option(min=10_000, help="Input records per scenario")] = 200_000,
     rounds: Annotated[int, typer.Option(min=1, help="Rounds; the best of each counts")] = 2,
+    pipeline: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="Also drain this many orders through a real enrichment process per scenario "
+            "(off, default sampler, 100 %); 0 skips it",
+        ),
+    ] = 0,
     json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
 ) -> None:
     """The exactly-once runtime with tracing off, at the default sampler and at 100 %."""
@@ -32,6 +40,9 @@ def tracing_bench(
     from orderstream.bench.tracing import TracingBench
     from orderstream.tracing import DEFAULT_RATIO
 
+    if pipeline:
+        _pipeline_tracing_bench(pipeline, rounds, json)
+        return
     with bench_cluster_or(None, None, load_settings().cache_dir) as cluster:
         best = TracingBench(cluster, records, lambda *_: None, rounds).measure()
     off = best["off"]
@@ -47,6 +58,39 @@ def tracing_bench(
                 ("off", "off"),
                 (f"default sampler (ratio {DEFAULT_RATIO:g})", "default"),
                 ("ratio 0.01", "0.01"),
+                ("100 %", "all"),
+            )
+        ],
+    )
+
+
+def _pipeline_tracing_bench(orders: int, rounds: int, json: bool) -> None:
+    """``bench tracing --pipeline N``: enrichment orders/s per tracing level, one run."""
+    from orderstream.bench.environment import bench_environment
+    from orderstream.bench.tracing import PipelineTracingBench
+    from orderstream.tracing import DEFAULT_RATIO
+
+    with (
+        bench_environment(load_settings().cache_dir) as (_cluster, settings, home),
+        console.status("benchmarking") as status,
+    ):
+        bench = PipelineTracingBench(settings, home / "run", orders, rounds, status.update)
+        best = bench.measure()
+    off = best["off"]
+    ratios = {name: round(rate / off, 3) for name, rate in best.items()}
+    if json:
+        print_json(
+            {"bench": "tracing-pipeline", "orders": orders, "orders_per_s": best, "vs_off": ratios}
+        )
+        return
+    print_table(
+        f"enrichment with traces, {orders:,} orders per run, exactly-once, 100 ms, 1 instance",
+        ["tracing", "orders/s", "vs off"],
+        [
+            (label, f"{best[key]:,.0f}", f"{ratios[key]:.3f}")
+            for label, key in (
+                ("off", "off"),
+                (f"default sampler (ratio {DEFAULT_RATIO:g})", "default"),
                 ("100 %", "all"),
             )
         ],

@@ -47,6 +47,10 @@ class ScrapeTarget:
     job: str
     ports: tuple[int, ...]
     path: str = "/metrics"
+    # Its own scrape interval (and timeout, which Prometheus bounds by it); None: the global
+    # one. The brokers' JMX exporter walks every MBean per scrape: on a loaded machine that
+    # takes over a second, so a 1 s scrape of it times out and its series come and go.
+    interval_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -86,18 +90,38 @@ def prometheus_config(
         "alerting": {
             "alertmanagers": [{"static_configs": [{"targets": [f"127.0.0.1:{alertmanager_port}"]}]}]
         },
-        "scrape_configs": [
-            {
-                "job_name": t.job,
-                "metrics_path": t.path,
-                "static_configs": [{"targets": [f"127.0.0.1:{p}" for p in t.ports]}],
-            }
-            for t in targets
-        ],
+        "scrape_configs": [_scrape_config(t) for t in targets],
     }
 
 
-def alertmanager_config(webhook_url: str | None) -> dict[str, Any]:
+def _scrape_config(target: ScrapeTarget) -> dict[str, Any]:
+    config: dict[str, Any] = {
+        "job_name": target.job,
+        "metrics_path": target.path,
+        "static_configs": [{"targets": [f"127.0.0.1:{p}" for p in target.ports]}],
+    }
+    if target.interval_s is not None:
+        every = f"{target.interval_s:g}s"
+        config.update(scrape_interval=every, scrape_timeout=every)
+    return config
+
+
+@dataclass(frozen=True)
+class Routing:
+    """Alertmanager's notification delays: the first one of a group waits ``group_wait_s`` (to
+    batch its alerts), changes to it (new alerts, resolutions) at most every ``group_interval_s``.
+    A test shortens them; the rules' ``for:`` durations stay what they are."""
+
+    group_wait_s: float = 5.0
+    group_interval_s: float = 10.0
+
+
+DEFAULT_ROUTING = Routing()
+
+
+def alertmanager_config(
+    webhook_url: str | None, routing: Routing = DEFAULT_ROUTING
+) -> dict[str, Any]:
     """One route; alerts go to ``webhook_url`` when given, else are only shown in the UI."""
     receiver: dict[str, Any] = {"name": "orderstream"}
     if webhook_url:
@@ -106,8 +130,8 @@ def alertmanager_config(webhook_url: str | None) -> dict[str, Any]:
         "route": {
             "receiver": "orderstream",
             "group_by": ["alertname", "group", "topic", "job"],
-            "group_wait": "5s",
-            "group_interval": "10s",
+            "group_wait": f"{routing.group_wait_s:g}s",
+            "group_interval": f"{routing.group_interval_s:g}s",
             "repeat_interval": "1h",
         },
         "receivers": [receiver],
@@ -125,6 +149,7 @@ class MonitoringStack:
         targets: Sequence[ScrapeTarget] | None = None,
         webhook_url: str | None = None,
         interval_s: float = 5.0,
+        routing: Routing = DEFAULT_ROUTING,
     ) -> None:
         self.settings = settings
         self.ports = ports
@@ -132,6 +157,7 @@ class MonitoringStack:
         self._targets = targets
         self._webhook_url = webhook_url
         self._interval = interval_s
+        self._routing = routing
         self.components = (
             Component("lag-exporter", ports.lag_exporter, "/metrics"),
             Component("alertmanager", ports.alertmanager, "/-/ready"),
@@ -166,7 +192,9 @@ class MonitoringStack:
         shutil.copyfile(RULES_FILE, rules)
         prom = prometheus_config(self.targets(), rules, self.ports.alertmanager, self._interval)
         _write_yaml(self.dir / "prometheus.yml", prom)
-        _write_yaml(self.dir / "alertmanager.yml", alertmanager_config(self._webhook_url))
+        _write_yaml(
+            self.dir / "alertmanager.yml", alertmanager_config(self._webhook_url, self._routing)
+        )
         return self.dir / "prometheus.yml"
 
     def process(self, component: Component) -> ManagedProcess:
@@ -195,8 +223,11 @@ class MonitoringStack:
                 str(jaeger_binary(self.settings.cache_dir)),
                 f"--config={self._jaeger_config_file()}",
             ]
-        port = str(component.port)
-        return [sys.executable, "-m", "orderstream.cli", "lag-exporter", "--port", port]
+        port, every = str(component.port), f"{max(self._interval, 0.5):g}"  # its minimum
+        return [
+            *(sys.executable, "-m", "orderstream.cli", "lag-exporter", "--port", port),
+            *("--interval", every),  # as fresh as Prometheus scrapes it
+        ]
 
     def start_tracing(self, report: Report, timeout_s: float = 60.0) -> None:
         """Start Jaeger unless it runs (building it first when the cache has none)."""

@@ -9,9 +9,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import FrozenInstanceError, dataclass
 from pathlib import Path
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from orderstream.state.store import KeyValueStore
+
+if TYPE_CHECKING:
+    from orderstream.tracing import TraceLink
 
 Header = tuple[str, bytes]
 
@@ -147,8 +150,17 @@ class PunctuateContext(Protocol):
     def stores(self, name: str) -> dict[int, KeyValueStore]: ...
 
     def emit(
-        self, topic: str, key: bytes | None, value: bytes | None, headers: Sequence[Header] = ()
-    ) -> None: ...
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        headers: Sequence[Header] = (),
+        caused_by: Sequence[TraceLink] = (),
+    ) -> None:
+        """Produce a record inside the open transaction. ``caused_by``: the trace links of the
+        records it comes from (``orderstream.tracing.current_link`` while each was processed);
+        with tracing on, the output continues the first one's trace and links the others."""
+        ...
 
 
 @runtime_checkable

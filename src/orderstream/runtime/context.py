@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from orderstream.errors import OrderstreamError, TransientError
 from orderstream.kafka.errors import OutputTooLarge
@@ -18,6 +19,9 @@ from orderstream.runtime.api import Header, ProcessorContext, Record
 from orderstream.runtime.dlq import RecordTooLarge
 from orderstream.state import ChangeLoggingStore, KeyValueStore
 from orderstream.state.overlay import Undo, undo
+
+if TYPE_CHECKING:
+    from orderstream.tracing import TraceLink
 
 logger = logging.getLogger(__name__)
 
@@ -146,23 +150,36 @@ class RecordContext:
 
 
 class CycleContext:
-    """The punctuation context: every assigned partition of a store, and emit."""
+    """The punctuation context: every assigned partition of a store, and emit.
+
+    ``causes`` maps the index of an emit in ``emits`` to the trace links it was given: the
+    runtime gives those emits their trace context (``RecordTracer.trace_caused``) when tracing
+    is on, and forgets them otherwise.
+    """
 
     def __init__(self, stores: Stores, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
         self._stores = stores
         self._max = max_bytes
         self.emits: list[Emit] = []
+        self.causes: dict[int, tuple[TraceLink, ...]] = {}
         self.dropped = 0  # outputs over the size limit, not produced
 
     def stores(self, name: str) -> dict[int, KeyValueStore]:
         return dict(self._stores.get(name, {}))
 
     def emit(
-        self, topic: str, key: bytes | None, value: bytes | None, headers: Sequence[Header] = ()
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        headers: Sequence[Header] = (),
+        caused_by: Sequence[TraceLink] = (),
     ) -> None:
         """Buffer an output; one over the size limit is dropped and counted (no record to
         dead-letter: punctuation has no input)."""
         if value is None or len(value) <= self._max:
+            if caused_by:
+                self.causes[len(self.emits)] = tuple(caused_by)
             self.emits.append((topic, key, value, list(headers) if headers else None))
             return
         self.dropped += 1

@@ -190,6 +190,7 @@ class Session:
         """
         self.hot_path.ctx.rollback()
         self.cycle_ctx.emits.clear()
+        self.cycle_ctx.causes.clear()
 
     def _restore_assigned(self) -> None:
         restoring = self.registry.restoring()
@@ -251,6 +252,10 @@ class Session:
         if ctx.dropped:
             self.metrics.dropped_outputs.inc(ctx.dropped)
             ctx.dropped = 0
+        if ctx.causes:  # only a processor that traces names causes (runtime/tracing.py)
+            if self.hot_path.tracer is not None:
+                self.hot_path.tracer.trace_caused(ctx.emits, ctx.causes)
+            ctx.causes.clear()
         if ctx.emits:
             self.checkpoint.wrote = True  # KIP-447 must check this transaction's generation
             self.metrics.pending_out += self.hot_path.produce_emits(ctx.emits)

@@ -18,7 +18,7 @@ Per record, when tracing is on:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -31,6 +31,8 @@ from orderstream.tracing import (
     HEADER_GETTER,
     HEADER_SETTER,
     TRACEPARENT,
+    TraceLink,
+    current_link,
     reset_passthrough,
     set_passthrough,
 )
@@ -134,6 +136,66 @@ class RecordTracer:
                 _inject_emits(ctx.emits, self.tracer)
         finally:
             context.detach(token)
+
+    def trace_caused(self, emits: list[Any], causes: Mapping[int, Sequence[TraceLink]]) -> None:
+        """Trace context for punctuation's outputs that name their causes (``CycleContext``).
+
+        OpenTelemetry's messaging conventions relate a message made from several others by
+        span links. A new root with links would be sampled at the ratio, blind to its links, so
+        nearly every window's stats would go unrecorded even when an order in it was traced:
+        instead its PRODUCER span ``send <topic>`` is the child of the first cause (an alert
+        caused by one order continues that order's trace) and links the others.
+        """
+        for i, links in causes.items():
+            topic, key, value, out_headers = emits[i]
+            span = self.tracer.start_span(
+                f"send {topic}",
+                context=trace.set_span_in_context(trace.NonRecordingSpan(links[0])),
+                kind=_PRODUCER,
+                links=[trace.Link(link) for link in links[1:]],
+                attributes={
+                    "messaging.system": "kafka",
+                    "messaging.operation.type": "send",
+                    "messaging.destination.name": topic,
+                    "orderstream.causes": len(links),
+                },
+            )
+            carried = _untraced(out_headers)
+            propagate.inject(carried, context=trace.set_span_in_context(span), setter=HEADER_SETTER)
+            span.end()
+            emits[i] = (topic, key, value, carried)
+
+
+class Causes:
+    """The trace links of the records behind outputs that punctuation emits later (the sampled
+    orders of a window), by key (e.g. partition and window start), in memory.
+
+    At most ``per_key`` links per key and ``keys`` keys (the oldest key goes first), so keys
+    never popped (revoked partitions, aborted work) cannot grow it. Lost on restart: a trace
+    is a sample, not a record of the business. A processor makes one only when tracing is on
+    (``active_tracer()``), so that tracing off costs it nothing per record.
+    """
+
+    def __init__(self, per_key: int = 16, keys: int = 4096) -> None:
+        self._per_key = per_key
+        self._keys = keys
+        self._by_key: dict[Hashable, list[TraceLink]] = {}
+
+    def note(self, key: Hashable) -> None:
+        """Keep the current record's link (``current_link``) for ``key``, if it is sampled."""
+        link = current_link()
+        if link is None:
+            return
+        links = self._by_key.get(key)
+        if links is None:
+            if len(self._by_key) >= self._keys:
+                del self._by_key[next(iter(self._by_key))]
+            links = self._by_key[key] = []
+        if len(links) < self._per_key:
+            links.append(link)
+
+    def pop(self, key: Hashable) -> tuple[TraceLink, ...]:
+        return tuple(self._by_key.pop(key, ()))
 
 
 def _inject_emits(emits: list[Any], tracer: trace.Tracer) -> None:

@@ -1,7 +1,8 @@
 """``up --monitoring`` (Jaeger, Prometheus, Alertmanager, lag exporter; ``ps --json`` lists them)
 and end to end traces in its real Jaeger: an order posted with a known ``traceparent`` becomes one
 trace with spans from orders, both enrichment stages and analytics, each the child of the one
-before; and a record that fails in enrichment logs a line naming its trace and its order."""
+before; a record that fails in enrichment logs a line naming its trace and its order; and the
+order's window stats, emitted from analytics' punctuation, continue the order's trace."""
 
 from __future__ import annotations
 
@@ -206,6 +207,16 @@ def test_up_monitoring_traces_an_order_across_the_pipeline_and_its_logs_name_it(
     assert len(line["span_id"]) == 16
     poison = _wait_for_span(jaeger, POISON_TRACE_ID, "process orders")
     assert line["span_id"] == poison["spanID"]
+
+    # The order's window closes (punctuation): its order-stats record continues the trace.
+    _wait_for_span(jaeger, TRACE_ID, "send order-stats")
+    trace = _trace(jaeger, TRACE_ID)
+    assert trace is not None
+    assert _causal_chain(trace, "send order-stats", "analytics")[-3:] == [
+        ("send enriched-orders", "enrichment"),
+        ("process enriched-orders", "analytics"),
+        ("send order-stats", "analytics"),
+    ]
 
 
 def _wait_for_log(log_file: Path, event: str, trace_id: str) -> dict[str, Any]:

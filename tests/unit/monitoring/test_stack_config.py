@@ -9,7 +9,7 @@ from pathlib import Path
 
 from orderstream.config import Settings
 from orderstream.monitoring.ports import DEFAULT_PORTS, MonitoringPorts
-from orderstream.monitoring.stack import MonitoringStack, ScrapeTarget
+from orderstream.monitoring.stack import MonitoringStack, Routing, ScrapeTarget
 
 
 def _check(*argv: str) -> str:
@@ -24,8 +24,13 @@ def test_generated_configs_are_valid(tmp_path: Path) -> None:
     stack = MonitoringStack(
         Settings(home=tmp_path),
         MonitoringPorts(19990, 19991, 19992),
-        targets=[ScrapeTarget("orders", (18080,)), ScrapeTarget("kafka", (17071, 17072))],
+        targets=[
+            ScrapeTarget("orders", (18080,)),
+            ScrapeTarget("kafka", (17071, 17072), interval_s=5),
+        ],
         webhook_url="http://127.0.0.1:19999/hook",
+        interval_s=1,
+        routing=Routing(group_wait_s=1, group_interval_s=2),
     )
     prometheus_yml = stack.write_configs()
     assert "SUCCESS" in _check("promtool", "check", "config", str(prometheus_yml))
@@ -39,6 +44,12 @@ def test_generated_configs_are_valid(tmp_path: Path) -> None:
     }
     targets = config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"]
     assert targets == ["127.0.0.1:19991"]
+    kafka = next(j for j in config["scrape_configs"] if j["job_name"] == "kafka")
+    assert (kafka["scrape_interval"], kafka["scrape_timeout"]) == ("5s", "5s")
+    assert config["global"]["scrape_interval"] == "1s"
+    route = json.loads((tmp_path / "monitoring" / "alertmanager.yml").read_text().split("\n", 1)[1])
+    assert (route["route"]["group_wait"], route["route"]["group_interval"]) == ("1s", "2s")
+    assert stack.argv(stack.components[0])[-2:] == ["--interval", "1"]  # the lag exporter
 
 
 def test_default_ports_avoid_the_controller_and_the_ephemeral_range() -> None:

@@ -20,11 +20,13 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from prometheus_client import Counter, Histogram
 
 from orderstream.errors import DeserializationError
 from orderstream.runtime.api import ProcessorContext, PunctuateContext, Record, StoreSpec
+from orderstream.runtime.tracing import Causes
 from orderstream.serde import EnrichedOrder, EventSerde
 from orderstream.services.analytics.events import (
     AnalyticsTopics,
@@ -36,8 +38,9 @@ from orderstream.services.analytics.events import (
 from orderstream.services.analytics.live import LiveView
 from orderstream.services.analytics.model import AnomalyModel, ModelConfig
 from orderstream.services.analytics.store import MODEL, PartitionWindows
-from orderstream.services.analytics.windows import WindowSpec
+from orderstream.services.analytics.windows import WindowAggregate, WindowSpec
 from orderstream.state.store import KeyValueStore
+from orderstream.tracing import active_tracer
 
 logger = logging.getLogger(__name__)
 
@@ -99,6 +102,8 @@ class AnalyticsProcessor:
         self._snapshotted: dict[int, int] = {}  # partition -> model.seen at the last snapshot
         self._last_order_at: dict[int, float] = {}
         self._next_snapshot = 0.0
+        # Tracing on: each window's stats continue the trace of a sampled order counted in it.
+        self._causes = Causes() if active_tracer() is not None else None
 
     # -- per record ----------------------------------------------------------------------------
     def process(self, record: Record, ctx: ProcessorContext) -> None:
@@ -119,6 +124,8 @@ class AnalyticsProcessor:
             LATE_ORDERS_TOTAL.inc()
         else:
             windows.add(store, order)
+            if self._causes is not None:
+                self._causes.note((record.partition, windows.spec.start_of(order.timestamp_ms)))
         self.live.order_seen()
         verdict = self._model(record.partition, store).observe(order)
         if verdict.is_anomaly:
@@ -142,7 +149,7 @@ class AnalyticsProcessor:
             for window in windows.close_due(store):
                 stats = stats_of(window, partition, now_ms)
                 value = self.serde.encode(self.topics.stats, stats)
-                ctx.emit(self.topics.stats, stats.key, value)
+                ctx.emit(self.topics.stats, stats.key, value, **self._caused(partition, window))
                 WINDOWS_CLOSED_TOTAL.inc()
                 delay_ms = now_ms - self.options.window.closes_at(window.start_ms)
                 CLOSE_DELAY.observe(max(delay_ms, 0) / 1000)
@@ -157,6 +164,13 @@ class AnalyticsProcessor:
         if snapshot_models:
             self._next_snapshot = self._clock() + self.options.model_snapshot_ms / 1000
         self.live.cycle_done()
+
+    def _caused(self, partition: int, window: WindowAggregate) -> dict[str, Any]:
+        """``caused_by`` for a window's stats when tracing is on; none otherwise, so that any
+        PunctuateContext serves when it is off."""
+        if self._causes is None:
+            return {}
+        return {"caused_by": self._causes.pop((partition, window.start_ms))}
 
     def _advance_if_idle(
         self, partition: int, windows: PartitionWindows, store: KeyValueStore, now_ms: int
