@@ -36,7 +36,7 @@ class OrdersFollower:
             Role.CONSUMER,
             "orders-ledger",
             settings=settings,
-            group_id=f"orders-ledger-{uuid.uuid4().hex[:8]}",  # never joined: we assign()
+            group_id=settings.named(f"orders-ledger-{uuid.uuid4().hex[:8]}"),  # never joined
             overrides={"fetch.wait.max.ms": 50},
         )
         self._consumer = Consumer(conf)

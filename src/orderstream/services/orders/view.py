@@ -50,7 +50,7 @@ class EnrichedOrderView:
             Role.CONSUMER,
             "orders-view",
             settings=settings,
-            group_id=f"orders-view-{uuid.uuid4().hex[:8]}",  # never joined: we assign()
+            group_id=settings.named(f"orders-view-{uuid.uuid4().hex[:8]}"),  # never joined
             overrides={"fetch.wait.max.ms": 10, "fetch.min.bytes": 1},
         )
         self._consumer = Consumer(conf)
