@@ -7,6 +7,7 @@ passes on its own orders only, and nothing of one copy is touched by the other.
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -18,10 +19,15 @@ from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, KafkaError, 
 from confluent_kafka.admin import AdminClient
 
 from orderstream.config import Role, Settings, kafka_config
-from orderstream.ops.audit import run_audit
+from orderstream.ops.audit import CheckResult, run_audit
 from orderstream.ops.harness import PipelineHarness, ServiceHandle
 from orderstream.ops.seed import product_id, seed_catalog
-from orderstream.platform.topology import default_topology_path, load_topology
+from orderstream.platform.topology import (
+    apply_plan,
+    default_topology_path,
+    load_topology,
+    plan_topology,
+)
 from orderstream.testing.cluster import LocalCluster
 
 pytestmark = pytest.mark.integration
@@ -59,11 +65,29 @@ def copies(
                     handle.ready_or_stop(120.0)
             yield {color: (harnesses[color].settings, started[color]) for color in harnesses}
         finally:
-            list(pool.map(PipelineHarness.stop_all, harnesses.values()))
+            _stop_side_by_side(list(harnesses.values()))
+
+
+def _stop_side_by_side(harnesses: list[PipelineHarness]) -> None:
+    """Every process at once (each finishes its transaction and leaves its group), then
+    ``stop_all`` of each harness, which also covers any stop that failed."""
+    handles = [h for harness in harnesses for h in harness.handles]
+    with ThreadPoolExecutor(max(1, len(handles))) as pool:
+        list(pool.map(_stop_quietly, handles))
+    for harness in harnesses:
+        harness.stop_all()
+
+
+def _stop_quietly(handle: ServiceHandle) -> None:
+    with contextlib.suppress(Exception):  # stop_all stops it again and raises what is left
+        handle.stop()
 
 
 def _prepare_and_start(harness: PipelineHarness) -> dict[str, ServiceHandle]:
-    harness.prepare()  # topics apply + schemas register, under the copy's prefix
+    # topics apply under the copy's prefix; the services register their subjects as they write
+    # (schemas register would cost a CLI process per copy)
+    admin, plan = plan_topology(harness.settings)
+    apply_plan(admin, plan)
     seed_catalog(harness.settings, PRODUCTS, 1_000)
     return _start(harness)
 
@@ -73,7 +97,10 @@ def _start(harness: PipelineHarness) -> dict[str, ServiceHandle]:
     return {
         "orders": harness.start_orders(wait=False),
         "enrichment": harness.start_enrichment(wait=False),
-        "analytics": harness.start_analytics("--window-ms", "1000", wait=False),
+        # short windows, closed soon after the last order: the audit's check 3 settles quickly
+        "analytics": harness.start_analytics(
+            *("--window-ms", "1000", "--grace-ms", "200", "--idle-close-ms", "1000"), wait=False
+        ),
         "payments": harness.start_payments("--latency-ms", "1", "--jitter-ms", "1", wait=False),
     }
 
@@ -93,6 +120,10 @@ def _post_orders(url: str, color: str, count: int) -> set[str]:
             assert answer.status_code in (200, 201, 202), answer.text
             ids.add(order["orderId"])
     return ids
+
+
+def _audit(settings: Settings) -> list[CheckResult]:
+    return run_audit(settings, timeout_s=120)
 
 
 def _order_ids(settings: Settings, topic: str) -> set[str]:
@@ -128,8 +159,10 @@ def test_two_prefixed_pipelines_share_one_cluster_and_registry(
 ) -> None:
     posted = {c: _post_orders(h["orders"].url, c, ORDERS[c]) for c, (_, h) in copies.items()}
 
+    with ThreadPoolExecutor(len(copies)) as pool:  # the two audits side by side
+        audits = dict(zip(copies, pool.map(_audit, (s for s, _ in copies.values())), strict=True))
     for color, (settings, _) in copies.items():
-        results = run_audit(settings, timeout_s=120)
+        results = audits[color]
         failing = [r for r in results if not r.ok]
         assert not failing, f"{color}: {failing}"
         n = ORDERS[color]
