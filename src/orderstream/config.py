@@ -186,6 +186,10 @@ class Settings(BaseSettings):
     # The secured stack hands a service its registry password by path (serde/client.py reads it).
     registry_password_file: Path | None = None
     client_id_prefix: str = "orderstream"
+    # The name of this copy of the pipeline (like Kafka Streams' application.id): it prefixes
+    # every topic, consumer group and transactional.id, so two copies share one cluster and one
+    # registry. "" (the default) is the unprefixed names. See ``prefixed``.
+    prefix: str = ""
     security: SecuritySettings = SecuritySettings()
     compression: CompressionSettings = CompressionSettings()
     # Pass-through librdkafka settings. Secret keys (is_secret_key) are held as SecretStr, so
@@ -199,6 +203,15 @@ class Settings(BaseSettings):
             k: SecretStr(str(v)) if is_secret_key(k) and not isinstance(v, SecretStr) else v
             for k, v in value.items()
         }
+
+    @field_validator("prefix", mode="after")
+    @classmethod
+    def _check_prefix(cls, value: str) -> str:
+        return check_prefix(value)
+
+    def named(self, name: str) -> str:
+        """``name`` (a topic, group or transactional.id) in this copy of the pipeline."""
+        return prefixed(self.prefix, name)
 
     @classmethod
     def settings_customise_sources(
@@ -224,6 +237,34 @@ class Settings(BaseSettings):
         if self.kafka_cache is not None:
             return self.kafka_cache
         return Path.home() / ".cache" / "orderstream"
+
+
+# Kafka's legal topic characters; a prefix leaves room for the longest pipeline name
+# (``payments-outcomes-changelog.dlq``-sized) under Kafka's 249-character limit.
+_PREFIX_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
+PREFIX_MAX = 200
+
+
+def check_prefix(value: str) -> str:
+    """A valid pipeline prefix, or ValueError naming what is wrong with it."""
+    bad = sorted(set(value) - _PREFIX_CHARS)
+    if bad:
+        raise ValueError(
+            f"prefix {value!r} has characters Kafka refuses in topic names ({''.join(bad)!r}); "
+            "use only letters, digits, '.', '_' and '-' (for example ORDERSTREAM_PREFIX=blue.)"
+        )
+    if len(value) > PREFIX_MAX:
+        raise ValueError(f"prefix is {len(value)} characters long; at most {PREFIX_MAX}")
+    return value
+
+
+def prefixed(prefix: str, name: str) -> str:
+    """The one place a pipeline name gets its copy's prefix (topics, groups, transactional ids).
+
+    Registry subjects follow (TopicNameStrategy: ``<prefix><topic>-value``); the registry's own
+    ``_schemas`` topic is the registry's setting and never takes the prefix.
+    """
+    return prefix + name
 
 
 def _config_file() -> Path | None:

@@ -10,7 +10,7 @@ from confluent_kafka.admin import AdminClient
 
 from orderstream.cli.common import console, print_json, print_table
 from orderstream.cli.context import effective_settings
-from orderstream.config import Role, kafka_config
+from orderstream.config import Role, kafka_config, load_settings
 from orderstream.platform.acls import (
     AclPlan,
     Principal,
@@ -18,8 +18,8 @@ from orderstream.platform.acls import (
     declared_grants,
     load_principals,
     matrix,
-    plan_acls,
 )
+from orderstream.platform.acls_prefix import for_prefix, plan_acls_for_prefix
 from orderstream.platform.topology import default_topology_path
 
 app = typer.Typer(
@@ -33,7 +33,14 @@ FileOption = Annotated[
 
 
 def _principals(file: Path | None) -> dict[str, Principal]:
-    return load_principals(file or default_topology_path())
+    """The manifest's principals, their grants on this pipeline copy (ORDERSTREAM_PREFIX)."""
+    return for_prefix(load_principals(file or default_topology_path()), load_settings().prefix)
+
+
+def _plan(admin: AdminClient, file: Path | None) -> AclPlan:
+    """The plan of this pipeline copy; other copies' grants are neither kept nor revoked."""
+    principals = load_principals(file or default_topology_path())
+    return plan_acls_for_prefix(admin, principals, load_settings().prefix)
 
 
 def _admin() -> AdminClient:
@@ -50,7 +57,7 @@ def _print_plan(plan: AclPlan) -> None:
 @app.command()
 def plan(file: FileOption = None) -> None:
     """Print the grants to create and revoke; change nothing."""
-    _print_plan(plan_acls(_admin(), _principals(file)))
+    _print_plan(_plan(_admin(), file))
 
 
 @app.command()
@@ -62,7 +69,7 @@ def apply(
 ) -> None:
     """Print the plan, then create missing grants and revoke undeclared ones (idempotent)."""
     admin = _admin()
-    acl_plan = plan_acls(admin, _principals(file))
+    acl_plan = _plan(admin, file)
     _print_plan(acl_plan)
     if acl_plan.empty:
         return

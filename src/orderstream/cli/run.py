@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from orderstream.cli.context import effective_settings
+from orderstream.config import Settings, check_prefix
 from orderstream.logging import configure_logging
 
 app = typer.Typer(help="Run one orderstream service in the foreground.", no_args_is_help=True)
@@ -142,7 +143,9 @@ def analytics(
     threshold: Annotated[float, typer.Option(help="anomaly score that raises an alert")] = 0.9,
     seed: Annotated[int, typer.Option(help="anomaly model seed")] = 42,
     instance_id: InstanceId = "0",
-    topic_prefix: Annotated[str, typer.Option(help="prefix of its topics and group")] = "",
+    topic_prefix: Annotated[
+        str, typer.Option(help="alias of ORDERSTREAM_PREFIX: prefix of its topics and group")
+    ] = "",
     state_dir: StateDir = None,
     commit_interval_ms: CommitIntervalMs = 100,
     log_level: LogLevel = "INFO",
@@ -155,10 +158,21 @@ def analytics(
 
     _start_runtime_service("analytics", log_level)
     tls = ServerTls.from_options(tls_cert, tls_key)
+    settings = _with_prefix(effective_settings(), topic_prefix)
     args = AnalyticsArgs(
-        host, port, window_ms, grace_ms, idle_close_ms, threshold, seed, topic_prefix, tls
+        host, port, window_ms, grace_ms, idle_close_ms, threshold, seed, settings.prefix, tls
     )
-    run_from_args(effective_settings(), args, instance_id, state_dir, commit_interval_ms)
+    run_from_args(settings, args, instance_id, state_dir, commit_interval_ms)
+
+
+def _with_prefix(settings: Settings, prefix: str) -> Settings:
+    """``--topic-prefix``, kept as an alias of ``ORDERSTREAM_PREFIX`` (it wins when given)."""
+    if not prefix:
+        return settings
+    try:
+        return settings.model_copy(update={"prefix": check_prefix(prefix)})
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--topic-prefix") from None
 
 
 # --- payments (issue 13) --------------------------------------------------------------------

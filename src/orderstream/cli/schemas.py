@@ -9,6 +9,7 @@ import typer
 
 from orderstream.cli.common import console
 from orderstream.cli.context import effective_settings
+from orderstream.config import load_settings, prefixed
 from orderstream.errors import OrderstreamError, SerdeError
 from orderstream.serde.catalog import schemas_dir, topic_schema_texts
 from orderstream.serde.client import RegistryClient, registry_auth
@@ -41,7 +42,9 @@ def _texts(folder: Path | None) -> dict[str, str]:
     texts = topic_schema_texts(folder or schemas_dir())
     if not texts:
         raise SerdeError(f"no .avsc file of TOPIC_SCHEMAS found in {folder or schemas_dir()}")
-    return texts
+    # TopicNameStrategy: a pipeline copy's subjects are its topics', <prefix><topic>-value.
+    prefix = load_settings().prefix
+    return {prefixed(prefix, subject): text for subject, text in texts.items()}
 
 
 @app.command()

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from typing import Annotated
 
 import typer
 
 from orderstream.cli.common import console, print_json, print_table
 from orderstream.config import load_settings
-from orderstream.ops.stack import Stack
+from orderstream.ops.stack import SERVICES, ServiceSpec, Stack
 
 
 def _say(line: str) -> None:
@@ -57,11 +58,30 @@ def _optional(*, secure: bool, monitoring: bool) -> tuple[str, ...]:
     return tuple(name for name, on in (("secure", secure), ("monitoring", monitoring)) if on)
 
 
+PortOffsetOption = Annotated[
+    int,
+    typer.Option(
+        min=0,
+        max=10_000,
+        help="add this to every service port (not the registry's): a second pipeline copy "
+        "(ORDERSTREAM_PREFIX) beside the first, e.g. 100 -> orders on 8180",
+    ),
+]
+
+
+def _services(port_offset: int) -> tuple[ServiceSpec, ...]:
+    """The services of ``up``; the registry is shared by every copy (ORDERSTREAM_REGISTRY_URL)."""
+    return tuple(
+        s if s.name == "registry" else replace(s, port=s.port + port_offset) for s in SERVICES
+    )
+
+
 def up(
     timeout: Annotated[float, typer.Option(help="seconds to wait for each service")] = 120,
     nodes: NodesOption = None,
     secure: SecureOption = False,
     monitoring: MonitoringOption = False,
+    port_offset: PortOffsetOption = 0,
 ) -> None:
     """Start Kafka, topics, registry, schemas and every service that is not running.
 
@@ -70,7 +90,10 @@ def up(
     """
     # load_settings(), not effective_settings(): up decides itself whether to start Kafka.
     stack = Stack(
-        load_settings(), nodes=nodes, optional=_optional(secure=secure, monitoring=monitoring)
+        load_settings(),
+        _services(port_offset),
+        nodes=nodes,
+        optional=_optional(secure=secure, monitoring=monitoring),
     )
     stack.up(_say, timeout_s=timeout)
     _say("stack is up; 'orderstream ps' lists it, 'orderstream down' stops it")

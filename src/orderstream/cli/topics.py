@@ -41,6 +41,8 @@ def apply(
     """Print a plan, then create missing topics, add partitions and alter configs."""
     settings = effective_settings()
     admin, plan = plan_topology(settings, file)
+    if settings.prefix:
+        console.print(f"pipeline prefix {settings.prefix!r} (ORDERSTREAM_PREFIX)", markup=False)
     for line in plan.lines():
         console.print(line, highlight=False, markup=False)
     if plan.refusals:

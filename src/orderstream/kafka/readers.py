@@ -23,7 +23,8 @@ def reader_configs(
         Role.CONSUMER,
         client,
         settings=settings,
-        group_id=f"{group_prefix}-{uuid.uuid4().hex[:8]}",  # never joined: we assign()
+        # never joined (we assign()); under the pipeline's prefix, so a copy's ACLs match it
+        group_id=settings.named(f"{group_prefix}-{uuid.uuid4().hex[:8]}"),
         overrides=overrides,
     )
     return consumer, kafka_config(Role.ADMIN, client, settings=settings)

@@ -138,6 +138,11 @@ class AuditSnapshot:
     failed: dict[str, list[PaymentFailed]] = field(default_factory=lambda: defaultdict(list))
     _followers: dict[str, TopicFollower] = field(default_factory=dict)
     _records: dict[str, list[RawRecord]] = field(default_factory=dict)
+    # The topics of the pipeline copy named by settings.prefix (follow() takes real names).
+    _folded_only: frozenset[str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._folded_only = frozenset(self.settings.named(t) for t in _FOLDED_ONLY)
 
     def follow(self, topic: str) -> list[RawRecord]:
         """Every committed record of ``topic`` read so far (for checks added by others)."""
@@ -156,17 +161,18 @@ class AuditSnapshot:
             (PAYMENTS_FAILED, self._fold_payment_failed),
             (STOCK_RELEASED, self._fold_release),
         ):
-            self.follow(topic)
-            for record in self._catch_up(topic):
+            self.follow(self.settings.named(topic))
+            for record in self._catch_up(self.settings.named(topic)):
                 fold(record)
+        folded = self._folded_only | {self.settings.named(ENRICHED_ORDERS)}
         for topic in self._followers:
-            if topic not in (ENRICHED_ORDERS, *_FOLDED_ONLY):
+            if topic not in folded:
                 self._catch_up(topic)
 
     def _catch_up(self, topic: str) -> list[RawRecord]:
         fresh = self._followers[topic].catch_up()
         # Raw enriched-orders records are kept too: the analytics check needs their offsets.
-        if topic not in _FOLDED_ONLY:
+        if topic not in self._folded_only:
             self._records[topic].extend(fresh)
         return fresh
 
@@ -307,7 +313,8 @@ def check_no_refusal_while_stocked(snap: AuditSnapshot) -> CheckResult:
 
 def check_no_hanging_transactions(snap: AuditSnapshot) -> CheckResult:
     admin = AdminClient(kafka_config(Role.ADMIN, "audit", settings=snap.settings))
-    hanging = {t: open_transactions(admin, t) for t in TRANSACTIONAL_OUTPUTS}
+    outputs = [snap.settings.named(t) for t in TRANSACTIONAL_OUTPUTS]
+    hanging = {t: open_transactions(admin, t) for t in outputs}
     hanging = {t: parts for t, parts in hanging.items() if parts}
     detail = f"{len(TRANSACTIONAL_OUTPUTS)} topics: last stable offset = log end offset"
     if hanging:
@@ -319,8 +326,9 @@ def check_no_hanging_transactions(snap: AuditSnapshot) -> CheckResult:
 
 def check_analytics_windows(snap: AuditSnapshot) -> CheckResult:
     from orderstream.services.analytics.audit import CHECK_NAME, check_analytics_totals
+    from orderstream.services.analytics.events import AnalyticsTopics
 
-    result = check_analytics_totals(snap)
+    result = check_analytics_totals(snap, AnalyticsTopics(snap.settings.prefix))
     return CheckResult(CHECK_NAME, result.ok, result.detail)
 
 

@@ -55,9 +55,10 @@ def payments_deployed(settings: Settings) -> bool:
     """Has the payments group ever committed? A pipeline run without payments (enrichment
     alone, as most fault tests run it) has no payment outcomes to wait for."""
     admin = AdminClient(kafka_config(Role.ADMIN, "audit", settings=settings))
+    group = settings.named(PAYMENTS_GROUP)
     try:
-        futures = admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(PAYMENTS_GROUP)])
-        answer = futures[PAYMENTS_GROUP].result(timeout=15)
+        futures = admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)])
+        answer = futures[group].result(timeout=15)
     except KafkaException:
         return False  # GROUP_ID_NOT_FOUND and the like: never ran
     return any(tp.offset >= 0 for tp in answer.topic_partitions or ())
@@ -71,7 +72,7 @@ def check_reservations_end(snap: AuditSnapshot) -> CheckResult:
             "6b. every reservation ends PAID or released",
             True,
             "payments has never run against this cluster (no committed offsets of group "
-            f"{PAYMENTS_GROUP!r}): reservations are not expected to end",
+            f"{snap.settings.named(PAYMENTS_GROUP)!r}): reservations are not expected to end",
         )
     cutoff = int(time.time() * 1000) - snap.reservation_timeout_ms - GRACE_MS
     reserved = [e for e in snap.enriched.values() if e.status == "RESERVED"]

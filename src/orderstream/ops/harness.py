@@ -85,6 +85,7 @@ class PipelineHarness:
         env["ORDERSTREAM_BOOTSTRAP_SERVERS"] = self.settings.bootstrap_servers
         env["ORDERSTREAM_REGISTRY_URL"] = self.settings.registry_url
         env["ORDERSTREAM_HOME"] = str(self.run_dir)
+        env["ORDERSTREAM_PREFIX"] = self.settings.prefix  # the pipeline copy (topics, groups)
         return env
 
     def prepare(self) -> None:
@@ -121,6 +122,12 @@ class PipelineHarness:
         port = free_port()
         args = ("run", "payments", "--instance-id", instance_id, "--http-port", str(port))
         spec = ServiceSpec(f"payments-{instance_id}", args, port)
+        return self._start(spec, spec.name, ["--log-level", "WARNING", *options], wait)
+
+    def start_analytics(self, *options: str, wait: bool = True) -> ServiceHandle:
+        """``orderstream run analytics`` (dashboard on a free port) with ``options``."""
+        port = free_port()
+        spec = ServiceSpec("analytics", ("run", "analytics", "--port", str(port)), port)
         return self._start(spec, spec.name, ["--log-level", "WARNING", *options], wait)
 
     def _start(self, spec: ServiceSpec, name: str, extra: list[str], wait: bool) -> ServiceHandle:

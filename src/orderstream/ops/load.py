@@ -239,8 +239,9 @@ def load_direct(
 ) -> LoadReport:
     """Produce pre-encoded OrderCreated records with an idempotent producer (acks=all)."""
     serde = EventSerde.from_settings(settings)
+    topic = settings.named(ORDERS)
     try:
-        records = [(o.order_id, serde.encode(ORDERS, o), o.product_id.encode()) for o in orders]
+        records = [(o.order_id, serde.encode(topic, o), o.product_id.encode()) for o in orders]
     finally:
         serde.close()
     producer = Producer(kafka_config(Role.PRODUCER, "load", settings=settings))
@@ -259,7 +260,7 @@ def load_direct(
             delay = began + i / spec.rate - time.perf_counter()
             if delay > 0.001:
                 producer.poll(delay)
-        _produce(producer, order_id, value, [(PRODUCT_HEADER, product)], delivered)
+        _produce(producer, topic, order_id, value, [(PRODUCT_HEADER, product)], delivered)
         report.sent += 1
     producer.flush(60)
     report.seconds = time.perf_counter() - began
@@ -268,6 +269,7 @@ def load_direct(
 
 def _produce(
     producer: Producer,
+    topic: str,
     order_id: str,
     value: bytes,
     headers: list[tuple[str, str | bytes | None]],
@@ -277,7 +279,7 @@ def _produce(
     while True:
         try:
             producer.produce(
-                ORDERS,
+                topic,
                 value,
                 order_id.encode(),
                 headers=headers,

@@ -96,8 +96,8 @@ def _write(settings: Settings, events: list[tuple[str, SeedEvent]], stock: int) 
             failures.append(str(err))
 
     try:
-        for topic, event in events:
-            key = event.product_id.encode()
+        for logical, event in events:
+            key, topic = event.product_id.encode(), settings.named(logical)
             producer.produce(topic, serde.encode(topic, event), key, on_delivery=delivered)
             producer.poll(0)
         left = producer.flush(30)

@@ -80,7 +80,10 @@ class Stack:
     ) -> None:
         self.settings = settings
         self.services = tuple(self._with_configured_port(s) for s in services)
-        self.run_dir = settings.home / "services"
+        # A second copy of the pipeline (ORDERSTREAM_PREFIX) keeps its pids and ports apart.
+        self.run_dir = settings.home / (
+            f"services-{settings.prefix}" if settings.prefix else "services"
+        )
         self.nodes = nodes
         self.parts = parts if parts is not None else optional_parts(settings)
         unknown = set(optional) - set(self.parts)

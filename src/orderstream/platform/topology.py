@@ -23,10 +23,13 @@ from confluent_kafka.admin import (
     NewTopic,
 )
 
-from orderstream.config import Role, Settings, kafka_config
+from orderstream.config import Role, Settings, kafka_config, prefixed
 from orderstream.errors import ConfigError, PlatformError, TopologyError
 
 _TOPIC_KEYS = frozenset({"partitions", "replication_factor", "config"})
+# Topics of the schema registry, not of a pipeline copy: they keep their name under a prefix
+# (the registry's own setting, ``--topic`` of ``orderstream registry``, names its log).
+SHARED_TOPICS = frozenset({"_schemas"})
 
 
 @dataclass(frozen=True)
@@ -72,8 +75,12 @@ def default_topology_path() -> Path:
     return Path(str(resources.files("orderstream.platform").joinpath("topology.toml")))
 
 
-def load_topology(path: Path, brokers: int) -> list[TopicSpec]:
-    """Parse and validate a topology file for a cluster of ``brokers`` nodes."""
+def load_topology(path: Path, brokers: int, prefix: str = "") -> list[TopicSpec]:
+    """Parse and validate a topology file for a cluster of ``brokers`` nodes.
+
+    ``prefix`` (``Settings.prefix``) names the pipeline copy: every topic but the registry's
+    (``SHARED_TOPICS``) takes it.
+    """
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
@@ -87,7 +94,15 @@ def load_topology(path: Path, brokers: int) -> list[TopicSpec]:
     topics = data.get("topics", {})
     if not isinstance(topics, dict) or not topics:
         raise ConfigError(f"topology {path} defines no [topics.<name>] tables")
-    return [_topic_spec(name, body, defaults, brokers, path) for name, body in topics.items()]
+    return [
+        _topic_spec(topic_name(prefix, name), body, defaults, brokers, path)
+        for name, body in topics.items()
+    ]
+
+
+def topic_name(prefix: str, name: str) -> str:
+    """The name under ``prefix`` of a topic that topology.toml declares."""
+    return name if name in SHARED_TOPICS else prefixed(prefix, name)
 
 
 def _topic_spec(
@@ -216,7 +231,7 @@ def plan_topology(settings: Settings, path: Path | None = None) -> tuple[AdminCl
     admin = admin_for(settings)
     path = path or default_topology_path()
     brokers, _ = cluster_snapshot(admin, [])
-    desired = load_topology(path, brokers)
+    desired = load_topology(path, brokers, settings.prefix)
     _, current = cluster_snapshot(admin, [t.name for t in desired])
     return admin, make_plan(desired, current)
 

@@ -7,10 +7,11 @@ without a broker.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import FrozenInstanceError, dataclass
+from dataclasses import FrozenInstanceError, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
+from orderstream.config import prefixed
 from orderstream.state.store import KeyValueStore
 
 if TYPE_CHECKING:
@@ -214,6 +215,11 @@ class RuntimeConfig:
     @property
     def transactional_id(self) -> str:
         return f"{self.app_id}-{self.instance_id}"
+
+    def for_prefix(self, prefix: str) -> RuntimeConfig:
+        """This instance in the copy of the pipeline named ``prefix`` (``Settings.prefix``): its
+        group, restore group, transactional.id and state directory all follow ``app_id``."""
+        return replace(self, app_id=prefixed(prefix, self.app_id))
 
     @property
     def exactly_once(self) -> bool:

@@ -16,7 +16,7 @@ from typing import Any
 
 import fastavro
 
-from orderstream.config import Settings
+from orderstream.config import Settings, prefixed
 from orderstream.errors import DeserializationError, RegistryError, SerializationError
 from orderstream.serde.catalog import NAMESPACE, TOPIC_SCHEMAS, schema_text, value_subject
 from orderstream.serde.client import RegistryClient, registry_auth
@@ -46,8 +46,10 @@ class EventSerde:
         auth: tuple[str, str] | None = None,
         *,
         client: RegistryClient | None = None,
+        prefix: str = "",
     ) -> None:
         self.client = client or RegistryClient(registry_url, auth=auth)
+        self.prefix = prefix  # Settings.prefix: the pipeline copy whose subjects these are
         self._lock = threading.Lock()
         self._writers: dict[tuple[str, type[Any]], _Writer] = {}
         self._readers: dict[int, _Reader] = {}
@@ -59,7 +61,7 @@ class EventSerde:
         # security.ca_file is also trusted for an https registry (the local stack's is signed
         # by the cluster's CA)
         client = RegistryClient(settings.registry_url, auth=auth, ca_file=settings.security.ca_file)
-        return cls(settings.registry_url, client=client)
+        return cls(settings.registry_url, client=client, prefix=settings.prefix)
 
     def encode(self, topic: str, event: Event) -> bytes:
         """Wire-format bytes of ``event`` for ``topic`` (schema registered once, then cached)."""
@@ -106,7 +108,9 @@ class EventSerde:
         if not isinstance(stem, str):
             raise SerializationError(f"{event_type.__name__} is not an event type (no schema_name)")
         text = schema_text(stem)
-        writer = _Writer(self.client.register(subject_for(topic, stem), text), _parse(text))
+        writer = _Writer(
+            self.client.register(subject_for(topic, stem, self.prefix), text), _parse(text)
+        )
         with self._lock:
             self._writers[key] = writer
         return writer
@@ -128,15 +132,18 @@ class EventSerde:
         return reader
 
 
-def subject_for(topic: str, stem: str) -> str:
+def subject_for(topic: str, stem: str, prefix: str = "") -> str:
     """``<topic>-value`` when the topic carries this record, else the record's full name.
 
     A topic can carry a second record type (``orders-by-product`` forwards restocks too);
-    those go under RecordNameStrategy so the topic's own subject keeps a single type.
+    those go under RecordNameStrategy so the topic's own subject keeps a single type. Under a
+    pipeline prefix (``Settings.prefix``) both kinds of subject take it, so two copies of the
+    pipeline evolve their schemas apart on one registry.
     """
-    if TOPIC_SCHEMAS.get(topic) == stem:
+    logical = topic[len(prefix) :] if topic.startswith(prefix) else topic
+    if TOPIC_SCHEMAS.get(logical) == stem:
         return value_subject(topic)
-    return f"{NAMESPACE}.{stem}"
+    return prefixed(prefix, f"{NAMESPACE}.{stem}")
 
 
 def _parse(text: str) -> Any:

@@ -6,6 +6,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from orderstream.config import prefixed
 from orderstream.serde import EnrichedOrder, register_event_type
 from orderstream.services.analytics.latency import LatencySketch
 from orderstream.services.analytics.model import Verdict
@@ -28,23 +29,23 @@ class AnalyticsTopics:
 
     @property
     def enriched(self) -> str:
-        return self.prefix + ENRICHED_ORDERS
+        return prefixed(self.prefix, ENRICHED_ORDERS)
 
     @property
     def stats(self) -> str:
-        return self.prefix + ORDER_STATS
+        return prefixed(self.prefix, ORDER_STATS)
 
     @property
     def alerts(self) -> str:
-        return self.prefix + ORDER_ALERTS
+        return prefixed(self.prefix, ORDER_ALERTS)
 
     @property
     def late(self) -> str:
-        return self.prefix + LATE_ORDERS
+        return prefixed(self.prefix, LATE_ORDERS)
 
     @property
     def changelog(self) -> str:
-        return self.prefix + STATE_CHANGELOG
+        return prefixed(self.prefix, STATE_CHANGELOG)
 
     def all(self) -> tuple[str, ...]:
         return (self.enriched, self.stats, self.alerts, self.late, self.changelog)

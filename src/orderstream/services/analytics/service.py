@@ -18,7 +18,7 @@ import uvicorn
 from confluent_kafka.admin import AdminClient
 from prometheus_client import REGISTRY
 
-from orderstream.config import Role, Settings, kafka_config
+from orderstream.config import Role, Settings, kafka_config, prefixed
 from orderstream.errors import ConfigError, PortInUse
 from orderstream.runtime import ProcessingLoop, RuntimeConfig
 from orderstream.serde import EventSerde, value_subject
@@ -217,7 +217,7 @@ def run_from_args(
     options = args.options()
     runtime = analytics_config(
         instance_id,
-        app_id=args.topic_prefix + APP_ID,
+        app_id=prefixed(args.topic_prefix, APP_ID),  # the CLI passes Settings.prefix
         state_dir=(state_dir or settings.home / "analytics") / instance_id,
         commit_interval_ms=commit_interval_ms,
     )

@@ -26,9 +26,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Protocol
 
+from orderstream.config import prefixed
 from orderstream.errors import DeserializationError
 from orderstream.runtime import (
     KeyValueStore,
@@ -104,6 +105,12 @@ class EnrichmentTopics:
     payments_completed: str = PAYMENTS_COMPLETED
     payments_failed: str = PAYMENTS_FAILED
     stock_released: str = STOCK_RELEASED
+
+    def for_prefix(self, prefix: str) -> EnrichmentTopics:
+        """Every topic of the copy of the pipeline named ``prefix`` (``Settings.prefix``)."""
+        return EnrichmentTopics(
+            **{name: prefixed(prefix, topic) for name, topic in asdict(self).items()}
+        )
 
     def with_private_prefix(self, prefix: str) -> EnrichmentTopics:
         """The same inputs, but internal and output topics of their own."""

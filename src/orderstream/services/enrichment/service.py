@@ -9,7 +9,12 @@ from orderstream.config import Settings
 from orderstream.runtime import RuntimeConfig, run_processor
 from orderstream.serde import EventSerde
 from orderstream.services.enrichment.catalog import ProductCatalog
-from orderstream.services.enrichment.processor import APP_ID, EnrichmentConfig, EnrichmentProcessor
+from orderstream.services.enrichment.processor import (
+    APP_ID,
+    EnrichmentConfig,
+    EnrichmentProcessor,
+    EnrichmentTopics,
+)
 from orderstream.services.topics import ENRICHED_ORDERS, ORDERS_BY_PRODUCT, PRODUCTS
 
 logger = logging.getLogger(__name__)
@@ -38,7 +43,8 @@ def run_enrichment(
 ) -> None:
     """Run one instance until SIGTERM/SIGINT; the catalog is caught up before processing."""
     serde = EventSerde.from_settings(settings)
-    catalog = ProductCatalog(settings, PRODUCTS, serde.decode)
+    catalog = ProductCatalog(settings, settings.named(PRODUCTS), serde.decode)
+    topics = EnrichmentTopics().for_prefix(settings.prefix)
     try:
         catalog.start()
         catalog.wait_caught_up(timeout_s=120.0)
@@ -46,7 +52,8 @@ def run_enrichment(
             "catalog loaded",
             extra={"products": len(catalog), "instance_id": config.instance_id},
         )
-        run_processor(EnrichmentProcessor(serde, catalog, options), config, settings)
+        processor = EnrichmentProcessor(serde, catalog, options, topics=topics)
+        run_processor(processor, config.for_prefix(settings.prefix), settings)
     finally:
         catalog.close()
         serde.close()

@@ -19,7 +19,7 @@ from orderstream.services.orders.follower import OrdersFollower
 from orderstream.services.orders.idempotency import WINDOW_S, IdempotencyLedger
 from orderstream.services.orders.models import OrderRequest, lifecycle_json
 from orderstream.services.orders.publisher import OrderPublisher
-from orderstream.services.orders.view import EnrichedOrderView
+from orderstream.services.orders.view import LIFECYCLE_TOPICS, EnrichedOrderView
 from orderstream.services.topics import ENRICHED_ORDERS, ORDERS
 from orderstream.tls import ServerTls
 
@@ -57,24 +57,28 @@ def _camel(name: str) -> str:
 def components_factory(settings: Settings, *, ack_timeout_s: float = 3.0) -> Any:
     """A builder of the service's parts, run by the app's lifespan."""
 
+    orders, enriched = settings.named(ORDERS), settings.named(ENRICHED_ORDERS)
+    lifecycle = tuple(settings.named(topic) for topic in LIFECYCLE_TOPICS)
+
     def build() -> OrdersComponents:
         serde = EventSerde.from_settings(settings)
         sample = OrderRequest(orderId="schema-check", customerId="c", productId="p", quantity=1)
 
         def register_schema() -> None:
-            serde.encode(ORDERS, order_created(sample))  # the first encode registers it
+            serde.encode(orders, order_created(sample))  # the first encode registers it
 
         return OrdersComponents(
-            publisher=OrderPublisher(settings, ORDERS, ack_timeout_s=ack_timeout_s),
+            publisher=OrderPublisher(settings, orders, ack_timeout_s=ack_timeout_s),
             # the view reads the outcomes as its own least-privilege principal (orders-view)
             view=EnrichedOrderView(
                 view_settings(settings),
-                ENRICHED_ORDERS,
+                enriched,
                 lambda data: outcome_json(serde.decode(data)),
+                lifecycle_topics=lifecycle,
             ),
-            encode_order=lambda order, ts: serde.encode(ORDERS, order_created(order, ts)),
+            encode_order=lambda order, ts: serde.encode(orders, order_created(order, ts)),
             register_schema=register_schema,  # a blocking HTTP call: run off the event loop
-            follower=OrdersFollower(settings, ORDERS, WINDOW_S),
+            follower=OrdersFollower(settings, orders, WINDOW_S),
             ledger=IdempotencyLedger(window_s=WINDOW_S),
         )
 
@@ -94,7 +98,7 @@ def check_registry_access(settings: Settings) -> None:
     serde = EventSerde.from_settings(settings)
     sample = OrderRequest(orderId="schema-check", customerId="c", productId="p", quantity=1)
     try:
-        serde.encode(ORDERS, order_created(sample))
+        serde.encode(settings.named(ORDERS), order_created(sample))
     except RegistryAccessDenied:
         raise
     except (OrderstreamError, OSError) as exc:

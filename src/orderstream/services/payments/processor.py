@@ -29,6 +29,7 @@ from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from orderstream.config import prefixed
 from orderstream.errors import DeserializationError
 from orderstream.runtime import KeyValueStore, ProcessorContext, PunctuateContext, Record, StoreSpec
 from orderstream.serde import EnrichedOrder, PaymentCompleted, PaymentFailed
@@ -101,6 +102,7 @@ class PaymentsProcessor:
         pool: Executor,
         config: PaymentsConfig | None = None,
         clock_ms: Callable[[], int] | None = None,
+        prefix: str = "",  # Settings.prefix: this copy of the pipeline's topics
     ) -> None:
         self._codec = codec
         self._provider = provider
@@ -108,10 +110,13 @@ class PaymentsProcessor:
         self.config = cfg = config or PaymentsConfig()
         self._clock_ms = clock_ms or (lambda: int(time.time() * 1000))
         self.breaker = CircuitBreaker(cfg.breaker_failures, cfg.breaker_open_ms, self._clock_ms)
-        self.input_topics = (ENRICHED_ORDERS,)
+        enriched = prefixed(prefix, ENRICHED_ORDERS)
+        self._completed = prefixed(prefix, PAYMENTS_COMPLETED)
+        self._failed = prefixed(prefix, PAYMENTS_FAILED)
+        self.input_topics = (enriched,)
         self.stores = (
-            StoreSpec(PENDING_STORE, PAYMENTS_PENDING_CHANGELOG, ENRICHED_ORDERS),
-            StoreSpec(OUTCOMES_STORE, PAYMENTS_OUTCOMES_CHANGELOG, ENRICHED_ORDERS),
+            StoreSpec(PENDING_STORE, prefixed(prefix, PAYMENTS_PENDING_CHANGELOG), enriched),
+            StoreSpec(OUTCOMES_STORE, prefixed(prefix, PAYMENTS_OUTCOMES_CHANGELOG), enriched),
         )
         self._waiting: dict[str, Waiting] = {}  # by orderId, oldest first
         self._running: set[Future[Answer]] = set()  # calls holding a worker, abandoned included
@@ -244,7 +249,7 @@ class PaymentsProcessor:
                 o.order_id, o.customer_id, o.product_id, o.quantity, o.amount_cents,
                 o.currency, answer.payment_id, o.enriched_at, now_ms,
             )  # fmt: skip
-            ctx.emit(PAYMENTS_COMPLETED, key, self._codec.encode(PAYMENTS_COMPLETED, event))
+            ctx.emit(self._completed, key, self._codec.encode(self._completed, event))
             self.completed += 1
             return
         outcomes.put(key, FAILED)
@@ -252,7 +257,7 @@ class PaymentsProcessor:
             o.order_id, o.customer_id, o.product_id, o.quantity, o.amount_cents, o.currency,
             answer.reason, answer.detail, o.enriched_at, now_ms,
         )  # fmt: skip
-        ctx.emit(PAYMENTS_FAILED, key, self._codec.encode(PAYMENTS_FAILED, event))
+        ctx.emit(self._failed, key, self._codec.encode(self._failed, event))
         self.failed += 1
 
     def _expire(self, entry: Waiting, store: KeyValueStore, outcomes: KeyValueStore) -> None:

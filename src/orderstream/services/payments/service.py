@@ -69,8 +69,8 @@ def run_payments(
     serde = EventSerde.from_settings(settings)
     provider = SimulatedProvider(rules)
     pool = ThreadPoolExecutor(options.max_in_flight, thread_name_prefix="provider")
-    processor = PaymentsProcessor(serde, provider, pool, options)
-    loop = ProcessingLoop(processor, config, settings)
+    processor = PaymentsProcessor(serde, provider, pool, options, prefix=settings.prefix)
+    loop = ProcessingLoop(processor, config.for_prefix(settings.prefix), settings)
     register_metrics(loop, processor)
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
