@@ -57,8 +57,7 @@ def _camel(name: str) -> str:
 def components_factory(settings: Settings, *, ack_timeout_s: float = 3.0) -> Any:
     """A builder of the service's parts, run by the app's lifespan."""
 
-    orders, enriched = settings.named(ORDERS), settings.named(ENRICHED_ORDERS)
-    lifecycle = tuple(settings.named(topic) for topic in LIFECYCLE_TOPICS)
+    orders = settings.named(ORDERS)
 
     def build() -> OrdersComponents:
         serde = EventSerde.from_settings(settings)
@@ -72,9 +71,9 @@ def components_factory(settings: Settings, *, ack_timeout_s: float = 3.0) -> Any
             # the view reads the outcomes as its own least-privilege principal (orders-view)
             view=EnrichedOrderView(
                 view_settings(settings),
-                enriched,
+                settings.named(ENRICHED_ORDERS),
                 lambda data: outcome_json(serde.decode(data)),
-                lifecycle_topics=lifecycle,
+                lifecycle_topics=tuple(settings.named(t) for t in LIFECYCLE_TOPICS),
             ),
             encode_order=lambda order, ts: serde.encode(orders, order_created(order, ts)),
             register_schema=register_schema,  # a blocking HTTP call: run off the event loop
