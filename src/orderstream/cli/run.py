@@ -136,6 +136,9 @@ def analytics(
         Path | None, typer.Option(help="serve the dashboard over HTTPS with this PEM cert")
     ] = None,
     tls_key: Annotated[Path | None, typer.Option(help="the PEM private key of --tls-cert")] = None,
+    payments_metrics_url: Annotated[
+        str, typer.Option(help="payments' /metrics: the circuit state on the dashboard ('' off)")
+    ] = "http://127.0.0.1:8092/metrics",
 ) -> None:
     """Windows, anomaly alerts and the live dashboard on the exactly-once runtime."""
     from orderstream.services.analytics.service import AnalyticsArgs, run_from_args
@@ -146,8 +149,9 @@ def analytics(
     _exit_when_librdkafka_hangs()
     tls = ServerTls.from_options(tls_cert, tls_key)
     args = AnalyticsArgs(
-        host, port, window_ms, grace_ms, idle_close_ms, threshold, seed, topic_prefix, tls
-    )
+        host, port, window_ms, grace_ms, idle_close_ms, threshold, seed, topic_prefix, tls,
+        payments_metrics_url,
+    )  # fmt: skip
     run_from_args(effective_settings(), args, instance_id, state_dir, commit_interval_ms)
 
 
