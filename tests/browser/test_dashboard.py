@@ -58,7 +58,7 @@ class PaymentsMetrics:
         registry = CollectorRegistry()
         processor = SimpleNamespace(
             breaker=self.breaker, waiting=3, in_flight=0, completed=0, failed=0, expired=0,
-            timeouts=0,
+            timeouts=0, purged=0,
         )  # fmt: skip
         loop = SimpleNamespace(metrics=SimpleNamespace(registry=registry))
         register_metrics(loop, processor)  # type: ignore[arg-type]

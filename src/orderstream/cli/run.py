@@ -179,6 +179,12 @@ def payments(
     max_in_flight: Annotated[int, typer.Option(help="provider calls at a time (pool)")] = 256,
     breaker_failures: Annotated[int, typer.Option(help="failures that open the circuit")] = 5,
     breaker_open_ms: Annotated[int, typer.Option(help="open before a half-open probe")] = 5_000,
+    reservation_timeout_ms: Annotated[
+        int, typer.Option(help="enrichment's T: --deadline-ms must be below it")
+    ] = 300_000,
+    outcome_retention_ms: Annotated[
+        int, typer.Option(help="forget an orderId's outcome after this (>= T, dedupe window)")
+    ] = 2 * 24 * 3600 * 1000,
     log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING")] = "INFO",
 ) -> None:
     """Payments of RESERVED orders on the exactly-once runtime (simulated provider)."""
@@ -215,5 +221,7 @@ def payments(
         max_in_flight=max_in_flight,
         breaker_failures=breaker_failures,
         breaker_open_ms=breaker_open_ms,
+        reservation_timeout_ms=reservation_timeout_ms,
+        outcome_retention_ms=outcome_retention_ms,
     )
     run_payments(settings, config, options, rules)

@@ -124,7 +124,14 @@ def _payments_metrics(breaker: CircuitBreaker) -> str:
     """The text payments' /metrics serves, from the real gauges over a real breaker."""
     registry = CollectorRegistry()
     processor = SimpleNamespace(
-        breaker=breaker, waiting=7, in_flight=0, completed=0, failed=0, expired=0, timeouts=0
+        breaker=breaker,
+        waiting=7,
+        in_flight=0,
+        completed=0,
+        failed=0,
+        expired=0,
+        timeouts=0,
+        purged=0,
     )
     register_metrics(SimpleNamespace(metrics=SimpleNamespace(registry=registry)), processor)  # type: ignore[arg-type]
     return generate_latest(registry).decode()
