@@ -115,8 +115,8 @@ def _figures(created: dict[str, int], paid: Paid, warmup_s: float) -> dict[str, 
         reserved.append(float(reserved_at - ts))
         decided.append(float(completed_at - ts))
 
-    def p(values: list[float], q: float) -> float:
-        return round(percentile(values, q), 1)
+    def p(values: list[float], q: float) -> float | None:
+        return round(percentile(values, q), 1) if values else None  # null, never NaN or 0
 
     return {
         "measured_orders": len(e2e),
