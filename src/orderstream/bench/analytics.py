@@ -104,6 +104,9 @@ class Bench:
         specs = [NewTopic(t.enriched, PARTITIONS), NewTopic(t.enriched + ".dlq", 1)]
         specs.append(NewTopic(t.changelog, PARTITIONS, config={"cleanup.policy": "compact"}))
         specs += [NewTopic(name, 1) for name in (t.stats, t.alerts, t.late)]
+        # analytics also reads the payment outcomes (issue 13): the bench leaves them empty
+        specs += [NewTopic(name, PARTITIONS) for name in t.payment_topics()]
+        specs += [NewTopic(name + ".dlq", 1) for name in (t.paid, t.failed)]
         for name, future in self.admin.create_topics(specs, operation_timeout=30).items():
             try:
                 future.result(40)

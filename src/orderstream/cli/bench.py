@@ -202,6 +202,31 @@ def payments_bench(
     )
 
 
+@app.command("payments-latency")
+def payments_latency_bench(
+    rate: Annotated[int, typer.Option(min=1, help="orders per second offered")] = 1_000,
+    seconds: Annotated[float, typer.Option(min=1, help="seconds of load")] = 20.0,
+    latency_ms: Annotated[float, typer.Option(help="simulated provider latency")] = 10.0,
+    warmup_s: Annotated[float, typer.Option(min=0, help="first seconds left out")] = 2.0,
+    json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
+) -> None:
+    """Order -> PAID p50/p99 through enrichment and payments at --rate (fresh local cluster)."""
+    from orderstream.bench.payments_latency import bench_payments_latency
+
+    with console.status("payments latency bench: cluster, services, load") as status:
+        figures = bench_payments_latency(
+            rate, seconds, latency_ms, warmup_s, lambda line: status.update(line)
+        )
+    if json:
+        print_json({"bench": "payments-latency", **figures})
+        return
+    print_table(
+        f"order -> PAID at {rate:,} orders/s (OrderCreated timestamp to PaymentCompleted readable)",
+        ["figure", "value"],
+        [(k, f"{v:,}" if isinstance(v, int | float) else str(v)) for k, v in figures.items()],
+    )
+
+
 @app.command("orders-tls")
 def orders_tls_bench(
     count: Annotated[int, typer.Option(help="orders per round and side")] = 5_000,

@@ -151,6 +151,9 @@ def analytics(
     log_level: LogLevel = "INFO",
     tls_cert: TlsCert = None,
     tls_key: TlsKey = None,
+    payments_metrics_url: Annotated[
+        str, typer.Option(help="payments' /metrics: the circuit state on the dashboard ('' off)")
+    ] = "http://127.0.0.1:8092/metrics",
 ) -> None:
     """Windows, anomaly alerts and the live dashboard on the exactly-once runtime."""
     from orderstream.services.analytics.service import AnalyticsArgs, run_from_args
@@ -160,8 +163,9 @@ def analytics(
     tls = ServerTls.from_options(tls_cert, tls_key)
     settings = _with_prefix(effective_settings(), topic_prefix)
     args = AnalyticsArgs(
-        host, port, window_ms, grace_ms, idle_close_ms, threshold, seed, settings.prefix, tls
-    )
+        host, port, window_ms, grace_ms, idle_close_ms, threshold, seed, settings.prefix, tls,
+        payments_metrics_url,
+    )  # fmt: skip
     run_from_args(settings, args, instance_id, state_dir, commit_interval_ms)
 
 
@@ -199,6 +203,12 @@ def payments(
     max_in_flight: Annotated[int, typer.Option(help="provider calls at a time (pool)")] = 256,
     breaker_failures: Annotated[int, typer.Option(help="failures that open the circuit")] = 5,
     breaker_open_ms: Annotated[int, typer.Option(help="open before a half-open probe")] = 5_000,
+    reservation_timeout_ms: Annotated[
+        int, typer.Option(help="enrichment's T: --deadline-ms must be below it")
+    ] = 300_000,
+    outcome_retention_ms: Annotated[
+        int, typer.Option(help="forget an orderId's outcome after this (>= T, dedupe window)")
+    ] = 2 * 24 * 3600 * 1000,
     log_level: LogLevel = "INFO",
 ) -> None:
     """Payments of RESERVED orders on the exactly-once runtime (simulated provider)."""
@@ -233,5 +243,7 @@ def payments(
         max_in_flight=max_in_flight,
         breaker_failures=breaker_failures,
         breaker_open_ms=breaker_open_ms,
+        reservation_timeout_ms=reservation_timeout_ms,
+        outcome_retention_ms=outcome_retention_ms,
     )
     run_payments(settings, config, options, rules)

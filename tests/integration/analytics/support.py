@@ -41,6 +41,11 @@ def create_topics(cluster: LocalCluster) -> AnalyticsTopics:
     )
     for name in (topics.stats, topics.alerts, topics.late, topics.enriched + ".dlq"):
         cluster.create_topic(name, partitions=1)
+    # The payment inputs (issue 13) and their tallies' changelogs, which analytics also reads.
+    for name in topics.payment_topics():
+        cluster.create_topic(name, partitions=PARTITIONS)
+    for name in (topics.paid + ".dlq", topics.failed + ".dlq"):
+        cluster.create_topic(name, partitions=1)
     return topics
 
 
@@ -239,6 +244,7 @@ def start_analytics(
     idle_close_ms: int = 0,
     spec: WindowSpec = SPEC,
     instance_id: str = "0",
+    payments_metrics_url: str = "",
 ) -> AnalyticsProcess:
     port = free_port()
     home.mkdir(parents=True, exist_ok=True)
@@ -246,7 +252,7 @@ def start_analytics(
     argv += ["--instance-id", instance_id]
     argv += ["--topic-prefix", topics.prefix, "--window-ms", str(spec.size_ms)]
     argv += ["--grace-ms", str(spec.grace_ms), "--idle-close-ms", str(idle_close_ms)]
-    argv += ["--log-level", "WARNING"]
+    argv += ["--log-level", "WARNING", "--payments-metrics-url", payments_metrics_url]
     env = {k: v for k, v in os.environ.items() if not k.startswith("ORDERSTREAM_")}
     env |= {
         "ORDERSTREAM_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
@@ -263,7 +269,7 @@ def start_analytics(
 
 @contextlib.contextmanager
 def running_analytics(
-    settings: Settings, topics: AnalyticsTopics, home: Path, **kwargs: int
+    settings: Settings, topics: AnalyticsTopics, home: Path, **kwargs: int | str
 ) -> Iterator[AnalyticsProcess]:
     process = start_analytics(settings, topics, home, **kwargs)  # type: ignore[arg-type]
     try:

@@ -21,9 +21,10 @@ from orderstream.serde import EventSerde
 pytestmark = pytest.mark.integration
 
 PRODUCTS = 20
-# kill -9 rounds (payments, then enrichment, per round): each costs ~20 s of the suite's budget,
-# so make test runs one; ORDERSTREAM_TEST_KILLS=3 runs the issue's three of each.
-KILLS = int(os.environ.get("ORDERSTREAM_TEST_KILLS", "1"))
+# kill -9 of payments and enrichment, KILLS times each (the issue asks for three): one round
+# kills payments alone, one enrichment alone, the others both at once (restarted side by side,
+# which also halves the rounds' cost: each waits out a session timeout and a start-up).
+KILLS = int(os.environ.get("ORDERSTREAM_TEST_KILLS", "3"))
 
 
 class Load:
@@ -51,6 +52,40 @@ class Load:
         assert self.error is None, self.error
         assert self.report is not None and self.report.sent == self.count
         assert not self.report.refusals, self.report.refusals
+
+
+class StreamLoad:
+    """Orders at ``rate`` in one-second chunks until ``finish()``: the stream lasts as long
+    as the kill rounds take, however fast the machine, so every kill is mid-stream."""
+
+    def __init__(self, settings: Settings, rate: int, seed: int) -> None:
+        self.sent = 0
+        self.refusals: list[object] = []
+        self.error: BaseException | None = None
+        self._stop = threading.Event()
+
+        def run() -> None:
+            chunk = 0
+            try:
+                while not self._stop.is_set():
+                    spec = LoadSpec(rate, rate, products=PRODUCTS, direct=True, seed=seed + chunk)
+                    orders = build_orders(spec, run_id=f"s{seed}-{chunk}")
+                    report = load_direct(spec, settings, orders, lambda _n: None)
+                    self.sent += report.sent
+                    self.refusals += list(report.refusals.items())
+                    chunk += 1
+            except BaseException as exc:  # reported by finish()
+                self.error = exc
+
+        self._thread = threading.Thread(target=run, name="stream-load", daemon=True)
+        self._thread.start()
+
+    def finish(self, timeout_s: float = 60) -> None:
+        self._stop.set()
+        self._thread.join(timeout_s)
+        assert not self._thread.is_alive(), "the load did not stop"
+        assert self.error is None, self.error
+        assert self.sent > 0 and not self.refusals, self.refusals
 
 
 @pytest.fixture
@@ -147,20 +182,25 @@ def test_20_percent_failures_and_kill_9_of_payments_and_enrichment_mid_stream(
         handle.wait_ready()
     wait_until(snapshot, lambda s: True, "a first read")
     before = set(snapshot.order_ids)
-    producer = Load(settings, 3_000, 200, seed=3)
+    producer = StreamLoad(settings, 100, seed=3)
     try:
-        for victim in (payments, enrichment) * KILLS:
+        rounds = [(payments,), (enrichment,), *[(payments, enrichment)] * (KILLS - 1)]
+        for victims in rounds:
             seen = len(snapshot.paid) + len(snapshot.failed)
-            wait_until(
+            wait_until(  # as soon as payments makes progress again: no fixed waits
                 snapshot,
-                lambda s, n=seen: len(s.paid) + len(s.failed) > n + 50,  # type: ignore[misc]
+                lambda s, n=seen: len(s.paid) + len(s.failed) > n + 20,  # type: ignore[misc]
                 "payments to make progress",
                 120,
             )
-            victim.kill()
-            victim.restart()
+            for victim in victims:
+                victim.kill()
+            for victim in victims:
+                victim.process.start(victim.argv, victim.env)
+            for victim in victims:
+                victim.ready_or_stop(120)
     finally:
-        producer.finish(240)
+        producer.finish()
     wait_until(snapshot, all_settled, "every reservation to be paid or released", 240)
 
     ours = reserved(snapshot) - before

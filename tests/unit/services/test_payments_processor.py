@@ -4,11 +4,14 @@ the payment deadline and recovery of pending orders from the store."""
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable
 from concurrent.futures import Executor, Future
 from typing import Any
 
-from orderstream.errors import DeserializationError
+import pytest
+
+from orderstream.errors import ConfigError, DeserializationError
 from orderstream.serde import EnrichedOrder, PaymentCompleted, PaymentFailed
 from orderstream.services.payments.breaker import BreakerState, CircuitBreaker
 from orderstream.services.payments.processor import (
@@ -28,6 +31,7 @@ from orderstream.services.payments.provider import (
     customer_limit,
     decide,
 )
+from orderstream.services.payments.retention import is_outcome_key
 from orderstream.testing.driver import ProcessorDriver
 
 NOW = 1_000_000
@@ -110,10 +114,12 @@ class Payments:
         )
         self.driver = ProcessorDriver(self.processor)
 
-    def reserve(self, order_id: str, status: str = "RESERVED", partition: int = 0) -> None:
+    def reserve(
+        self, order_id: str, status: str = "RESERVED", partition: int = 0, age_ms: int = 0
+    ) -> None:
         order = EnrichedOrder(
-            order_id, "c1", "p1", 2, 3000, "EUR", self.now - 10, "Lamp", "home", status,  # type: ignore[arg-type]
-            None if status == "RESERVED" else "OUT_OF_STOCK", 5, self.now,
+            order_id, "c1", "p1", 2, 3000, "EUR", self.now - 10 - age_ms, "Lamp", "home", status,  # type: ignore[arg-type]
+            None if status == "RESERVED" else "OUT_OF_STOCK", 5, self.now - age_ms,
         )  # fmt: skip
         value = self.codec.encode("enriched-orders", order)
         self.driver.pipe("enriched-orders", order_id.encode(), value, partition=partition)
@@ -121,6 +127,11 @@ class Payments:
     def tick(self, advance_ms: int = 100) -> None:
         self.now += advance_ms
         self.driver.punctuate(self.now)
+
+    def outcomes(self, partition: int = 0) -> dict[bytes, bytes]:
+        """The outcome per orderId (without the retention queue's keys)."""
+        stored = self.driver.store(OUTCOMES_STORE, partition)
+        return {k: v for k, v in stored.items() if is_outcome_key(k)}
 
     def events(self, topic: str) -> list[Any]:
         return [self.codec.decode(o.value) for o in self.driver.outputs(topic)]
@@ -140,7 +151,7 @@ def test_a_reserved_order_is_paid_once_and_keyed_by_order_id() -> None:
     assert p.driver.outputs("payments-completed")[0].key == b"o1"
     assert p.provider.calls == ["o1"]
     assert p.driver.store(PENDING_STORE) == {}
-    assert p.driver.store(OUTCOMES_STORE) == {b"o1": b"P"}
+    assert p.outcomes() == {b"o1": b"P"}
 
 
 def test_rejected_orders_are_never_paid() -> None:
@@ -214,9 +225,85 @@ def test_an_order_past_its_deadline_is_given_up_and_voided() -> None:
     p.tick()
     p.tick(6_000)
     assert p.driver.outputs("payments-completed") == p.driver.outputs("payments-failed") == []
-    assert p.driver.store(OUTCOMES_STORE) == {b"o1": b"X"}
+    assert p.outcomes() == {b"o1": b"X"}
     p.pool.release()
     assert p.provider.voided == ["o1"]
+
+
+def test_a_deadline_at_or_above_the_reservation_timeout_is_refused_at_start_up() -> None:
+    with pytest.raises(ConfigError, match="not below the reservation timeout T = 300000"):
+        PaymentsConfig(payment_deadline_ms=300_000)  # enrichment's default T
+    with pytest.raises(ConfigError, match="--deadline-ms 9000 is not below .* T = 5000"):
+        Payments(payment_deadline_ms=9_000, reservation_timeout_ms=5_000)
+    with pytest.raises(ConfigError, match="--outcome-retention-ms 1000 is below 5000"):
+        PaymentsConfig(
+            payment_deadline_ms=4_000, reservation_timeout_ms=5_000, outcome_retention_ms=1_000
+        )
+    assert PaymentsConfig(payment_deadline_ms=9_000, reservation_timeout_ms=None)  # T unknown
+
+
+def test_an_order_consumed_past_its_deadline_is_never_sent_to_the_provider() -> None:
+    """payments was down longer than the deadline: the reservation is T's to release, so a
+    late answer cannot land after the release (audit 6c)."""
+    p = Payments(payment_deadline_ms=5_000, reservation_timeout_ms=8_000)
+    p.reserve("late", age_ms=5_001)
+    p.reserve("young", age_ms=4_000)
+    for _ in range(3):
+        p.tick()
+    assert p.provider.calls == ["young"]
+    assert [e.order_id for e in p.events("payments-completed")] == ["young"]
+    assert p.outcomes() == {b"late": b"X", b"young": b"P"}
+    assert p.provider.voided == ["late"] and p.processor.expired == 1
+    p.reserve("late", age_ms=5_001)  # seen again: it has its outcome, nothing happens
+    p.tick()
+    assert p.provider.calls == ["young"] and p.processor.expired == 1
+
+
+def test_an_answer_after_the_deadline_is_voided_not_paid() -> None:
+    p = Payments(payment_deadline_ms=5_000, reservation_timeout_ms=8_000)
+    p.pool.hold = True
+    p.reserve("o1")
+    p.tick(4_900)
+    p.pool.release()  # answered, but only collected by the next punctuation...
+    p.tick(200)  # ...which is past the deadline: given up first, never paid
+    assert p.events("payments-completed") == [] and p.outcomes() == {b"o1": b"X"}
+
+
+def test_outcomes_are_forgotten_after_their_retention_oldest_first() -> None:
+    p = Payments(
+        payment_deadline_ms=1_000, reservation_timeout_ms=2_000, outcome_retention_ms=10_000
+    )
+    p.reserve("o1")
+    p.tick()
+    p.tick(4_000)
+    p.reserve("o2")
+    p.tick()
+    assert set(p.outcomes()) == {b"o1", b"o2"}
+    p.tick(6_000)  # o1 decided 10,000 ms ago
+    assert set(p.outcomes()) == {b"o2"} and p.processor.purged == 1
+    p.tick(4_000)
+    assert p.outcomes() == {} and p.processor.purged == 2
+    assert p.driver.store(OUTCOMES_STORE) == {b"\x00Q": struct.pack(">qq", 2, 2)}
+    # The purge is in the transaction: its deletes reach the changelog as tombstones.
+    tombstones = [o.key for o in p.driver.outputs("payments-outcomes-changelog") if o.value is None]
+    assert b"o1" in tombstones and b"o2" in tombstones
+
+
+def test_a_purge_looks_at_most_at_its_budget_per_punctuation() -> None:
+    p = Payments(
+        payment_deadline_ms=1_000, reservation_timeout_ms=2_000, outcome_retention_ms=2_000,
+        purge_budget=2,
+    )  # fmt: skip
+    for i in range(5):
+        p.reserve(f"o{i}")
+    p.tick()
+    p.tick()
+    assert len(p.outcomes()) == 5
+    p.tick(3_000)
+    assert len(p.outcomes()) == 3
+    p.tick()
+    p.tick()
+    assert p.outcomes() == {}
 
 
 def test_a_new_instance_finds_the_pending_orders_in_the_store() -> None:

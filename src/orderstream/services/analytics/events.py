@@ -11,12 +11,15 @@ from orderstream.serde import EnrichedOrder, register_event_type
 from orderstream.services.analytics.latency import LatencySketch
 from orderstream.services.analytics.model import Verdict
 from orderstream.services.analytics.windows import OrderFacts, WindowAggregate
-from orderstream.services.topics import ENRICHED_ORDERS
+from orderstream.services.topics import ENRICHED_ORDERS, PAYMENTS_COMPLETED, PAYMENTS_FAILED
 
 ORDER_STATS = "order-stats"
 ORDER_ALERTS = "order-alerts"
 LATE_ORDERS = "enriched-orders.late"
 STATE_CHANGELOG = "analytics-state-changelog"
+# The payment tallies, one store per input topic (a store follows one source topic's partitions).
+PAID_CHANGELOG = "analytics-paid-changelog"
+FAILED_CHANGELOG = "analytics-failed-changelog"
 MODEL_NAME = "river.anomaly.HalfSpaceTrees"
 APP_ID = "analytics"  # consumer group and transactional.id prefix
 
@@ -47,8 +50,31 @@ class AnalyticsTopics:
     def changelog(self) -> str:
         return prefixed(self.prefix, STATE_CHANGELOG)
 
+    @property
+    def paid(self) -> str:
+        return prefixed(self.prefix, PAYMENTS_COMPLETED)
+
+    @property
+    def failed(self) -> str:
+        return prefixed(self.prefix, PAYMENTS_FAILED)
+
+    @property
+    def paid_changelog(self) -> str:
+        return prefixed(self.prefix, PAID_CHANGELOG)
+
+    @property
+    def failed_changelog(self) -> str:
+        return prefixed(self.prefix, FAILED_CHANGELOG)
+
+    def payment_topics(self) -> tuple[str, ...]:
+        """The payment inputs, their DLQs and the tallies' changelogs (all partitioned)."""
+        return (self.paid, self.failed, self.paid_changelog, self.failed_changelog)
+
     def all(self) -> tuple[str, ...]:
-        return (self.enriched, self.stats, self.alerts, self.late, self.changelog)
+        return (
+            self.enriched, self.stats, self.alerts, self.late, self.changelog,
+            *self.payment_topics(), self.paid + ".dlq", self.failed + ".dlq",
+        )  # fmt: skip
 
 
 @register_event_type

@@ -16,6 +16,7 @@ from typing import Any
 
 from orderstream.services.analytics.events import OrderAlert
 from orderstream.services.analytics.latency import LatencySketch
+from orderstream.services.analytics.payments import Tally, payments_json, summed
 from orderstream.services.analytics.store import Totals
 from orderstream.services.analytics.windows import WindowAggregate, WindowSpec, merge_all
 
@@ -33,6 +34,18 @@ class ConsumerLag:
     lag: int
     partitions: int
     seconds: float = 0.0  # age of the oldest unconsumed record
+
+
+@dataclass(frozen=True)
+class CircuitView:
+    """The payment circuit as last read from payments' /metrics; ``state`` None: unknown."""
+
+    state: str | None = None  # "closed", "half-open", "open"
+    detail: str = "not read yet"
+    opened: int | None = None  # times it opened
+    waiting: int | None = None  # orders waiting for a payment
+    checked_at: float = 0.0
+    source: str = ""
 
 
 @dataclass
@@ -58,6 +71,10 @@ class LiveView:
         self._lag_at = 0.0
         self._seen = 0
         self._rate_samples: deque[tuple[float, int]] = deque()
+        self._paid: dict[int, Tally] = {}
+        self._failed: dict[int, Tally] = {}
+        self._circuit = CircuitView()
+        self.circuit_stale_s = 10.0  # an older reading is shown as unknown (the poller is stuck)
         self.seq = 0
 
     # -- writers -------------------------------------------------------------------------------
@@ -86,6 +103,15 @@ class LiveView:
         with self._lock:
             for partition in set(self._partitions) - keep:
                 del self._partitions[partition]
+
+    def payment_state(self, paid: Mapping[int, Tally], failed: Mapping[int, Tally]) -> None:
+        """The payment tallies of the assigned partitions, after a commit cycle."""
+        with self._lock:
+            self._paid, self._failed = dict(paid), dict(failed)
+
+    def set_circuit(self, circuit: CircuitView) -> None:
+        with self._lock:
+            self._circuit = circuit
 
     def set_lag(self, lag: list[ConsumerLag]) -> None:
         with self._lock:
@@ -181,6 +207,24 @@ class LiveView:
             ],
             "lagUpdatedAt": int(self._lag_at * 1000),
             "alerts": [_alert_json(a) for a in self._alerts],
+            "payments": payments_json(
+                summed(self._paid.values()), summed(self._failed.values()), totals.revenue_cents
+            ),
+            "circuit": self._circuit_json(),
+        }
+
+    def _circuit_json(self) -> dict[str, Any]:
+        c = self._circuit
+        state, detail = c.state, c.detail
+        if state is not None and self._clock() - c.checked_at > self.circuit_stale_s:
+            state, detail = None, f"no reading for over {self.circuit_stale_s:.0f} s"
+        return {
+            "state": state or "unknown",
+            "detail": detail,
+            "opened": c.opened,
+            "waiting": c.waiting,
+            "checkedAt": int(c.checked_at * 1000),
+            "source": c.source,
         }
 
     def _windows(self) -> list[tuple[int, WindowAggregate, bool]]:

@@ -24,7 +24,6 @@ from typing import Any
 
 from prometheus_client import Counter, Histogram
 
-from orderstream.errors import DeserializationError
 from orderstream.runtime.api import ProcessorContext, PunctuateContext, Record, StoreSpec
 from orderstream.runtime.tracing import Causes
 from orderstream.serde import EnrichedOrder, EventSerde
@@ -37,6 +36,13 @@ from orderstream.services.analytics.events import (
 )
 from orderstream.services.analytics.live import LiveView
 from orderstream.services.analytics.model import AnomalyModel, ModelConfig
+from orderstream.services.analytics.payments import (
+    FAILED_STORE,
+    PAID_STORE,
+    count_payment,
+    payment_stores,
+    tallies,
+)
 from orderstream.services.analytics.store import MODEL, PartitionWindows
 from orderstream.services.analytics.windows import WindowAggregate, WindowSpec
 from orderstream.state.store import KeyValueStore
@@ -78,6 +84,9 @@ class AnalyticsOptions:
     idle_close_ms: int | None = 5_000
     model_snapshot_ms: int = 5_000
     topics: AnalyticsTopics = field(default_factory=AnalyticsTopics)
+    # Where the dashboard reads the payment circuit's state (payments' /metrics); "": nowhere,
+    # the dashboard shows it as unknown.
+    payments_metrics_url: str = "http://127.0.0.1:8092/metrics"
 
 
 class AnalyticsProcessor:
@@ -95,8 +104,11 @@ class AnalyticsProcessor:
         self.live = live or LiveView(self.options.window)
         self._clock = clock
         self.topics = topics = self.options.topics
-        self.input_topics: tuple[str, ...] = (topics.enriched,)
-        self.stores: tuple[StoreSpec, ...] = (StoreSpec(STORE, topics.changelog, topics.enriched),)
+        self.input_topics: tuple[str, ...] = (topics.enriched, topics.paid, topics.failed)
+        self.stores: tuple[StoreSpec, ...] = (
+            StoreSpec(STORE, topics.changelog, topics.enriched),
+            *payment_stores(topics),
+        )
         self._windows: dict[int, PartitionWindows] = {}
         self._models: dict[int, AnomalyModel] = {}
         self._snapshotted: dict[int, int] = {}  # partition -> model.seen at the last snapshot
@@ -108,10 +120,9 @@ class AnalyticsProcessor:
     # -- per record ----------------------------------------------------------------------------
     def process(self, record: Record, ctx: ProcessorContext) -> None:
         event = self.serde.decode(record.value)
-        if not isinstance(event, EnrichedOrder):
-            raise DeserializationError(
-                f"{record.topic} carries {type(event).__name__}, not EnrichedOrder"
-            )
+        if type(event) is not EnrichedOrder:
+            count_payment(record, event, self.topics, ctx.store)
+            return
         order = facts_of(event)
         store = ctx.store(STORE)
         windows = self._partition_windows(record.partition)
@@ -163,6 +174,7 @@ class AnalyticsProcessor:
             self.live.partition_state(partition, windows.totals(store), open_windows)
         if snapshot_models:
             self._next_snapshot = self._clock() + self.options.model_snapshot_ms / 1000
+        self.live.payment_state(tallies(ctx.stores(PAID_STORE)), tallies(ctx.stores(FAILED_STORE)))
         self.live.cycle_done()
 
     def _caused(self, partition: int, window: WindowAggregate) -> dict[str, Any]:

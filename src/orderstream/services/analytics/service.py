@@ -23,6 +23,7 @@ from orderstream.errors import ConfigError, PortInUse
 from orderstream.runtime import ProcessingLoop, RuntimeConfig
 from orderstream.serde import EventSerde, value_subject
 from orderstream.services.analytics.app import create_app
+from orderstream.services.analytics.circuit import CircuitPoller
 from orderstream.services.analytics.events import (
     APP_ID,
     ORDER_ALERTS,
@@ -142,9 +143,11 @@ class AnalyticsService:
         )
         lag = LagPoller(admin, self.live, consumer_config=lag_consumers)
         lag.start()
+        circuit = CircuitPoller(self.options.payments_metrics_url, self.live)
+        circuit.start()
         logger.info(
             "analytics dashboard",
-            extra={"url": self.http.url},
+            extra={"url": self.http.url, "payments_metrics": self.options.payments_metrics_url},
         )
         try:
             self.loop.run()
@@ -152,6 +155,7 @@ class AnalyticsService:
             self.server.should_exit = True
             web.join(timeout=10)
             lag.stop()
+            circuit.stop()
             self.serde.close()
 
     def stop(self) -> None:
@@ -192,6 +196,7 @@ class AnalyticsArgs:
     seed: int
     topic_prefix: str = ""
     tls: ServerTls | None = None
+    payments_metrics_url: str = AnalyticsOptions.payments_metrics_url
 
     def options(self) -> AnalyticsOptions:
         if not 0 < self.threshold <= 1:
@@ -203,6 +208,7 @@ class AnalyticsArgs:
             model=ModelConfig(seed=self.seed, threshold=self.threshold),
             idle_close_ms=self.idle_close_ms or None,
             topics=AnalyticsTopics(self.topic_prefix),
+            payments_metrics_url=self.payments_metrics_url,
         )
 
 

@@ -14,8 +14,15 @@ leaves the order pending: the next owner calls the provider again with the same 
 (the orderId) and gets the same answer. An orderId with an outcome is never paid again.
 
 An order still waiting ``payment_deadline_ms`` after its reservation is given up silently
-(a call that answers later is voided): enrichment's reservation timeout, a little longer,
-releases its stock, so the order is never both paid and released. Pending orders are found
+(a call that answers later is voided): enrichment's reservation timeout T, longer, releases
+its stock, so the order is never both paid and released. That holds only while the deadline is
+below T, so a configuration with a deadline at or above T is refused at start-up; an order
+consumed when it is already past its deadline (payments was down or behind) is given up at
+once, without a provider call. Each punctuation gives up overdue orders before it collects
+answers, so no answer is ever turned into a payment past the deadline.
+
+Outcomes are forgotten ``outcome_retention_ms`` after their decision (retention.py), by the
+same punctuation. Pending orders are found
 again after a rebalance, a restart or an aborted transaction by re-reading the (small) pending
 store.
 """
@@ -30,7 +37,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from orderstream.config import prefixed
-from orderstream.errors import DeserializationError
+from orderstream.errors import ConfigError, DeserializationError
 from orderstream.runtime import KeyValueStore, ProcessorContext, PunctuateContext, Record, StoreSpec
 from orderstream.serde import EnrichedOrder, PaymentCompleted, PaymentFailed
 from orderstream.services.payments.breaker import CircuitBreaker
@@ -40,6 +47,7 @@ from orderstream.services.payments.provider import (
     PaymentProvider,
     PaymentRequest,
 )
+from orderstream.services.payments.retention import purge, record_outcome
 from orderstream.services.topics import (
     ENRICHED_ORDERS,
     PAYMENTS_COMPLETED,
@@ -66,11 +74,19 @@ class Codec(Protocol):
     def decode(self, data: bytes | None) -> Any: ...
 
 
+DAY_MS = 24 * 3600 * 1000
+
+
 @dataclass(frozen=True)
 class PaymentsConfig:
-    """``payment_deadline_ms`` must stay below enrichment's reservation timeout."""
+    """``payment_deadline_ms`` must stay below enrichment's reservation timeout (checked
+    against ``reservation_timeout_ms``, enrichment's default unless told; None: not known)."""
 
     payment_deadline_ms: int = 240_000
+    reservation_timeout_ms: int | None = 300_000
+    # >= T and >= enrichment's dedupe window (24 h by default): see retention.py.
+    outcome_retention_ms: int = 2 * DAY_MS
+    purge_budget: int = 1_000  # queue entries a punctuation looks at per partition
     call_timeout_ms: int = 2_000
     # Calls finish in a commit cycle at the earliest (outcomes are collected by punctuation), so
     # throughput is about max_in_flight / (provider latency + commit interval).
@@ -79,6 +95,25 @@ class PaymentsConfig:
     rescan_interval_ms: int = 5_000
     breaker_failures: int = 5
     breaker_open_ms: int = 5_000
+
+    def __post_init__(self) -> None:
+        t = self.reservation_timeout_ms
+        if self.payment_deadline_ms <= 0:
+            raise ConfigError(f"--deadline-ms must be positive, got {self.payment_deadline_ms}")
+        if t is not None and self.payment_deadline_ms >= t:
+            raise ConfigError(
+                f"--deadline-ms {self.payment_deadline_ms} is not below the reservation timeout "
+                f"T = {t} ms: a payment could complete after enrichment released its stock. "
+                "Give payments a deadline below enrichment's --reservation-timeout-ms (leave "
+                "a margin for enrichment's lag), or pass payments the T enrichment runs with."
+            )
+        floor = max(t or 0, self.payment_deadline_ms)
+        if self.outcome_retention_ms < floor:
+            raise ConfigError(
+                f"--outcome-retention-ms {self.outcome_retention_ms} is below {floor} ms (the "
+                "reservation timeout): an outcome would be forgotten while its order can still "
+                "settle; keep it at least T and enrichment's dedupe window (24 h by default)"
+            )
 
 
 @dataclass
@@ -122,7 +157,7 @@ class PaymentsProcessor:
         self._running: set[Future[Answer]] = set()  # calls holding a worker, abandoned included
         self._scanned: dict[int, KeyValueStore] = {}
         self._next_rescan_ms = 0
-        self.completed = self.failed = self.expired = 0
+        self.completed = self.failed = self.expired = self.purged = 0
         self.calls = self.timeouts = self.unavailable = 0
 
     @property
@@ -143,10 +178,14 @@ class PaymentsProcessor:
         pending = ctx.store(PENDING_STORE)
         if ctx.store(OUTCOMES_STORE).get(key) is not None or pending.get(key) is not None:
             return  # already paid, failed or waiting: the provider is never asked twice
+        now_ms = self._clock_ms()
+        if now_ms > order.enriched_at + self.config.payment_deadline_ms:
+            self._give_up(order, ctx.store(OUTCOMES_STORE), now_ms, "consumed past its deadline")
+            return
         pending.put(key, record.value or b"")
         entry = self._waiting[order.order_id] = Waiting(record.partition, order)
         if self.in_flight < self.config.max_in_flight and self.breaker.allow():
-            self._call(entry, self._clock_ms())  # at once: punctuation collects the answer
+            self._call(entry, now_ms)  # at once: punctuation collects the answer
 
     # -- punctuation: calls, outcomes, deadlines ----------------------------------------------
 
@@ -159,12 +198,15 @@ class PaymentsProcessor:
             if store is None or store.get(order_id.encode()) is None:
                 del self._waiting[order_id]  # revoked, or decided in a committed cycle
             elif now_ms > entry.order.enriched_at + self.config.payment_deadline_ms:
-                self._expire(entry, store, outcomes[entry.partition])
+                self._expire(entry, store, outcomes[entry.partition], now_ms)
         self._start_calls(now_ms)
         for entry in list(self._waiting.values()):
             if entry.call is not None:
                 p = entry.partition
                 self._collect(entry, now_ms, pending[p], outcomes[p], ctx)
+        cfg = self.config
+        for store in outcomes.values():
+            self.purged += purge(store, now_ms, cfg.outcome_retention_ms, cfg.purge_budget)
 
     def _rescan(self, pending: dict[int, KeyValueStore], now_ms: int) -> None:
         """Find pending orders this instance does not track: after an assignment, a restart or
@@ -244,7 +286,7 @@ class PaymentsProcessor:
         store.delete(key)
         del self._waiting[o.order_id]
         if isinstance(answer, Approved):
-            outcomes.put(key, PAID)
+            record_outcome(outcomes, key, PAID, now_ms)
             event: Any = PaymentCompleted(
                 o.order_id, o.customer_id, o.product_id, o.quantity, o.amount_cents,
                 o.currency, answer.payment_id, o.enriched_at, now_ms,
@@ -252,7 +294,7 @@ class PaymentsProcessor:
             ctx.emit(self._completed, key, self._codec.encode(self._completed, event))
             self.completed += 1
             return
-        outcomes.put(key, FAILED)
+        record_outcome(outcomes, key, FAILED, now_ms)
         event = PaymentFailed(
             o.order_id, o.customer_id, o.product_id, o.quantity, o.amount_cents, o.currency,
             answer.reason, answer.detail, o.enriched_at, now_ms,
@@ -260,18 +302,22 @@ class PaymentsProcessor:
         ctx.emit(self._failed, key, self._codec.encode(self._failed, event))
         self.failed += 1
 
-    def _expire(self, entry: Waiting, store: KeyValueStore, outcomes: KeyValueStore) -> None:
+    def _expire(
+        self, entry: Waiting, store: KeyValueStore, outcomes: KeyValueStore, now_ms: int
+    ) -> None:
         """Past the deadline: give up (enrichment's timeout releases the stock) and void any
         answer still coming, so that the order is never both paid and released."""
-        o = entry.order
-        key = o.order_id.encode()
-        store.delete(key)
-        outcomes.put(key, EXPIRED)
-        del self._waiting[o.order_id]
-        self._pool.submit(self._provider.void, o.order_id)
+        store.delete(entry.order.order_id.encode())
+        del self._waiting[entry.order.order_id]
+        self._give_up(entry.order, outcomes, now_ms, "no answer before the deadline")
+
+    def _give_up(
+        self, order: EnrichedOrder, outcomes: KeyValueStore, now_ms: int, why: str
+    ) -> None:
+        record_outcome(outcomes, order.order_id.encode(), EXPIRED, now_ms)
+        self._pool.submit(self._provider.void, order.order_id)
         self.expired += 1
         logger.warning(
-            "payment given up: no answer before the deadline; the reservation timeout "
-            "releases its stock",
-            extra={"orderId": o.order_id, "deadline_ms": self.config.payment_deadline_ms},
+            f"payment given up: {why}; the reservation timeout releases its stock",
+            extra={"orderId": order.order_id, "deadline_ms": self.config.payment_deadline_ms},
         )

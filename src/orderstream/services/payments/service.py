@@ -53,6 +53,10 @@ def register_metrics(loop: ProcessingLoop, processor: PaymentsProcessor) -> None
         "orderstream_payments_failed": ("Payments failed", lambda: processor.failed),
         "orderstream_payments_expired": ("Payments given up", lambda: processor.expired),
         "orderstream_payments_timeouts": ("Provider calls timed out", lambda: processor.timeouts),
+        "orderstream_payments_outcomes_purged": (
+            "Outcomes forgotten after their retention",
+            lambda: processor.purged,
+        ),
     }
     for name, (doc, read) in values.items():
         Gauge(name, doc, registry=reg).set_function(read)

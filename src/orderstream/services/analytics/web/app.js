@@ -40,6 +40,26 @@ function renderTiles(s) {
   $("reserved-bar").style.width = (decided ? (100 * t.reserved) / decided : 0) + "%";
 }
 
+function pct(share) { return share === null || share === undefined ? "–" : (100 * share).toFixed(1) + " %"; }
+
+// Paid against reserved revenue, the failure rate, and the provider circuit (issue 13).
+function renderPayments(p, c) {
+  setStat("paid-revenue", p.paidCents, cents(p.paidCents));
+  setStat("reserved-revenue", p.reservedCents, cents(p.reservedCents));
+  setStat("paid-share", p.paidShareOfReserved ?? "", pct(p.paidShareOfReserved));
+  $("paid-bar").style.width = Math.min(100, 100 * (p.paidShareOfReserved || 0)) + "%";
+  setStat("paid", p.paid, count.format(p.paid));
+  setStat("failed", p.failed, count.format(p.failed));
+  setStat("failure-rate", p.failureRate ?? "", pct(p.failureRate));
+  $("failure-reasons").textContent = p.failedByReason.length
+    ? "(" + p.failedByReason.map((r) => `${r.reason} ${count.format(r.count)}`).join(", ") + ")" : "";
+  const circuit = $("circuit");
+  setStat("circuit", c.state, c.state);
+  circuit.className = "circuit " + c.state;
+  const extra = c.state === "unknown" ? "" : ` · opened ${c.opened ?? "?"}× · ${c.waiting ?? "?"} waiting`;
+  $("circuit-detail").textContent = c.detail + extra;
+}
+
 function renderWindows(windows) {
   const svg = $("windows-chart");
   svg.replaceChildren();
@@ -147,6 +167,7 @@ function renderTop(rows) {
 function render(s) {
   $("window-size").textContent = `${s.window.sizeMs / 1000} s`;
   renderTiles(s);
+  renderPayments(s.payments, s.circuit);
   renderWindows(s.windows);
   renderLatency(s.windows);
   renderCategories(s.revenueByCategory);
