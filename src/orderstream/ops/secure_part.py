@@ -29,13 +29,14 @@ class SecurePart(PartDefaults):
 
     def __init__(self, settings: Settings) -> None:
         self.home = settings.home
+        self.prefix = settings.prefix
         self.registry_url = secure.https_url(settings.registry_url)
 
     def cluster(self, spec: ClusterSpec) -> ClusterSpec:
         return replace(spec, secure_home=str(self.home))
 
     def kafka_ready(self, spec: ClusterSpec, report: Report) -> None:
-        done = secure.provision(spec)
+        done = secure.provision(spec, prefix=self.prefix)
         report(
             f"kafka: secured (SASL_SSL/SCRAM-SHA-512); {len(done.users)} users, "
             f"ACLs +{done.granted} -{done.revoked}"

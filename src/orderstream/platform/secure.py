@@ -189,9 +189,13 @@ def principal_security(home: Path, principal: str) -> SecuritySettings:
     )
 
 
-def provision(spec: ClusterSpec, topology: Path | None = None) -> ProvisionReport:
-    """Create every declared principal's SCRAM user and apply the declared ACLs."""
+def provision(
+    spec: ClusterSpec, topology: Path | None = None, *, prefix: str = ""
+) -> ProvisionReport:
+    """Create every declared principal's SCRAM user and apply the declared ACLs, on the names
+    of the pipeline copy ``prefix`` (``Settings.prefix``; other copies' grants are left alone)."""
     from orderstream.platform import acls
+    from orderstream.platform.acls_prefix import plan_acls_for_prefix
     from orderstream.platform.topology import default_topology_path
 
     home = _home(spec)
@@ -200,7 +204,7 @@ def provision(spec: ClusterSpec, topology: Path | None = None) -> ProvisionRepor
     admin = AdminClient(
         {"bootstrap.servers": spec.bootstrap, **client_config(home), "log_level": 3}
     )
-    plan = acls.plan_acls(admin, principals)
+    plan = plan_acls_for_prefix(admin, principals, prefix)
     acls.apply_acls(admin, plan)
     return ProvisionReport(tuple(users), len(plan.create), len(plan.revoke))
 

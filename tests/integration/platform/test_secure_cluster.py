@@ -166,12 +166,25 @@ def test_wrong_scram_password_is_an_authentication_error(secured: SecureCluster)
     _unchanged(secured, "orders", attempt)
 
 
+@pytest.mark.parametrize(
+    ("service", "says", "output"),
+    [
+        # the runtime's own clients see the refusal (its LoginWatch)
+        ("payments", "refused the login of principal 'payments'", "payments-completed"),
+        # enrichment's catalog reads products first: its TopicTable sees it
+        (
+            "enrichment",
+            "Kafka refused principal User:enrichment reading products",
+            "orders-by-product",
+        ),
+    ],
+)
 def test_a_service_with_a_wrong_password_stops_with_a_clear_error(
-    secured: SecureCluster, tmp_path: Path
+    secured: SecureCluster, tmp_path: Path, service: str, says: str, output: str
 ) -> None:
-    """A runtime service (payments) whose SCRAM password is wrong exits non-zero with one line
-    naming its principal and what to check, instead of retrying forever; nothing is written."""
-    wrong = tmp_path / "payments.password"
+    """A service whose SCRAM password is wrong exits non-zero with one line naming its principal
+    and what to check, instead of retrying forever; nothing is written."""
+    wrong = tmp_path / f"{service}.password"
     wrong.write_text("not-the-password\n")
     wrong.chmod(0o600)
     env = {
@@ -180,14 +193,14 @@ def test_a_service_with_a_wrong_password_stops_with_a_clear_error(
         "ORDERSTREAM_BOOTSTRAP_SERVERS": secured.bootstrap,
         "ORDERSTREAM_REGISTRY_URL": "http://127.0.0.1:9",  # never reached: Kafka refuses first
         "ORDERSTREAM_SECURITY__PROTOCOL": "SASL_SSL",
-        "ORDERSTREAM_SECURITY__USERNAME": "payments",
+        "ORDERSTREAM_SECURITY__USERNAME": service,
         "ORDERSTREAM_SECURITY__PASSWORD_FILE": str(wrong),
         "ORDERSTREAM_SECURITY__CA_FILE": str(LocalCA.load_or_create(secured.home).ca_file),
     }
 
     def attempt() -> None:
         done = subprocess.run(
-            [*CLI, "run", "payments"],
+            [*CLI, "run", service],
             env=env,
             capture_output=True,
             text=True,
@@ -195,11 +208,11 @@ def test_a_service_with_a_wrong_password_stops_with_a_clear_error(
             check=False,
         )
         assert done.returncode == 1, done.stderr[-3000:]
-        assert "refused the login of principal 'payments'" in done.stderr, done.stderr[-3000:]
+        assert says in done.stderr, done.stderr[-3000:]
         assert "security.password_file" in done.stderr
         assert "Traceback" not in done.stderr and "not-the-password" not in done.stderr
 
-    _unchanged(secured, "payments-completed", attempt)
+    _unchanged(secured, output, attempt)
 
 
 def test_enrichment_may_not_produce_to_orders(secured: SecureCluster) -> None:
