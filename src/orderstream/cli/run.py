@@ -10,8 +10,9 @@ from typing import Annotated
 import typer
 
 from orderstream.cli.context import effective_settings
-from orderstream.config import Settings, check_prefix
+from orderstream.config import Settings
 from orderstream.logging import configure_logging
+from orderstream.naming import check_prefix
 
 app = typer.Typer(help="Run one orderstream service in the foreground.", no_args_is_help=True)
 

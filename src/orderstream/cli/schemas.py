@@ -9,8 +9,9 @@ import typer
 
 from orderstream.cli.common import console
 from orderstream.cli.context import effective_settings
-from orderstream.config import load_settings, prefixed
+from orderstream.config import load_settings
 from orderstream.errors import OrderstreamError, SerdeError
+from orderstream.naming import prefixed
 from orderstream.serde.catalog import schemas_dir, topic_schema_texts
 from orderstream.serde.client import RegistryClient, registry_auth
 

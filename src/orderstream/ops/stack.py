@@ -15,7 +15,6 @@ import logging
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -26,6 +25,7 @@ import httpx
 from orderstream.config import Settings
 from orderstream.errors import PlatformError
 from orderstream.ops.processes import ManagedProcess
+from orderstream.ops.readiness import probe_client, wait_until_ready
 from orderstream.ops.stack_parts import (
     CLI_MODULE,
     SERVICES,
@@ -80,10 +80,8 @@ class Stack:
     ) -> None:
         self.settings = settings
         self.services = tuple(self._with_configured_port(s) for s in services)
-        # A second copy of the pipeline (ORDERSTREAM_PREFIX) keeps its pids and ports apart.
-        self.run_dir = settings.home / (
-            f"services-{settings.prefix}" if settings.prefix else "services"
-        )
+        # a copy of the pipeline (ORDERSTREAM_PREFIX) keeps its pids and ports apart
+        self.run_dir = settings.home / "-".join(filter(None, ("services", settings.prefix)))
         self.nodes = nodes
         self.parts = parts if parts is not None else optional_parts(settings)
         unknown = set(optional) - set(self.parts)
@@ -342,41 +340,21 @@ class Stack:
 
 def probe_ready(spec: ServiceSpec) -> bool:
     """True when something on the service's port answers its readiness URL with 200."""
-    probe = spec.probe
     try:
-        if probe is None:
-            return httpx.get(spec.ready_url, timeout=1.0).status_code == 200
-        answer = httpx.get(spec.ready_url, timeout=1.0, verify=probe.verify(), auth=probe.auth())
-        return answer.status_code == 200
+        answer = httpx.get(spec.ready_url, timeout=1.0, **probe_client(spec.probe))
     except httpx.HTTPError:
         return False
+    return answer.status_code == 200
 
 
 def wait_ready(proc: ManagedProcess, spec: ServiceSpec, timeout_s: float) -> None:
     """Poll the service's readiness URL; PlatformError with its log tail if it dies or stalls."""
-    url = spec.ready_url
-    deadline = time.monotonic() + timeout_s
-    probe = spec.probe
-    verify = probe.verify() if probe is not None else True
-    auth = probe.auth() if probe is not None else None
-    with httpx.Client(timeout=2.0, verify=verify, auth=auth) as http:
-        while time.monotonic() < deadline:
-            if not proc.alive():
-                how = proc.exit_description() or "gone"
-                raise PlatformError(
-                    f"{spec.name} exited during start-up ({how}); last lines of "
-                    f"{proc.log_file}:\n{proc.log_tail()}"
-                )
-            try:
-                if http.get(url).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.3)
-    raise PlatformError(
-        f"{spec.name} was not ready at {url} within {timeout_s:.0f}s; last lines of "
-        f"{proc.log_file}:\n{proc.log_tail()}"
-    )
+
+    def exited() -> str | None:
+        return None if proc.alive() else (proc.exit_description() or "gone")
+
+    log = (proc.log_file, proc.log_tail)
+    wait_until_ready(spec.name, spec.ready_url, timeout_s, spec.probe, exited, log)
 
 
 def _running_line(service: SupervisedService, port: int) -> str:

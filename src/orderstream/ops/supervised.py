@@ -13,10 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import httpx
-
 from orderstream.errors import PlatformError
 from orderstream.ops.processes import ManagedProcess
+from orderstream.ops.readiness import wait_until_ready
 from orderstream.ops.supervisor import SupervisorState, supervisor_argv, supervisor_marker
 
 if TYPE_CHECKING:
@@ -80,28 +79,14 @@ class SupervisedService:
     def wait_ready(self, url: str, timeout_s: float, probe: Probe | None = None) -> None:
         """Poll ``url`` (over HTTPS as ``probe`` says); PlatformError with the log tail if the
         service exits or stalls."""
-        deadline = time.monotonic() + timeout_s
-        verify = probe.verify() if probe is not None else True
-        auth = probe.auth() if probe is not None else None
-        with httpx.Client(timeout=2.0, verify=verify, auth=auth) as http:
-            while time.monotonic() < deadline:
-                self._check_supervisor()
-                state = self.state()
-                if state is not None and state.last_exit is not None:
-                    raise PlatformError(
-                        f"{self.name} exited during start-up ({state.last_exit}); last lines "
-                        f"of {self.log_file}:\n{self.service.log_tail()}"
-                    )
-                try:
-                    if http.get(url).status_code == 200:
-                        return
-                except httpx.HTTPError:
-                    pass
-                time.sleep(0.3)
-        raise PlatformError(
-            f"{self.name} was not ready at {url} within {timeout_s:.0f}s; last lines of "
-            f"{self.log_file}:\n{self.service.log_tail()}"
-        )
+
+        def exited() -> str | None:
+            self._check_supervisor()
+            state = self.state()
+            return state.last_exit if state is not None else None
+
+        log = (self.log_file, self.service.log_tail)
+        wait_until_ready(self.name, url, timeout_s, probe, exited, log)
 
     def _check_supervisor(self) -> None:
         if not self.supervisor.alive():

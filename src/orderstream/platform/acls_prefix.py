@@ -18,7 +18,7 @@ from dataclasses import replace
 
 from confluent_kafka.admin import AdminClient
 
-from orderstream.config import check_prefix, prefixed
+from orderstream.naming import check_prefix, prefixed
 from orderstream.platform.acls import (
     AclPlan,
     Grant,

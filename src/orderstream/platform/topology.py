@@ -23,8 +23,9 @@ from confluent_kafka.admin import (
     NewTopic,
 )
 
-from orderstream.config import Role, Settings, kafka_config, prefixed
+from orderstream.config import Role, Settings, kafka_config
 from orderstream.errors import ConfigError, PlatformError, TopologyError
+from orderstream.naming import prefixed
 
 _TOPIC_KEYS = frozenset({"partitions", "replication_factor", "config"})
 # Topics of the schema registry, not of a pipeline copy: they keep their name under a prefix

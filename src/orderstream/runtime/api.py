@@ -11,7 +11,7 @@ from dataclasses import FrozenInstanceError, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
-from orderstream.config import prefixed
+from orderstream.naming import prefixed
 from orderstream.state.store import KeyValueStore
 
 if TYPE_CHECKING:

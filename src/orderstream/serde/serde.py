@@ -16,8 +16,9 @@ from typing import Any
 
 import fastavro
 
-from orderstream.config import Settings, prefixed
+from orderstream.config import Settings
 from orderstream.errors import DeserializationError, RegistryError, SerializationError
+from orderstream.naming import prefixed
 from orderstream.serde.catalog import NAMESPACE, TOPIC_SCHEMAS, schema_text, value_subject
 from orderstream.serde.client import RegistryClient, registry_auth
 from orderstream.serde.events import EVENT_TYPES, Event, from_record, to_record

@@ -10,8 +10,9 @@ from typing import Any, cast
 
 import pytest
 
-from orderstream.config import Settings, check_prefix, load_settings
+from orderstream.config import Settings, load_settings
 from orderstream.errors import ConfigError
+from orderstream.naming import check_prefix
 from orderstream.platform.acls import Grant, declared_grants, load_principals, make_plan
 from orderstream.platform.acls_prefix import SHARED_PRINCIPALS, for_prefix, other_copies
 from orderstream.platform.topology import SHARED_TOPICS, default_topology_path, load_topology

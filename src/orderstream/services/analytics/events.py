@@ -6,7 +6,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from orderstream.config import prefixed
+from orderstream.naming import prefixed
 from orderstream.serde import EnrichedOrder, register_event_type
 from orderstream.services.analytics.latency import LatencySketch
 from orderstream.services.analytics.model import Verdict

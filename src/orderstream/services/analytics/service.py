@@ -18,8 +18,9 @@ import uvicorn
 from confluent_kafka.admin import AdminClient
 from prometheus_client import REGISTRY
 
-from orderstream.config import Role, Settings, kafka_config, prefixed
+from orderstream.config import Role, Settings, kafka_config
 from orderstream.errors import ConfigError, PortInUse
+from orderstream.naming import prefixed
 from orderstream.runtime import ProcessingLoop, RuntimeConfig
 from orderstream.serde import EventSerde, value_subject
 from orderstream.services.analytics.app import create_app

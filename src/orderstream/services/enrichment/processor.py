@@ -29,8 +29,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Protocol
 
-from orderstream.config import prefixed
 from orderstream.errors import DeserializationError
+from orderstream.naming import prefixed
 from orderstream.runtime import (
     KeyValueStore,
     ProcessorContext,

@@ -36,8 +36,8 @@ from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from orderstream.config import prefixed
 from orderstream.errors import ConfigError, DeserializationError
+from orderstream.naming import prefixed
 from orderstream.runtime import KeyValueStore, ProcessorContext, PunctuateContext, Record, StoreSpec
 from orderstream.serde import EnrichedOrder, PaymentCompleted, PaymentFailed
 from orderstream.services.payments.breaker import CircuitBreaker
