@@ -243,6 +243,8 @@ class TopicTable:
                     self._assignment = self._plan(partitions)
                     break
             except KafkaException as exc:  # the cluster does not answer yet: keep asking
+                self._consumer.poll(0)  # serves error_cb: a refused login shows only there
+                self._raise_client_failure()
                 partitions = None
                 if time.monotonic() - warned_at > 10:
                     warned_at = time.monotonic()
@@ -328,9 +330,12 @@ class TopicTable:
         self._note_positions(eofs)
         for topic in {tp[0] for tp in eofs} | {m.topic() for m in records}:
             self._missing_since.pop(str(topic), None)
+        self._raise_client_failure()
+        return records
+
+    def _raise_client_failure(self) -> None:
         if self._client_failure is not None:
             raise self._client_failure
-        return records
 
     def _on_read_error(self, err: KafkaError, topic: str) -> None:
         since = self._missing_since.setdefault(topic, time.monotonic())
