@@ -8,7 +8,6 @@ every produce, fetch, offset commit and transactional call goes through ACL eval
 
 from __future__ import annotations
 
-import random
 import threading
 import time
 import uuid
@@ -21,8 +20,9 @@ from orderstream.config import Role, Settings, kafka_config
 from orderstream.platform import secure
 from orderstream.platform.acls import Grant
 from orderstream.runtime import ProcessingLoop, Processor, RuntimeConfig
-from orderstream.testing.aggregate import AggregateProcessor, PassThroughProcessor, encode_value
+from orderstream.testing.aggregate import AggregateProcessor, PassThroughProcessor
 from orderstream.testing.cluster import wait_for_topic_leaders
+from orderstream.testing.eos import write_integers
 
 BENCH_PRINCIPAL = "bench"
 PREFIX = "sbench-"  # topics, groups and transactional ids of the bench (bench/secure.py too)
@@ -48,18 +48,8 @@ def bench_principal(admin: Settings, home: Path) -> Settings:
 
 def produce_integers(settings: Settings, topic: str, records: int) -> None:
     """The runtime bench's input (integers over 10k keys), written by ``settings``."""
-    rng = random.Random(1)
     producer = Producer(kafka_config(Role.PRODUCER, "sbench-in", settings=settings))
-    for _ in range(records):
-        key = f"k{rng.randrange(10_000)}".encode()
-        while True:
-            try:
-                producer.produce(topic, encode_value(rng.randint(-1000, 1000)), key)
-                break
-            except BufferError:
-                producer.poll(0.05)
-    if producer.flush(120) != 0:
-        raise RuntimeError(f"inputs to {topic} not delivered")
+    write_integers(producer, topic, records, keys=10_000, flush_s=120.0)
 
 
 def create_topic(

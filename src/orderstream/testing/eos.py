@@ -56,9 +56,15 @@ def produce_inputs(
     bootstrap: str, topic: str, count: int, keys: int, seed: int = 1, start: int = 0
 ) -> None:
     """``count`` integer inputs over ``keys`` keys, with a plain idempotent producer."""
+    write_integers(_input_producer(bootstrap), topic, count, keys, seed)
+
+
+def write_integers(
+    producer: Producer, topic: str, count: int, keys: int, seed: int = 1, flush_s: float = 60.0
+) -> None:
+    """``count`` integers in -1000..1000 over ``keys`` keys (seeded), written by ``producer``."""
     rng = random.Random(seed)
-    producer = _input_producer(bootstrap)
-    for _ in range(start, start + count):
+    for _ in range(count):
         key = f"k{rng.randrange(keys)}".encode()
         while True:
             try:
@@ -66,7 +72,7 @@ def produce_inputs(
                 break
             except BufferError:
                 producer.poll(0.05)
-    if producer.flush(60) != 0:
+    if producer.flush(flush_s) != 0:
         raise RuntimeError(f"inputs to {topic} not delivered")
 
 
