@@ -11,7 +11,7 @@ import logging
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from confluent_kafka import KafkaException
@@ -25,65 +25,99 @@ from orderstream.monitoring.lag import LagReader, PartitionLag
 logger = logging.getLogger(__name__)
 
 PARTITION_LABELS = ["cluster_name", "group", "topic", "partition"]
+GROUP_LABELS = ["cluster_name", "group"]
+
+# name: (help, the PartitionLag field): one series per partition of a group
+_PARTITION_GAUGES = {
+    "kafka_consumergroup_group_lag": ("Records behind, per partition", "records"),
+    "kafka_consumergroup_group_lag_seconds": (
+        "Age of the oldest unconsumed record, per partition",
+        "seconds",
+    ),
+    "kafka_consumergroup_group_offset": ("Committed offset", "committed"),
+}
+# name: (help, how a group's partitions combine, the PartitionLag field): one series per group
+_GROUP_GAUGES: dict[str, tuple[str, Callable[[list[float]], float], str]] = {
+    "kafka_consumergroup_group_max_lag": ("Max records behind", max, "records"),
+    "kafka_consumergroup_group_max_lag_seconds": ("Max lag in seconds", max, "seconds"),
+    "kafka_consumergroup_group_sum_lag": ("Records behind, summed", sum, "records"),
+}
 
 
 def metric_families(
     lags: Iterable[PartitionLag], cluster: str, poll_ms: float
 ) -> list[GaugeMetricFamily]:
     """kafka-lag-exporter's gauges for one snapshot."""
-    lag = GaugeMetricFamily(
-        "kafka_consumergroup_group_lag", "Records behind, per partition", labels=PARTITION_LABELS
-    )
-    lag_s = GaugeMetricFamily(
-        "kafka_consumergroup_group_lag_seconds",
-        "Age of the oldest unconsumed record, per partition",
-        labels=PARTITION_LABELS,
-    )
-    offset = GaugeMetricFamily(
-        "kafka_consumergroup_group_offset", "Committed offset", labels=PARTITION_LABELS
-    )
-    latest = GaugeMetricFamily(
+    lags = list(lags)
+    per_partition = [
+        _gauge(name, help_text, PARTITION_LABELS, _partition_series(lags, cluster, field))
+        for name, (help_text, field) in _PARTITION_GAUGES.items()
+    ]
+    poll = _gauge("kafka_consumergroup_poll_time_ms", "Time to read all lag", [], [([], poll_ms)])
+    return [
+        *per_partition,
+        _latest_offsets(lags, cluster),
+        *_group_gauges(lags, cluster),
+        _topic_sums(lags, cluster),
+        poll,
+    ]
+
+
+def _partition_series(
+    lags: list[PartitionLag], cluster: str, field: str
+) -> list[tuple[list[str], float]]:
+    return [([cluster, p.group, p.topic, str(p.partition)], getattr(p, field)) for p in lags]
+
+
+def _latest_offsets(lags: list[PartitionLag], cluster: str) -> GaugeMetricFamily:
+    ends: dict[tuple[str, int], int] = {}  # one series per partition, whichever group read it
+    for p in lags:
+        ends.setdefault((p.topic, p.partition), p.stable_end)
+    return _gauge(
         "kafka_partition_latest_offset",
         "Last stable offset (read_committed end)",
-        labels=["cluster_name", "topic", "partition"],
+        ["cluster_name", "topic", "partition"],
+        [([cluster, topic, str(partition)], end) for (topic, partition), end in ends.items()],
     )
-    group_labels = ["cluster_name", "group"]
-    max_lag = GaugeMetricFamily(
-        "kafka_consumergroup_group_max_lag", "Max records behind", labels=group_labels
-    )
-    max_lag_s = GaugeMetricFamily(
-        "kafka_consumergroup_group_max_lag_seconds", "Max lag in seconds", labels=group_labels
-    )
-    sum_lag = GaugeMetricFamily(
-        "kafka_consumergroup_group_sum_lag", "Records behind, summed", labels=group_labels
-    )
-    topic_sum = GaugeMetricFamily(
+
+
+def _group_gauges(lags: list[PartitionLag], cluster: str) -> list[GaugeMetricFamily]:
+    per_group: dict[str, list[PartitionLag]] = defaultdict(list)
+    for p in lags:
+        per_group[p.group].append(p)
+    return [
+        _gauge(
+            name,
+            help_text,
+            GROUP_LABELS,
+            [
+                ([cluster, group], combine([getattr(p, field) for p in parts]))
+                for group, parts in per_group.items()
+            ],
+        )
+        for name, (help_text, combine, field) in _GROUP_GAUGES.items()
+    ]
+
+
+def _topic_sums(lags: list[PartitionLag], cluster: str) -> GaugeMetricFamily:
+    per_topic: dict[tuple[str, str], int] = defaultdict(int)
+    for p in lags:
+        per_topic[(p.group, p.topic)] += p.records
+    return _gauge(
         "kafka_consumergroup_group_topic_sum_lag",
         "Records behind, summed per topic",
-        labels=["cluster_name", "group", "topic"],
+        ["cluster_name", "group", "topic"],
+        [([cluster, group, topic], records) for (group, topic), records in per_topic.items()],
     )
-    per_group: dict[str, list[PartitionLag]] = defaultdict(list)
-    per_topic: dict[tuple[str, str], int] = defaultdict(int)
-    seen_partitions: set[tuple[str, int]] = set()
-    for p in lags:
-        labels = [cluster, p.group, p.topic, str(p.partition)]
-        lag.add_metric(labels, p.records)
-        lag_s.add_metric(labels, p.seconds)
-        offset.add_metric(labels, p.committed)
-        if (p.topic, p.partition) not in seen_partitions:
-            seen_partitions.add((p.topic, p.partition))
-            latest.add_metric([cluster, p.topic, str(p.partition)], p.stable_end)
-        per_group[p.group].append(p)
-        per_topic[(p.group, p.topic)] += p.records
-    for group, parts in per_group.items():
-        max_lag.add_metric([cluster, group], max(p.records for p in parts))
-        max_lag_s.add_metric([cluster, group], max(p.seconds for p in parts))
-        sum_lag.add_metric([cluster, group], sum(p.records for p in parts))
-    for (group, topic), records in per_topic.items():
-        topic_sum.add_metric([cluster, group, topic], records)
-    poll = GaugeMetricFamily("kafka_consumergroup_poll_time_ms", "Time to read all lag")
-    poll.add_metric([], poll_ms)
-    return [lag, lag_s, offset, latest, max_lag, max_lag_s, sum_lag, topic_sum, poll]
+
+
+def _gauge(
+    name: str, help_text: str, labels: list[str], series: Iterable[tuple[list[str], float]]
+) -> GaugeMetricFamily:
+    gauge = GaugeMetricFamily(name, help_text, labels=labels)
+    for values, value in series:
+        gauge.add_metric(values, value)
+    return gauge
 
 
 class LagCollector(Collector):

@@ -16,7 +16,6 @@ created, grants the manifest no longer declares are revoked.
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -34,6 +33,7 @@ from confluent_kafka.admin import (
 )
 
 from orderstream.errors import ConfigError, PlatformError
+from orderstream.platform.topology import read_topology_file
 
 _KINDS: dict[str, tuple[ResourceType, AclOperation]] = {
     "reads": (ResourceType.TOPIC, AclOperation.READ),
@@ -93,12 +93,7 @@ class Principal:
 
 def load_principals(path: Path) -> dict[str, Principal]:
     """The ``[principals.<name>]`` tables of a topology file."""
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"cannot read topology {path}: {exc.strerror}") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"topology {path} is not valid TOML: {exc}") from exc
+    data = read_topology_file(path)
     tables = data.get("principals", {})
     if not isinstance(tables, dict) or not tables:
         raise ConfigError(f"topology {path} declares no [principals.<name>] tables")

@@ -76,18 +76,23 @@ def default_topology_path() -> Path:
     return Path(str(resources.files("orderstream.platform").joinpath("topology.toml")))
 
 
+def read_topology_file(path: Path) -> dict[str, Any]:
+    """The TOML tables of a topology file (topics here, principals in platform/acls.py)."""
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read topology {path}: {exc.strerror}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"topology {path} is not valid TOML: {exc}") from exc
+
+
 def load_topology(path: Path, brokers: int, prefix: str = "") -> list[TopicSpec]:
     """Parse and validate a topology file for a cluster of ``brokers`` nodes.
 
     ``prefix`` (``Settings.prefix``) names the pipeline copy: every topic but the registry's
     (``SHARED_TOPICS``) takes it.
     """
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"cannot read topology {path}: {exc.strerror}") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"topology {path} is not valid TOML: {exc}") from exc
+    data = read_topology_file(path)
     unknown = set(data) - {"defaults", "topics", "principals"}  # principals: platform/acls.py
     if unknown:
         raise ConfigError(f"topology {path}: unknown sections {sorted(unknown)}")
