@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import ssl
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -79,15 +79,7 @@ class ProcessInfo:
     last_exit: str | None = None
 
     def as_json(self) -> dict[str, object]:
-        return {
-            "name": self.name,
-            "pid": self.pid,
-            "port": self.port,
-            "alive": self.alive,
-            "restarts": self.restarts,
-            "supervised": self.supervised,
-            "last_exit": self.last_exit,
-        }
+        return asdict(self)  # the JSON keys are the fields' names
 
 
 # -- optional parts (``up --monitoring``, ``up --secure``) -----------------------------------

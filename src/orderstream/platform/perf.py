@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import re
 import subprocess
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, fields
+from typing import Any
 
 from orderstream.errors import PlatformError
 from orderstream.platform.install import KafkaDistribution
 
+# Each group is named after the ProducerFigures field it fills (see parse_producer_output).
 _PRODUCER_RE = re.compile(
-    r"(?P<records>\d+) records sent, (?P<rps>[\d.]+) records/sec \((?P<mbps>[\d.]+) MB/sec\), "
-    r"(?P<avg>[\d.]+) ms avg latency, (?P<max>[\d.]+) ms max latency, (?P<p50>\d+) ms 50th, "
-    r"(?P<p95>\d+) ms 95th, (?P<p99>\d+) ms 99th, (?P<p999>\d+) ms 99.9th"
+    r"(?P<records>\d+) records sent, (?P<records_per_sec>[\d.]+) records/sec "
+    r"\((?P<mb_per_sec>[\d.]+) MB/sec\), (?P<avg_latency_ms>[\d.]+) ms avg latency, "
+    r"(?P<max_latency_ms>[\d.]+) ms max latency, (?P<p50_ms>\d+) ms 50th, "
+    r"(?P<p95_ms>\d+) ms 95th, (?P<p99_ms>\d+) ms 99th, (?P<p999_ms>\d+) ms 99.9th"
 )
+_NUMBER: dict[str, Callable[[str], Any]] = {"int": int, "float": float}  # by annotation
 
 
 @dataclass(frozen=True)
@@ -44,15 +49,7 @@ def parse_producer_output(text: str) -> ProducerFigures:
         raise PlatformError(f"ProducerPerformance printed no summary:\n{text[-1500:]}")
     m = matches[-1]
     return ProducerFigures(
-        records=int(m["records"]),
-        records_per_sec=float(m["rps"]),
-        mb_per_sec=float(m["mbps"]),
-        avg_latency_ms=float(m["avg"]),
-        max_latency_ms=float(m["max"]),
-        p50_ms=int(m["p50"]),
-        p95_ms=int(m["p95"]),
-        p99_ms=int(m["p99"]),
-        p999_ms=int(m["p999"]),
+        **{f.name: _NUMBER[str(f.type)](m[f.name]) for f in fields(ProducerFigures)}
     )
 
 
