@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from confluent_kafka.admin import AdminClient
 
-from orderstream.cli.common import console, print_json, print_table
+from orderstream.cli.common import JsonFlag, console, print_json, print_table
 from orderstream.cli.context import effective_settings
 from orderstream.config import Role, kafka_config, load_settings
 from orderstream.platform.acls import (
@@ -83,7 +83,7 @@ def apply(
 @app.command()
 def show(
     file: FileOption = None,
-    as_json: Annotated[bool, typer.Option("--json", help="print JSON for scripts")] = False,
+    as_json: JsonFlag = False,
 ) -> None:
     """The security manifest: principal x resource x operation, as declared."""
     principals = _principals(file)

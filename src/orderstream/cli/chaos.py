@@ -12,7 +12,7 @@ from orderstream.chaos.env import chaos_environment
 from orderstream.chaos.report import COLUMNS, as_json, problems, table_rows
 from orderstream.chaos.runner import ScenarioResult, run_scenario
 from orderstream.chaos.scenarios import SCENARIOS, scenario
-from orderstream.cli.common import console, err_console, print_json, print_table
+from orderstream.cli.common import JsonFlag, console, err_console, print_json, print_table
 from orderstream.config import load_settings
 from orderstream.errors import OrderstreamError
 
@@ -24,7 +24,7 @@ def chaos(
     all_: Annotated[bool, typer.Option("--all", help="run every scenario")] = False,
     duration: Annotated[float, typer.Option(help="seconds of load per scenario")] = 60,
     rate: Annotated[float, typer.Option(help="orders per second offered")] = 100,
-    json_out: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+    json_out: JsonFlag = False,
     list_: Annotated[bool, typer.Option("--list", help="list the scenarios and exit")] = False,
     home: Annotated[
         Path | None, typer.Option(help="where the disposable stack lives (logs stay there)")

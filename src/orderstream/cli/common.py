@@ -5,13 +5,19 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import Annotated, Any
 
+import typer
 from rich.console import Console
 from rich.table import Table
 
 console = Console()
 err_console = Console(stderr=True)
+
+# Options that several commands take, declared once.
+JsonFlag = Annotated[bool, typer.Option("--json", help="print JSON for scripts")]
+BenchRecords = Annotated[int, typer.Option(min=10_000, help="records per scenario")]
+BenchRounds = Annotated[int, typer.Option(min=1, help="rounds; the best of each counts")]
 
 
 def console_error(message: str) -> None:

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from orderstream.cli.common import console, err_console, print_json, print_table
+from orderstream.cli.common import JsonFlag, console, err_console, print_json, print_table
 from orderstream.cli.context import cluster_home, effective_settings
 from orderstream.config import load_settings
 from orderstream.errors import PlatformError
@@ -171,7 +171,7 @@ def down(
 
 @app.command()
 def status(
-    as_json: Annotated[bool, typer.Option("--json", help="print JSON for scripts")] = False,
+    as_json: JsonFlag = False,
 ) -> None:
     """Per node: pid, liveness, ports, the controller reported by metadata, and topic count."""
     spec = _require_spec()
@@ -217,7 +217,7 @@ def perf_cmd(
     record_size: Annotated[int, typer.Option(help="bytes per record")] = 100,
     acks: Annotated[str, typer.Option(help="producer acks")] = "all",
     partitions: Annotated[int, typer.Option(help="partitions of the perf topic")] = 6,
-    as_json: Annotated[bool, typer.Option("--json", help="print JSON for scripts")] = False,
+    as_json: JsonFlag = False,
 ) -> None:
     """Kafka's own ProducerPerformance and ConsumerPerformance: the raw broker ceiling."""
     settings = effective_settings()

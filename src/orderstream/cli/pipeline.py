@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from orderstream.cli.common import console, print_json, print_table
+from orderstream.cli.common import JsonFlag, console, print_json, print_table
 from orderstream.cli.context import effective_settings, stack_url
 from orderstream.ops.audit import as_json, run_audit
 from orderstream.ops.load import LoadReport, LoadSpec, build_orders, load_direct, load_over_http
@@ -87,7 +87,7 @@ def _print_load(report: LoadReport) -> None:
 
 
 def audit(
-    json_out: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+    json_out: JsonFlag = False,
     timeout: Annotated[float, typer.Option(help="seconds to wait for the pipeline to settle")] = 60,
     reservation_timeout_ms: Annotated[
         int, typer.Option(help="enrichment's reservation timeout (payments checks)")

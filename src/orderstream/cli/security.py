@@ -7,7 +7,14 @@ from typing import Annotated
 
 import typer
 
-from orderstream.cli.common import console, print_json, print_table
+from orderstream.cli.common import (
+    BenchRecords,
+    BenchRounds,
+    JsonFlag,
+    console,
+    print_json,
+    print_table,
+)
 from orderstream.cli.context import cluster_home
 from orderstream.config import load_settings
 from orderstream.errors import PlatformError
@@ -51,7 +58,7 @@ def connection_info() -> dict[str, object]:
 
 @app.command()
 def show(
-    as_json: Annotated[bool, typer.Option("--json", help="print JSON for scripts")] = False,
+    as_json: JsonFlag = False,
 ) -> None:
     """Bootstrap servers, the CA file, the registry URL and each principal's password file."""
     info = connection_info()
@@ -72,8 +79,8 @@ def show(
 
 @app.command()
 def bench(
-    records: Annotated[int, typer.Option(min=10_000, help="records per scenario")] = 200_000,
-    rounds: Annotated[int, typer.Option(min=1, help="rounds; the best of each counts")] = 2,
+    records: BenchRecords = 200_000,
+    rounds: BenchRounds = 2,
     runtime_records: Annotated[
         int,
         typer.Option(
@@ -82,7 +89,7 @@ def bench(
             "secured as a service principal through the authorizer; 0 skips them",
         ),
     ] = 50_000,
-    as_json: Annotated[bool, typer.Option("--json", help="print JSON for scripts")] = False,
+    as_json: JsonFlag = False,
 ) -> None:
     """What SASL_SSL costs: plaintext vs secured 1-node clusters, same run, records/s."""
     from orderstream.bench import secure as secure_bench

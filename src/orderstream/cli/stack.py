@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from orderstream.cli.common import console, print_json, print_table
+from orderstream.cli.common import JsonFlag, console, print_json, print_table
 from orderstream.config import load_settings
 from orderstream.ops.stack import SERVICES, ServiceSpec, Stack
 
@@ -107,7 +107,7 @@ def down(
 
 
 def ps(
-    json_out: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+    json_out: JsonFlag = False,
 ) -> None:
     """The stack's processes: name, pid, port, alive, restarts by the supervisor, last exit."""
     infos = Stack(load_settings()).ps()

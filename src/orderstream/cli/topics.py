@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from orderstream.cli.common import console, print_json, print_table
+from orderstream.cli.common import JsonFlag, console, print_json, print_table
 from orderstream.cli.context import effective_settings
 from orderstream.errors import TopologyError
 from orderstream.platform.describe import describe_topics, summary
@@ -65,7 +65,7 @@ def apply(
 
 @app.command(name="list")
 def list_topics(
-    as_json: Annotated[bool, typer.Option("--json", help="print JSON for scripts")] = False,
+    as_json: JsonFlag = False,
     internal: Annotated[bool, typer.Option(help="include __consumer_offsets etc.")] = False,
 ) -> None:
     """List topics with partitions, replication factor and cleanup policy."""
@@ -96,7 +96,7 @@ def list_topics(
 @app.command()
 def describe(
     topic: Annotated[str | None, typer.Argument(help="one topic (default: every topic)")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="print JSON for scripts")] = False,
+    as_json: JsonFlag = False,
     internal: Annotated[bool, typer.Option(help="include __consumer_offsets etc.")] = False,
 ) -> None:
     """Leader, replicas and ISR of every partition; flags under-replicated and offline ones."""
@@ -139,7 +139,7 @@ def plan(
         int, typer.Option(min=1, help="instances every group runs anyway (e.g. for failover)")
     ] = 1,
     max_partitions: Annotated[int, typer.Option(min=1, help="never plan more than this")] = 120,
-    as_json: Annotated[bool, typer.Option("--json", help="print JSON for scripts")] = False,
+    as_json: JsonFlag = False,
 ) -> None:
     """Partitions per topic for a peak rate: about 2 x the consumers each stage needs."""
     path = file or default_topology_path()
