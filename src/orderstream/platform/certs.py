@@ -95,6 +95,18 @@ def _san(hosts: Iterable[str]) -> x509.SubjectAlternativeName:
     return x509.SubjectAlternativeName(names)
 
 
+# x509.KeyUsage's nine flags, each of which it takes by keyword.
+_KEY_USAGES = (
+    "digital_signature content_commitment key_encipherment data_encipherment key_agreement "
+    "key_cert_sign crl_sign encipher_only decipher_only"
+).split()
+
+
+def _key_usage(*granted: str) -> x509.KeyUsage:
+    """A KeyUsage that grants ``granted`` and nothing else."""
+    return x509.KeyUsage(**(dict.fromkeys(_KEY_USAGES, False) | dict.fromkeys(granted, True)))
+
+
 class LocalCA:
     """The CA of one ``$ORDERSTREAM_HOME``: created once, then reused by every start."""
 
@@ -125,18 +137,7 @@ class LocalCA:
             .not_valid_after(_now() + dt.timedelta(days=CA_DAYS))
             .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
             .add_extension(
-                x509.KeyUsage(
-                    digital_signature=True,
-                    content_commitment=False,
-                    key_encipherment=False,
-                    data_encipherment=False,
-                    key_agreement=False,
-                    key_cert_sign=True,
-                    crl_sign=True,
-                    encipher_only=False,
-                    decipher_only=False,
-                ),
-                critical=True,
+                _key_usage("digital_signature", "key_cert_sign", "crl_sign"), critical=True
             )
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
             .sign(key, hashes.SHA256())
