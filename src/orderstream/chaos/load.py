@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from urllib.parse import urlparse
 import httpx
 
 from orderstream.ops.seed import product_id, unit_price_cents
+from orderstream.threads import StoppableThread
 
 REQUEST_TIMEOUT_S = 10.0
 
@@ -48,12 +48,13 @@ def order_body(order_id: str, rng: random.Random, products: int) -> bytes:
     ).encode()
 
 
-class SteadyLoad:
+class SteadyLoad(StoppableThread):
     """Posts orders at ``rate`` per second from a background thread until ``stop``."""
 
     def __init__(
         self, url: str, prefix: str, rate: float, products: int, concurrency: int = 12
     ) -> None:
+        super().__init__(f"load-{prefix}")
         parsed = urlparse(url)
         self.host, self.port = parsed.hostname or "127.0.0.1", parsed.port or 80
         self.prefix = prefix
@@ -61,20 +62,12 @@ class SteadyLoad:
         self.products = products
         self.concurrency = concurrency
         self.log = LoadLog()
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"load-{prefix}", daemon=True)
         self._next = 0
 
-    def start(self) -> None:
-        self._thread.start()
+    def stop(self, timeout_s: float = REQUEST_TIMEOUT_S + 10) -> None:
+        super().stop(timeout_s)
 
-    def stop(self) -> LoadLog:
-        self._stopping.set()
-        if self._thread.ident is not None:
-            self._thread.join(REQUEST_TIMEOUT_S + 10)
-        return self.log
-
-    def _run(self) -> None:
+    def run(self) -> None:
         asyncio.run(self._main())
 
     async def _main(self) -> None:
@@ -89,7 +82,7 @@ class SteadyLoad:
 
     async def _worker(self, http: httpx.AsyncClient, began: float, worker: int) -> None:
         rng = random.Random(f"{self.prefix}-{worker}")
-        while not self._stopping.is_set():
+        while not self.stopping.is_set():
             index = self._next
             self._next += 1
             delay = began + index / self.rate - time.perf_counter()

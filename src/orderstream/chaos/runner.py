@@ -16,7 +16,6 @@ Measures:
 from __future__ import annotations
 
 import logging
-import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -39,6 +38,7 @@ from orderstream.services.topics import (
     ORDERS,
     ORDERS_BY_PRODUCT,
 )
+from orderstream.threads import StoppableThread
 
 logger = logging.getLogger(__name__)
 
@@ -75,27 +75,22 @@ class ScenarioResult:
         return "PASS" if self.ok else "FAIL"
 
 
-class RecoveryMonitor:
+class RecoveryMonitor(StoppableThread):
     """Polls for full health from the heal on; records the first time it holds."""
 
     def __init__(self, env: ChaosEnv, load: LoadLog, watch: WatchLog) -> None:
+        super().__init__("recovery")
         self.env, self.load, self.watch = env, load, watch
         self.recovered_at: float | None = None
         self._cursor = 0
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="recovery", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
 
     def wait(self, timeout_s: float) -> float | None:
-        self._thread.join(timeout_s)
-        self._stopping.set()
-        self._thread.join(10)
+        self.join(timeout_s)
+        self.stop(10)
         return self.recovered_at
 
-    def _run(self) -> None:
-        while not self._stopping.is_set():
+    def run(self) -> None:
+        while not self.stopping.is_set():
             now = time.time()
             if self._caught_up(now) and self._healthy():
                 self.recovered_at = now

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import threading
 import time
 from dataclasses import dataclass, field
 
@@ -22,6 +21,7 @@ from orderstream.config import Role, Settings, kafka_config
 from orderstream.kafka.offsets import from_offsets
 from orderstream.kafka.readers import reader_configs
 from orderstream.kafka.table import TopicTable
+from orderstream.threads import StoppableThread
 
 
 def digest(value: bytes | None) -> bytes:
@@ -73,7 +73,7 @@ class CommittedWatcher:
         self.log.first_seen.setdefault(key or b"", time.time())
 
 
-class GroupOffsetSampler:
+class GroupOffsetSampler(StoppableThread):
     """Samples the committed offsets of some groups every ``interval_s`` seconds.
 
     It reads them through a consumer of each group that never joins it (``committed()`` is an
@@ -85,6 +85,7 @@ class GroupOffsetSampler:
     def __init__(
         self, settings: Settings, groups: dict[str, list[TopicPartition]], interval_s: float = 1.0
     ) -> None:
+        super().__init__("offset-sampler")
         self.groups = groups
         self.interval_s = interval_s
         self._consumers = {
@@ -102,22 +103,15 @@ class GroupOffsetSampler:
         self.last: dict[tuple[str, str, int], int] = {}
         self.backwards: list[str] = []
         self.samples = 0
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="offset-sampler", daemon=True)
 
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stopping.set()
-        if self._thread.ident is not None:
-            self._thread.join(30)
+    def stop(self, timeout_s: float = 30) -> None:
+        super().stop(timeout_s)
         for consumer in self._consumers.values():
             with contextlib.suppress(RuntimeError, KafkaException):
                 consumer.close()
 
-    def _run(self) -> None:
-        while not self._stopping.wait(self.interval_s):
+    def run(self) -> None:
+        while not self.stopping.wait(self.interval_s):
             for group in self.groups:
                 with contextlib.suppress(KafkaException):  # a broker is down: sample later
                     self._sample(group)
