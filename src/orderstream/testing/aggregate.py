@@ -18,7 +18,7 @@ import logging
 import os
 import struct
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 from orderstream.errors import DeserializationError
@@ -155,16 +155,10 @@ def main(argv: list[str] | None = None) -> None:
     processor = AggregateProcessor(args.input, args.output, args.changelog)
     processor.fail_once_topic = args.fail_once_topic
     processor.fail_at_count = args.fail_at_count
+    # every option named after a RuntimeConfig field (--app-id -> app_id...) is that field
+    given = vars(args)
     config = RuntimeConfig(
-        app_id=args.app_id,
-        instance_id=args.instance_id,
-        mode=args.mode,
-        commit_interval_ms=args.commit_interval_ms,
-        max_record_bytes=args.max_record_bytes,
-        http_port=args.http_port,
-        state_dir=args.state_dir,
-        snapshot_interval_ms=args.snapshot_interval_ms,
-        session_timeout_ms=args.session_timeout_ms,
+        **{f.name: given[f.name] for f in fields(RuntimeConfig) if f.name in given}
     )
     run_processor(processor, config, Settings(bootstrap_servers=args.bootstrap))
     logging.getLogger(__name__).info("aggregate processor stopped")
