@@ -21,6 +21,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from orderstream.monitoring.lag import LagReader, PartitionLag
+from orderstream.threads import StoppableThread
 
 logger = logging.getLogger(__name__)
 
@@ -137,7 +138,7 @@ class LagCollector(Collector):
         yield from metric_families(lags, self.cluster, poll_ms)
 
 
-class LagExporter:
+class LagExporter(StoppableThread):
     """The poller thread and the HTTP endpoint of ``orderstream lag-exporter``."""
 
     def __init__(
@@ -148,39 +149,37 @@ class LagExporter:
         cluster: str = "orderstream",
         interval_s: float = 5.0,
     ) -> None:
+        super().__init__("lag-exporter")
         self._admin_config = dict(admin_config)
         self._consumer_config = dict(consumer_config)
         self._interval = interval_s
         self.collector = LagCollector(cluster)
         self.registry = CollectorRegistry()
         self.registry.register(self.collector)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="lag-exporter", daemon=True)
 
     def serve(self, port: int, host: str = "127.0.0.1") -> None:
         """Start the poller and the /metrics endpoint (returns; both run in daemon threads)."""
         start_http_server(port, addr=host, registry=self.registry)
-        self._thread.start()
+        self.start()
 
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=30)
+    def stop(self, timeout_s: float = 30) -> None:
+        super().stop(timeout_s)
 
     def wait(self) -> None:
         """Block until ``stop`` (from a signal handler)."""
-        while not self._stop.wait(1.0):
+        while not self.stopping.wait(1.0):
             pass
 
-    def _run(self) -> None:
+    def run(self) -> None:
         reader = LagReader(AdminClient(self._admin_config), self._consumer_config)
         try:
-            while not self._stop.is_set():
+            while not self.stopping.is_set():
                 started = time.monotonic()
                 try:
                     lags = reader.read()
                     self.collector.update(lags, (time.monotonic() - started) * 1000)
                 except (KafkaException, TimeoutError) as exc:
                     logger.warning("consumer lag unavailable; retrying", extra={"error": str(exc)})
-                self._stop.wait(self._interval)
+                self.stopping.wait(self._interval)
         finally:
             reader.close()  # in this thread, after its last call: never during one
