@@ -18,7 +18,8 @@ _PRODUCER_RE = re.compile(
     r"(?P<max_latency_ms>[\d.]+) ms max latency, (?P<p50_ms>\d+) ms 50th, "
     r"(?P<p95_ms>\d+) ms 95th, (?P<p99_ms>\d+) ms 99th, (?P<p999_ms>\d+) ms 99.9th"
 )
-_NUMBER: dict[str, Callable[[str], Any]] = {"int": int, "float": float}  # by annotation
+# A field's parser by its annotation, a string under ``from __future__ import annotations``.
+_NUMBER: dict[str, Callable[[str], Any]] = {"int": int, "float": float}
 
 
 @dataclass(frozen=True)
