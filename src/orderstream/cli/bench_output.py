@@ -79,7 +79,8 @@ def phase_bar(phases: int, json_flag: bool) -> Iterator[Say]:
 
         def say(line: str) -> None:
             nonlocal started
-            bar.update(task, description=line, advance=1 if started else 0)
+            done = bar.tasks[0].completed + (1 if started else 0)
+            bar.update(task, description=line, completed=done, total=max(phases, done + 1))
             started = True
 
         yield say

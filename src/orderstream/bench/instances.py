@@ -1,0 +1,106 @@
+"""Backlog drains with one and with several instances of a service, in one run.
+
+- enrichment: ``count`` orders pre-loaded into ``orders``, then ``n`` real ``orderstream run
+  enrichment`` processes (one group, exactly-once, 100 ms commits) drain them; orders/s from
+  the first to the last EnrichedOrder readable;
+- analytics: ``bench.analytics.Bench`` on topics of its own: a backlog of EnrichedOrders, then
+  ``n`` real analytics processes; events/s between the group's first and last committed
+  progress (start-up and restore left out), as ``bench analytics`` measures one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from orderstream.bench.analytics import Bench
+from orderstream.bench.probes import Arrivals
+from orderstream.bench.stage1 import BenchOutcomeError
+from orderstream.bench.sustained import PRODUCTS
+from orderstream.config import Settings
+from orderstream.ops.harness import PipelineHarness
+from orderstream.ops.load import LoadSpec, build_orders, load_direct
+
+Say = Callable[[str], None]
+
+
+def preload(settings: Settings, count: int, run_id: str) -> None:
+    """``count`` orders into ``orders`` as fast as the broker takes them."""
+    spec = LoadSpec(count=count, rate=0, products=PRODUCTS, direct=True, seed=len(run_id))
+    load_direct(spec, settings, build_orders(spec, run_id), lambda _n: None)
+
+
+@dataclass(frozen=True)
+class DrainRun:
+    """When the instances were started, and when each order came out."""
+
+    began: float
+    arrivals: Arrivals
+
+    @property
+    def orders_per_s(self) -> float:
+        span = max(self.arrivals.seen.values(), default=0.0) - self.arrivals.first
+        return len(self.arrivals.seen) / span if span > 0 else 0.0
+
+    @property
+    def wall_s(self) -> float:
+        """From starting the instances to the last order out (start-up included)."""
+        return max(self.arrivals.seen.values(), default=self.began) - self.began
+
+
+def enrichment_drain(harness: PipelineHarness, count: int, instances: int, say: Say) -> DrainRun:
+    """``instances`` enrichment processes over ``count`` pre-loaded orders.
+
+    The processes keep running (in ``harness``).
+    """
+    say(f"pre-loading {count:,} orders for {instances} enrichment instance(s)")
+    preload(harness.settings, count, f"drain{instances}")
+    arrivals = Arrivals(harness.settings)
+    try:
+        say(f"enrichment draining them (exactly-once, 100 ms commits, {instances} instance(s))")
+        began = time.time()
+        for i in range(instances):
+            harness.start_enrichment(f"bench{i or ''}", wait=False)
+        arrivals.wait_for(count, timeout_s=1_800)
+    finally:
+        arrivals.close()
+    if len(arrivals.seen) < count:
+        raise BenchOutcomeError(
+            f"{len(arrivals.seen):,} of {count:,} orders came out of {instances} enrichment "
+            f"instance(s) in 30 min; their logs are in {harness.run_dir / 'services'}"
+        )
+    return DrainRun(began, arrivals)
+
+
+def analytics_drain(settings: Settings, home: Path, events: int, instances: int, say: Say) -> float:
+    """events/s of ``instances`` analytics processes over a backlog of ``events``."""
+    run = Bench(settings, home / f"analytics-{instances}", say)
+    try:
+        run.create_topics()
+        say(f"analytics: pre-producing {events:,} enriched orders for {instances} instance(s)")
+        base = int(time.time() * 1000) - 3_600_000
+        run.produce(events, None, lambda i: base + i // 10)
+        with contextlib.ExitStack() as running:
+            for i in range(instances):
+                running.enter_context(run.analytics(f"drain{instances}-{i}"))
+            say(f"analytics draining them with {instances} instance(s)")
+            return _committed_rate(run.committed_total, events, timeout_s=600)
+    finally:
+        run.close()
+
+
+def _committed_rate(committed: Callable[[], int], target: int, timeout_s: float) -> float:
+    """Records/s between the first committed progress and ``target`` committed."""
+    first_t, first_n = 0.0, 0
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        done, now = committed(), time.monotonic()
+        if done and not first_t:
+            first_t, first_n = now, done
+        if done >= target:
+            return (done - first_n) / (now - first_t) if now > first_t else 0.0
+        time.sleep(0.2)
+    raise BenchOutcomeError(f"analytics did not commit {target:,} events in {timeout_s:.0f} s")
