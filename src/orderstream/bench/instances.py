@@ -35,20 +35,17 @@ def preload(settings: Settings, count: int, run_id: str) -> None:
 
 @dataclass(frozen=True)
 class DrainRun:
-    """When the instances were started, and when each order came out."""
+    """A drain's figures: orders/s from the first to the last order out, wall time from start."""
 
-    began: float
+    orders_per_s: float
+    wall_s: float
     arrivals: Arrivals
 
-    @property
-    def orders_per_s(self) -> float:
-        span = max(self.arrivals.seen.values(), default=0.0) - self.arrivals.first
-        return len(self.arrivals.seen) / span if span > 0 else 0.0
 
-    @property
-    def wall_s(self) -> float:
-        """From starting the instances to the last order out (start-up included)."""
-        return max(self.arrivals.seen.values(), default=self.began) - self.began
+def _drain_run(began: float, arrivals: Arrivals) -> DrainRun:
+    last = max(arrivals.seen.values(), default=began)
+    span = last - arrivals.first
+    return DrainRun(len(arrivals.seen) / span if span > 0 else 0.0, last - began, arrivals)
 
 
 def enrichment_drain(harness: PipelineHarness, count: int, instances: int, say: Say) -> DrainRun:
@@ -72,7 +69,7 @@ def enrichment_drain(harness: PipelineHarness, count: int, instances: int, say: 
             f"{len(arrivals.seen):,} of {count:,} orders came out of {instances} enrichment "
             f"instance(s) in 30 min; their logs are in {harness.run_dir / 'services'}"
         )
-    return DrainRun(began, arrivals)
+    return _drain_run(began, arrivals)
 
 
 def analytics_drain(settings: Settings, home: Path, events: int, instances: int, say: Say) -> float:

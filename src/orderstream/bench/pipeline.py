@@ -38,6 +38,7 @@ from orderstream.testing.cluster import LocalCluster
 from orderstream.testing.eos import produce_inputs
 
 Progress = Callable[[str], None]
+API_BATCH = 500  # orders per POST /orders/batch
 
 CRITERION = (
     "every consumer group's lag grows by at most "
@@ -48,22 +49,27 @@ CRITERION = (
 
 @dataclass(frozen=True)
 class RunPlan:
-    """What one run measures, and how long it offers each load."""
+    """What one run measures; every backlog scales with ``orders``."""
 
     orders: int = 200_000  # the enrichment drain's backlog
     rates: tuple[int, ...] = (1_000, 5_000, 10_000)  # end-to-end latency
     seconds: float = 10.0  # counted seconds per latency rate
     step_s: float = 10.0  # seconds per step of the sustainable search
-    ladder: tuple[int, ...] = search.LADDER
-    api_count: int = 20_000
-    batch: int = 500
-    analytics_events: int = 100_000
     latency_commit_ms: int = 100
 
     @classmethod
     def quick(cls) -> RunPlan:
         """A run of a few minutes: small backlogs, short steps."""
-        return cls(20_000, seconds=4, step_s=6, api_count=3_000, analytics_events=20_000)
+        return cls(20_000, seconds=4, step_s=6)
+
+    @property
+    def analytics_events(self) -> int:
+        return self.orders // 2
+
+    @property
+    def api_count(self) -> int:
+        """Single orders for the API figure; five times as many go in batches."""
+        return self.orders // 10
 
 
 @dataclass
@@ -114,7 +120,7 @@ class PipelineFigures:
             },  # fmt: skip
             "api_single_orders_per_s": round(self.api_rps.get("single", 0)),
             "api_batch_orders_per_s": round(self.api_rps.get("batch", 0)),
-            "api_batch_size": self.plan.batch,
+            "api_batch_size": API_BATCH,
             "latency_commit_interval_ms": self.plan.latency_commit_ms,
             "enrichment_outcomes": self.drain.outcomes,
             "stage1_without_store_orders_per_s": round(self.stage1_rps.get("without_store", 0)),
@@ -151,7 +157,7 @@ class PipelineBench:
             self.instances(plan, figures)
             self.together(plan, figures)
             api = self.harness.start_orders()
-            self.api_throughput(api.url, plan.api_count, plan.batch, figures)
+            self.api_throughput(api.url, plan.api_count, API_BATCH, figures)
         finally:
             self.harness.stop_all()
         return figures
@@ -199,7 +205,7 @@ class PipelineBench:
             steps.drained()
             return steps.step(rate, plan.step_s)
 
-        figures.sustainable = search.find_sustainable(measure, plan.ladder)
+        figures.sustainable = search.find_sustainable(measure)
         self._stop_services()
 
     def _stop_services(self) -> None:

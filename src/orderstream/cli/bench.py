@@ -9,10 +9,18 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
-from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.progress import TaskID
 
 from orderstream.cli.analytics import bench as analytics_bench
-from orderstream.cli.bench_output import JsonFlag, JsonOut, Show, report, say_for, table
+from orderstream.cli.bench_output import (
+    JsonFlag,
+    JsonOut,
+    Show,
+    progress_bar,
+    report,
+    say_for,
+    table,
+)
 from orderstream.cli.bench_pipeline import pipeline_bench
 from orderstream.cli.bench_registry import registry_bench
 from orderstream.cli.common import console, print_table
@@ -100,15 +108,7 @@ def runtime_bench(
 
     settings = load_settings()
     with (
-        Progress(
-            TextColumn("{task.description:<32}"),
-            BarColumn(),
-            TextColumn("{task.completed:>9,}/{task.total:,}"),
-            TimeElapsedColumn(),
-            console=console,
-            transient=json,
-            disable=False,
-        ) as bar,
+        progress_bar("{task.completed:>9,}/{task.total:,}", transient=json) as bar,
         bench_cluster_or(bootstrap, None, settings.cache_dir) as cluster,
     ):
         tasks: dict[str, TaskID] = {}

@@ -62,18 +62,23 @@ def say_for(json_flag: bool) -> Say:
     return quiet if json_flag else (lambda line: console.print(line, style="dim"))
 
 
+def progress_bar(counter: str, *, transient: bool, disable: bool = False) -> Progress:
+    """The benches' Rich progress bar: what is going on, a bar, ``counter``, time elapsed."""
+    return Progress(
+        TextColumn("{task.description:<48}"),
+        BarColumn(),
+        TextColumn(counter),
+        TimeElapsedColumn(),
+        console=console,
+        transient=transient,
+        disable=disable,
+    )
+
+
 @contextlib.contextmanager
 def phase_bar(phases: int, json_flag: bool) -> Iterator[Say]:
     """A progress bar over a bench's ``phases``; each line said advances it by one phase."""
-    with Progress(
-        TextColumn("{task.description:<60}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-        disable=json_flag,
-    ) as bar:
+    with progress_bar("{task.completed}/{task.total}", transient=True, disable=json_flag) as bar:
         task = bar.add_task("starting", total=phases)
         started = False
 

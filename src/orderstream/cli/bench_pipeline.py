@@ -8,7 +8,13 @@ from typing import Annotated, Any
 import typer
 
 from orderstream.bench.environment import bench_environment
-from orderstream.bench.pipeline import CRITERION, PipelineBench, PipelineFigures, RunPlan
+from orderstream.bench.pipeline import (
+    API_BATCH,
+    CRITERION,
+    PipelineBench,
+    PipelineFigures,
+    RunPlan,
+)
 from orderstream.bench.sustained import WARMUP_S
 from orderstream.cli.bench_output import JsonFlag, JsonOut, PlotDir, int_list, phase_bar, report
 from orderstream.cli.common import print_table
@@ -18,38 +24,26 @@ PHASES = 24  # about how many steps a run reports; the bar grows if there are mo
 
 
 def pipeline_bench(
-    orders: Annotated[
-        int | None, typer.Option(help="orders pre-loaded per drain [200,000; quick 20,000]")
-    ] = None,
-    rates: Annotated[
-        str | None, typer.Option(help="end-to-end latency rates, comma-separated [1000,5000,10000]")
-    ] = None,
-    seconds: Annotated[
-        float | None, typer.Option(help="counted seconds per latency rate [10; quick 4]")
-    ] = None,
-    step_seconds: Annotated[
-        float | None, typer.Option(help="seconds per sustainable-search step [10; quick 6]")
-    ] = None,
-    api_count: Annotated[
-        int | None, typer.Option(help="single orders for the API figure [20,000; quick 3,000]")
-    ] = None,
-    batch: Annotated[int | None, typer.Option(help="orders per batch for the API figure")] = None,
-    latency_commit_ms: Annotated[
-        int | None, typer.Option(help="enrichment commit interval while loading at rates [100]")
-    ] = None,
-    quick: Annotated[bool, typer.Option("--quick", help="small backlogs, short steps")] = False,
+    orders: Annotated[int | None, typer.Option(help="backlog per drain [200k; quick 20k]")] = None,
+    rates: Annotated[str | None, typer.Option(help="latency rates [1000,5000,10000]")] = None,
+    seconds: Annotated[float | None, typer.Option(help="s per latency rate [10; 4]")] = None,
+    step_seconds: Annotated[float | None, typer.Option(help="s per search step [10; 6]")] = None,
+    latency_commit_ms: Annotated[int, typer.Option(help="enrichment commits, loaded")] = 100,
+    quick: Annotated[bool, typer.Option("--quick", help="a few minutes: small backlogs")] = False,
     json: JsonFlag = False,
     json_out: JsonOut = None,
     plot: PlotDir = None,
 ) -> None:
-    """Throughput and latency of the whole pipeline on a fresh local cluster (prints figures)."""
-    given: dict[str, Any] = {
-        "orders": orders, "seconds": seconds, "step_s": step_seconds, "api_count": api_count,
-        "batch": batch, "latency_commit_ms": latency_commit_ms,
-        "rates": None if rates is None else int_list("--rates", rates),
-    }  # fmt: skip
+    """Throughput and latency of the whole pipeline on a fresh local cluster (prints figures).
+
+    Backlogs scale with --orders: analytics drains half as many events, the API figure takes a
+    tenth as single orders and five times that in batches.
+    """
+    given: dict[str, Any] = {"orders": orders, "seconds": seconds, "step_s": step_seconds}
+    given["rates"] = None if rates is None else int_list("--rates", rates)
     base = RunPlan.quick() if quick else RunPlan()
-    plan = dataclasses.replace(base, **{k: v for k, v in given.items() if v is not None})
+    plan = dataclasses.replace(base, latency_commit_ms=latency_commit_ms,
+                               **{k: v for k, v in given.items() if v is not None})  # fmt: skip
     with (
         phase_bar(PHASES + len(plan.rates), json) as say,
         bench_environment(load_settings().cache_dir) as (cluster, settings, home),
@@ -101,7 +95,7 @@ def _print(f: PipelineFigures) -> None:
             ),
             ("orders API, single POST /orders", f"{f.api_rps.get('single', 0):,.0f}", "acks=all"),
             (
-                f"orders API, POST /orders/batch of {f.plan.batch}",
+                f"orders API, POST /orders/batch of {API_BATCH}",
                 f"{f.api_rps.get('batch', 0):,.0f}",
                 "acks=all",
             ),
