@@ -10,18 +10,16 @@
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 from orderstream.bench.analytics import Bench
 from orderstream.bench.probes import Arrivals
 from orderstream.bench.stage1 import BenchOutcomeError
-from orderstream.bench.sustained import PRODUCTS
+from orderstream.bench.sustained import ANALYTICS_OPTIONS, PRODUCTS
 from orderstream.config import Settings
-from orderstream.ops.harness import PipelineHarness
+from orderstream.ops.harness import PipelineHarness, ServiceHandle
 from orderstream.ops.load import LoadSpec, build_orders, load_direct
 
 Say = Callable[[str], None]
@@ -72,21 +70,36 @@ def enrichment_drain(harness: PipelineHarness, count: int, instances: int, say: 
     return _drain_run(began, arrivals)
 
 
-def analytics_drain(settings: Settings, home: Path, events: int, instances: int, say: Say) -> float:
-    """events/s of ``instances`` analytics processes over a backlog of ``events``."""
-    run = Bench(settings, home / f"analytics-{instances}", say)
+def analytics_drain(harness: PipelineHarness, events: int, instances: int, say: Say) -> float:
+    """events/s of ``instances`` analytics processes over a backlog of ``events``.
+
+    The processes start together (``Bench.analytics`` would start them one after the other,
+    and the first would drain the backlog alone); their topics are ``Bench``'s own.
+    """
+    run = Bench(harness.settings, harness.run_dir / f"analytics-{instances}", say)
+    started: list[ServiceHandle] = []
     try:
         run.create_topics()
         say(f"analytics: pre-producing {events:,} enriched orders for {instances} instance(s)")
         base = int(time.time() * 1000) - 3_600_000
-        run.produce(events, None, lambda i: base + i // 10)
-        with contextlib.ExitStack() as running:
-            for i in range(instances):
-                running.enter_context(run.analytics(f"drain{instances}-{i}"))
-            say(f"analytics draining them with {instances} instance(s)")
-            return _committed_rate(run.committed_total, events, timeout_s=600)
+        run.produce(events, None, lambda i: base + i // 10)  # 10 orders per ms of event time
+        say(f"analytics draining them with {instances} instance(s)")
+        for i in range(instances):
+            options = ("--topic-prefix", run.topics.prefix, *ANALYTICS_OPTIONS)
+            started.append(
+                harness.start_analytics(*options, instance_id=f"drain{instances}-{i}", wait=False)
+            )
+        for handle in started:
+            handle.ready_or_stop(120)
+        return _committed_rate(run.committed_total, events, timeout_s=600)
     finally:
+        _stop(started)  # before their topics go
         run.close()
+
+
+def _stop(handles: list[ServiceHandle]) -> None:
+    for handle in handles:
+        handle.stop()
 
 
 def _committed_rate(committed: Callable[[], int], target: int, timeout_s: float) -> float:

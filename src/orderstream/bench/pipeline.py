@@ -186,8 +186,7 @@ class PipelineBench:
         self._stop_services()
         events = plan.analytics_events
         figures.instances["analytics"] = {
-            str(n): round(analytics_drain(self.settings, self.run_dir, events, n, self.say))
-            for n in (1, 2)
+            str(n): round(analytics_drain(self.harness, events, n, self.say)) for n in (1, 2)
         }
 
     def together(self, plan: RunPlan, figures: PipelineFigures) -> None:

@@ -184,10 +184,13 @@ def _figure_table(title: str) -> Show:
     return show
 
 
+ProviderLatencyMs = Annotated[float, typer.Option(help="simulated provider latency (ms)")]
+
+
 @app.command("payments")
 def payments_bench(
     orders: Annotated[int, typer.Option(min=100, help="RESERVED orders to pay")] = 20_000,
-    latency_ms: Annotated[float, typer.Option(help="simulated provider latency")] = 10.0,
+    latency_ms: ProviderLatencyMs = 10.0,
     max_in_flight: Annotated[int, typer.Option(min=1, help="provider calls at a time")] = 256,
     json: JsonFlag = False,
     json_out: JsonOut = None,
@@ -205,7 +208,7 @@ def payments_bench(
 def payments_latency_bench(
     rate: Annotated[int, typer.Option(min=1, help="orders per second offered")] = 1_000,
     seconds: Annotated[float, typer.Option(min=1, help="seconds of load")] = 20.0,
-    latency_ms: Annotated[float, typer.Option(help="simulated provider latency")] = 10.0,
+    latency_ms: ProviderLatencyMs = 10.0,
     warmup_s: Annotated[float, typer.Option(min=0, help="first seconds left out")] = 2.0,
     json: JsonFlag = False,
     json_out: JsonOut = None,
