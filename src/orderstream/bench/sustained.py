@@ -25,24 +25,20 @@ from orderstream.ops.topics_reader import partitions_of
 from orderstream.services.analytics.events import AnalyticsTopics
 from orderstream.services.analytics.windows import WindowSpec
 from orderstream.services.topics import ENRICHED_ORDERS, ORDERS
-from orderstream.stats import percentile
+from orderstream.stats import latency_summary, percentile
 
 PRODUCTS = 1_000
 WARMUP_S = 2
 SPEC = WindowSpec(size_ms=2_000, grace_ms=500)  # analytics runs with these in the bench
 ANALYTICS_OPTIONS = ("--window-ms", "2000", "--grace-ms", "500", "--idle-close-ms", "1000")
-QUANTILES = {"p50": 0.5, "p95": 0.95, "p99": 0.99, "p999": 0.999}
 ENCODE_S_PER_ORDER = 25e-6  # a guess at load_direct's encoding time, refined after each offer
 
 Say = Callable[[str], None]
 
 
 def summary_ms(values: list[float]) -> dict[str, float | None]:
-    """p50, p95, p99, p99.9 and max in milliseconds (None when nothing was measured)."""
-    if not values:
-        return {**dict.fromkeys(QUANTILES), "max": None}
-    shown = {name: percentile(values, q) for name, q in QUANTILES.items()}
-    return {name: round(v * 1000, 1) for name, v in {**shown, "max": max(values)}.items()}
+    """p50, p95, p99, p99.9 and max of latencies in seconds, in milliseconds (None if empty)."""
+    return latency_summary(values, scale=1000)
 
 
 class DirectSteps:
