@@ -16,7 +16,15 @@ from orderstream.bench.pipeline import (
     RunPlan,
 )
 from orderstream.bench.sustained import WARMUP_S
-from orderstream.cli.bench_output import JsonFlag, JsonOut, PlotDir, int_list, phase_bar, report
+from orderstream.cli.bench_output import (
+    JsonFlag,
+    JsonOut,
+    PlotDir,
+    int_list,
+    phase_bar,
+    report,
+    say_for,
+)
 from orderstream.cli.common import print_table
 from orderstream.config import load_settings
 
@@ -55,7 +63,9 @@ def pipeline_bench(
     if plot is not None:
         from orderstream.bench.plot import plot_figures
 
-        plot_figures(document, plot)
+        say = say_for(json)
+        for path in plot_figures(document, plot):
+            say(f"drew {path}")
 
 
 def _print(f: PipelineFigures) -> None:
