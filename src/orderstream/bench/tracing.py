@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import random
 import secrets
+import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -122,6 +123,7 @@ def private_jaeger(settings: Settings, say: Say) -> Iterator[MonitoringPorts]:
         yield ports
     finally:
         jaeger.stop(lambda _line: None)
+        shutil.rmtree(home, ignore_errors=True)  # its traces are not kept
 
 
 def _tracer(name: str, otlp_port: int, ratio: float) -> tuple[Any, Any] | None:
