@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import random
 import secrets
+import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -28,9 +29,10 @@ from typing import Any
 
 from confluent_kafka import Producer
 
-from orderstream.bench.pipeline import PRODUCTS, EnrichedArrivals
+from orderstream.bench.probes import Arrivals
 from orderstream.bench.runtime import PARTITIONS, Progress, RuntimeBench
 from orderstream.bench.stage1 import BenchOutcomeError
+from orderstream.bench.sustained import PRODUCTS
 from orderstream.config import Role, Settings, kafka_config
 from orderstream.monitoring.jaeger import otlp_endpoint
 from orderstream.monitoring.ports import MonitoringPorts
@@ -45,6 +47,7 @@ from orderstream.testing.aggregate import encode_value
 from orderstream.testing.cluster import LocalCluster
 from orderstream.tracing import DEFAULT_RATIO, use_tracer
 
+Say = Callable[[str], None]
 # scenario -> the fraction of inputs with a sampled parent (as the orders service at that ratio)
 SCENARIOS = {"off": DEFAULT_RATIO, "default": DEFAULT_RATIO, "0.01": 0.01, "all": 1.0}
 
@@ -85,14 +88,7 @@ class TracingBench(RuntimeBench):
             produce_traced_inputs(
                 self.cluster.bootstrap, self.inputs[name], self.records, SCENARIOS[name]
             )
-        home = Path(tempfile.mkdtemp(prefix="orderstream-bench-jaeger-"))
-        ports = MonitoringPorts(
-            free_port(), free_port(), free_port(), jaeger=free_port(), jaeger_grpc=free_port(),
-            jaeger_otlp=free_port(),
-        )  # fmt: skip
-        jaeger = MonitoringStack(self.settings.model_copy(update={"home": home}), ports)
-        jaeger.start_tracing(lambda _line: None)
-        try:
+        with private_jaeger(self.settings, lambda _line: None) as ports:
             tracers = {
                 name: _tracer(name, ports.jaeger_otlp, ratio) for name, ratio in SCENARIOS.items()
             }
@@ -110,9 +106,24 @@ class TracingBench(RuntimeBench):
             for scenario in tracers.values():
                 if scenario is not None:
                     scenario[1].shutdown()
-        finally:
-            jaeger.stop(lambda _line: None)
         return best
+
+
+@contextmanager
+def private_jaeger(settings: Settings, say: Say) -> Iterator[MonitoringPorts]:
+    """A Jaeger of the bench's own on free ports (its files in a temporary home), always stopped."""
+    home = Path(tempfile.mkdtemp(prefix="orderstream-bench-jaeger-"))
+    ports = MonitoringPorts(
+        free_port(), free_port(), free_port(), jaeger=free_port(), jaeger_grpc=free_port(),
+        jaeger_otlp=free_port(),
+    )  # fmt: skip
+    jaeger = MonitoringStack(settings.model_copy(update={"home": home}), ports)
+    jaeger.start_tracing(say)
+    try:
+        yield ports
+    finally:
+        jaeger.stop(lambda _line: None)
+        shutil.rmtree(home, ignore_errors=True)  # its traces are not kept
 
 
 def _tracer(name: str, otlp_port: int, ratio: float) -> tuple[Any, Any] | None:
@@ -136,7 +147,6 @@ def _tracer(name: str, otlp_port: int, ratio: float) -> tuple[Any, Any] | None:
 
 # -- the pipeline side: a real enrichment process --------------------------------------------
 
-Say = Callable[[str], None]
 PIPELINE_SCENARIOS = {"off": DEFAULT_RATIO, "default": DEFAULT_RATIO, "all": 1.0}
 
 
@@ -185,21 +195,12 @@ class PipelineTracingBench:
     def measure(self) -> dict[str, float]:
         """orders/s of each scenario (best round)."""
         seed_catalog(self.settings, PRODUCTS, 10_000_000)
-        home = Path(tempfile.mkdtemp(prefix="orderstream-bench-jaeger-"))
-        ports = MonitoringPorts(
-            free_port(), free_port(), free_port(), jaeger=free_port(), jaeger_grpc=free_port(),
-            jaeger_otlp=free_port(),
-        )  # fmt: skip
-        jaeger = MonitoringStack(self.settings.model_copy(update={"home": home}), ports)
-        jaeger.start_tracing(self.say)
         best: dict[str, float] = {}
-        try:
+        with private_jaeger(self.settings, self.say) as ports:
             for round_ in range(self.rounds):
                 for name, ratio in PIPELINE_SCENARIOS.items():
                     rate = self.drain(f"{name}-{round_}", ratio, _tracing_env(name, ports))
                     best[name] = max(best.get(name, 0.0), rate)
-        finally:
-            jaeger.stop(lambda _line: None)
         return best
 
     def drain(self, run_id: str, sampled_ratio: float, env: dict[str, str | None]) -> float:
@@ -207,7 +208,7 @@ class PipelineTracingBench:
         self.say(f"{run_id}: pre-loading {self.orders:,} orders")
         spec = LoadSpec(count=self.orders, rate=0, products=PRODUCTS, direct=True)
         produce_traced_orders(self.settings, build_orders(spec, run_id), sampled_ratio)
-        arrivals = EnrichedArrivals(self.settings)
+        arrivals = Arrivals(self.settings)
         try:
             self.say(f"{run_id}: enrichment draining them")
             with _environment(env):

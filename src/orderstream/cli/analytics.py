@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-import json as json_module
 import signal
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -19,9 +18,17 @@ from rich.console import Group
 from rich.live import Live
 from rich.table import Table
 
-from orderstream.cli.common import console, print_json, print_table
+from orderstream.cli.bench_output import (
+    JsonFlag,
+    JsonOut,
+    PlotDir,
+    Show,
+    int_list,
+    say_for,
+)
+from orderstream.cli.bench_output import report as emit
+from orderstream.cli.common import console, print_table
 from orderstream.cli.context import effective_settings
-from orderstream.errors import ConfigError
 
 app = typer.Typer(help="Live analytics: terminal summary and benchmarks.", no_args_is_help=True)
 
@@ -100,10 +107,9 @@ def bench(
     registry: Annotated[
         str | None, typer.Option(help="Registry with --bootstrap (default: the configured one)")
     ] = None,
-    json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
-    json_out: Annotated[
-        Path | None, typer.Option("--json-out", help="Also write the JSON object to this file")
-    ] = None,
+    json: JsonFlag = False,
+    json_out: JsonOut = None,
+    plot: PlotDir = None,
 ) -> None:
     """Throughput under EOS, window-close latency per rate, and dashboard update delay."""
     from orderstream.bench.analytics import (
@@ -113,12 +119,9 @@ def bench(
     )
     from orderstream.bench.environment import bench_services
 
-    try:
-        rate_list = [int(r) for r in rates.split(",") if r.strip()]
-    except ValueError as exc:
-        raise ConfigError(f"--rates must be integers separated by commas, got {rates!r}") from exc
+    rate_list = list(int_list("--rates", rates))
     base = effective_settings()
-    say: Callable[[str], None] = _quiet if json else console.print
+    say = say_for(json)
     report = BenchReport()
     with bench_services(base, bootstrap, registry, say) as settings:
         run = Bench(settings, home or base.home / "bench" / "analytics", say)
@@ -129,17 +132,17 @@ def bench(
             run.dashboard_delay(samples, report)
         finally:
             run.close()
-    figures = {"bench": "analytics", **report_json(report)}
-    if json_out is not None:
-        json_out.write_text(json_module.dumps(figures, indent=2) + "\n")
-    if json:
-        print_json(figures)
-        return
-    _print_report(report, figures)
+    figures = report_json(report)
+    document = emit("analytics", figures, _report_tables(report), json_flag=json, json_out=json_out)
+    if plot is not None:
+        from orderstream.bench.plot import plot_figures
+
+        for path in plot_figures(document, plot):
+            say(f"drew {path}")
 
 
-def _quiet(_: str) -> None:
-    pass
+def _report_tables(report: Any) -> Show:
+    return lambda figures: _print_report(report, figures)
 
 
 def _print_report(report: Any, figures: dict[str, Any]) -> None:

@@ -6,15 +6,24 @@ benchmark's name. The code that measures lives in ``orderstream.bench``.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
-from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.progress import TaskID
 
 from orderstream.cli.analytics import bench as analytics_bench
+from orderstream.cli.bench_output import (
+    JsonFlag,
+    JsonOut,
+    Show,
+    progress_bar,
+    report,
+    say_for,
+    table,
+)
 from orderstream.cli.bench_pipeline import pipeline_bench
 from orderstream.cli.bench_registry import registry_bench
-from orderstream.cli.common import console, print_json, print_table
+from orderstream.cli.common import console, print_table
 from orderstream.cli.security import bench as security_bench
 from orderstream.config import load_settings
 
@@ -33,68 +42,48 @@ def tracing_bench(
             "(off, default sampler, 100 %); 0 skips it",
         ),
     ] = 0,
-    json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
+    json: JsonFlag = False,
+    json_out: JsonOut = None,
 ) -> None:
     """The exactly-once runtime with tracing off, at the default sampler and at 100 %."""
-    from orderstream.bench.environment import bench_cluster_or
-    from orderstream.bench.tracing import TracingBench
-    from orderstream.tracing import DEFAULT_RATIO
+    from orderstream.bench.environment import bench_cluster_or, bench_environment
+    from orderstream.bench.tracing import PipelineTracingBench, TracingBench
 
     if pipeline:
-        _pipeline_tracing_bench(pipeline, rounds, json)
+        with (
+            bench_environment(load_settings().cache_dir) as (_cluster, settings, home),
+            console.status("benchmarking") as status,
+        ):
+            bench = PipelineTracingBench(settings, home / "run", pipeline, rounds, status.update)
+            best = bench.measure()
+        what = (
+            f"enrichment with traces, {pipeline:,} orders per run, exactly-once, 100 ms, 1 instance"
+        )
+        figures = {"orders": pipeline, "orders_per_s": best, "vs_off": _vs_off(best)}
+        show = _tracing_table(what, "orders/s", best)
+        report("tracing-pipeline", figures, show, json_flag=json, json_out=json_out)
         return
     with bench_cluster_or(None, None, load_settings().cache_dir) as cluster:
         best = TracingBench(cluster, records, lambda *_: None, rounds).measure()
-    off = best["off"]
-    if json:
-        print_json({"bench": "tracing", "records": records, "records_per_s": best})
-        return
-    print_table(
-        f"runtime with traces, {records:,} records, exactly-once stateless, 100 ms",
-        ["tracing", "records/s", "vs off"],
-        [
-            (label, f"{best[key]:,.0f}", f"{best[key] / off:.3f}")
-            for label, key in (
-                ("off", "off"),
-                (f"default sampler (ratio {DEFAULT_RATIO:g})", "default"),
-                ("ratio 0.01", "0.01"),
-                ("100 %", "all"),
-            )
-        ],
-    )
+    what = f"runtime with traces, {records:,} records, exactly-once stateless, 100 ms"
+    figures = {"records": records, "records_per_s": best, "vs_off": _vs_off(best)}
+    show = _tracing_table(what, "records/s", best)
+    report("tracing", figures, show, json_flag=json, json_out=json_out)
 
 
-def _pipeline_tracing_bench(orders: int, rounds: int, json: bool) -> None:
-    """``bench tracing --pipeline N``: enrichment orders/s per tracing level, one run."""
-    from orderstream.bench.environment import bench_environment
-    from orderstream.bench.tracing import PipelineTracingBench
+def _vs_off(best: dict[str, float]) -> dict[str, float]:
+    return {name: round(rate / best["off"], 3) for name, rate in best.items()}
+
+
+def _tracing_table(title: str, unit: str, best: dict[str, float]) -> Show:
+    """The table of one tracing bench: each scenario it measured, against tracing off."""
     from orderstream.tracing import DEFAULT_RATIO
 
-    with (
-        bench_environment(load_settings().cache_dir) as (_cluster, settings, home),
-        console.status("benchmarking") as status,
-    ):
-        bench = PipelineTracingBench(settings, home / "run", orders, rounds, status.update)
-        best = bench.measure()
-    off = best["off"]
-    ratios = {name: round(rate / off, 3) for name, rate in best.items()}
-    if json:
-        print_json(
-            {"bench": "tracing-pipeline", "orders": orders, "orders_per_s": best, "vs_off": ratios}
-        )
-        return
-    print_table(
-        f"enrichment with traces, {orders:,} orders per run, exactly-once, 100 ms, 1 instance",
-        ["tracing", "orders/s", "vs off"],
-        [
-            (label, f"{best[key]:,.0f}", f"{ratios[key]:.3f}")
-            for label, key in (
-                ("off", "off"),
-                (f"default sampler (ratio {DEFAULT_RATIO:g})", "default"),
-                ("100 %", "all"),
-            )
-        ],
-    )
+    labels = {"off": "off", "default": f"default sampler (ratio {DEFAULT_RATIO:g})"}
+    labels |= {"0.01": "ratio 0.01", "all": "100 %"}
+    ratios = _vs_off(best)
+    rows = [(labels[k], f"{best[k]:,.0f}", f"{ratios[k]:.3f}") for k in labels if k in best]
+    return table(title, ["tracing", unit, "vs off"], rows)
 
 
 @app.command("runtime")
@@ -110,7 +99,8 @@ def runtime_bench(
     restore_keys: Annotated[
         int, typer.Option(min=1_000, help="Keys in the store for the restart figures")
     ] = 1_000_000,
-    json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
+    json: JsonFlag = False,
+    json_out: JsonOut = None,
 ) -> None:
     """Throughput of the runtime against the raw Python ceiling, and restart times."""
     from orderstream.bench.environment import bench_cluster_or
@@ -118,15 +108,7 @@ def runtime_bench(
 
     settings = load_settings()
     with (
-        Progress(
-            TextColumn("{task.description:<32}"),
-            BarColumn(),
-            TextColumn("{task.completed:>9,}/{task.total:,}"),
-            TimeElapsedColumn(),
-            console=console,
-            transient=json,
-            disable=False,
-        ) as bar,
+        progress_bar("{task.completed:>9,}/{task.total:,}", transient=json) as bar,
         bench_cluster_or(bootstrap, None, settings.cache_dir) as cluster,
     ):
         tasks: dict[str, TaskID] = {}
@@ -137,9 +119,15 @@ def runtime_bench(
             bar.update(tasks[phase], completed=done, total=total)
 
         result = RuntimeBench(cluster, records, restore_keys, progress, rounds).run()
-    if json:
-        print_json({"bench": "runtime", **result.as_json()})
-        return
+    show = _runtime_tables(result, records)
+    report("runtime", result.as_json(), show, json_flag=json, json_out=json_out)
+
+
+def _runtime_tables(result: Any, records: int) -> Show:
+    return lambda _doc: _print_runtime(result, records)
+
+
+def _print_runtime(result: Any, records: int) -> None:
     rows = []
     for label, key in (
         ("raw Python ceiling (ALO, no decoding)", "ceiling_rps"),
@@ -182,33 +170,48 @@ app.command("secure")(security_bench)  # the same as `orderstream security bench
 # --- payments (issue 13) --------------------------------------------------------------------
 
 
+def _figure_table(title: str) -> Show:
+    """A two-column table of a bench's figures (every key but ``bench``)."""
+
+    def show(document: dict[str, Any]) -> None:
+        rows = [
+            (key, f"{value:,}" if isinstance(value, int | float) else str(value))
+            for key, value in document.items()
+            if key != "bench"
+        ]
+        print_table(title, ["figure", "value"], rows)
+
+    return show
+
+
+ProviderLatencyMs = Annotated[float, typer.Option(help="simulated provider latency (ms)")]
+
+
 @app.command("payments")
 def payments_bench(
     orders: Annotated[int, typer.Option(min=100, help="RESERVED orders to pay")] = 20_000,
-    latency_ms: Annotated[float, typer.Option(help="simulated provider latency")] = 10.0,
+    latency_ms: ProviderLatencyMs = 10.0,
     max_in_flight: Annotated[int, typer.Option(min=1, help="provider calls at a time")] = 256,
-    json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
+    json: JsonFlag = False,
+    json_out: JsonOut = None,
 ) -> None:
     """Payments throughput on a fresh local cluster (20% declined, simulated provider)."""
     from orderstream.bench.payments import bench_payments
 
     with console.status("payments bench: cluster, orders, drain"):
         figures = bench_payments(orders, latency_ms, max_in_flight)
-    if json:
-        print_json({"bench": "payments", **figures})
-        return
-    print_table(
-        "payments throughput", ["figure", "value"], [(k, f"{v:,}") for k, v in figures.items()]
-    )
+    show = _figure_table("payments throughput")
+    report("payments", figures, show, json_flag=json, json_out=json_out)
 
 
 @app.command("payments-latency")
 def payments_latency_bench(
     rate: Annotated[int, typer.Option(min=1, help="orders per second offered")] = 1_000,
     seconds: Annotated[float, typer.Option(min=1, help="seconds of load")] = 20.0,
-    latency_ms: Annotated[float, typer.Option(help="simulated provider latency")] = 10.0,
+    latency_ms: ProviderLatencyMs = 10.0,
     warmup_s: Annotated[float, typer.Option(min=0, help="first seconds left out")] = 2.0,
-    json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
+    json: JsonFlag = False,
+    json_out: JsonOut = None,
 ) -> None:
     """Order -> PAID p50/p99 through enrichment and payments at --rate (fresh local cluster)."""
     from orderstream.bench.payments_latency import bench_payments_latency
@@ -217,45 +220,35 @@ def payments_latency_bench(
         figures = bench_payments_latency(
             rate, seconds, latency_ms, warmup_s, lambda line: status.update(line)
         )
-    if json:
-        print_json({"bench": "payments-latency", **figures})
-        return
-    print_table(
-        f"order -> PAID at {rate:,} orders/s (OrderCreated timestamp to PaymentCompleted readable)",
-        ["figure", "value"],
-        [(k, f"{v:,}" if isinstance(v, int | float) else str(v)) for k, v in figures.items()],
+    show = _figure_table(
+        f"order -> PAID at {rate:,} orders/s (OrderCreated timestamp to PaymentCompleted readable)"
     )
+    report("payments-latency", figures, show, json_flag=json, json_out=json_out)
 
 
 @app.command("orders-tls")
 def orders_tls_bench(
     count: Annotated[int, typer.Option(help="orders per round and side")] = 5_000,
     rounds: Annotated[int, typer.Option(help="alternating rounds (best of each side)")] = 2,
-    json_out: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
+    json: JsonFlag = False,
+    json_out: JsonOut = None,
 ) -> None:
     """The orders API's accepted orders/s over HTTPS against HTTP, in one run (fresh cluster)."""
     from orderstream.bench.tls import orders_tls_bench as run_bench
 
-    say = (lambda _line: None) if json_out else (lambda line: console.print(line, style="dim"))
-    f = run_bench(load_settings().cache_dir, count, rounds, say)
-    if json_out:
-        print_json(
-            {
-                "bench": "orders-tls",
-                "orders_per_round": f.count,
-                "rounds": f.rounds,
-                "http_rps": round(f.best("http")),
-                "https_rps": round(f.best("https")),
-                "https_over_http": round(f.ratio, 3),
-                "refused": f.refused,
-            }
-        )
-        return
-    print_table(
-        f"orders API, {count:,} single orders per round, best of {rounds}",
-        ["scheme", "accepted orders/s", "refused", "ratio"],
-        [
-            ("http", f"{f.best('http'):,.0f}", str(f.refused["http"]), "1.00"),
-            ("https", f"{f.best('https'):,.0f}", str(f.refused["https"]), f"{f.ratio:.2f}"),
-        ],
-    )
+    f = run_bench(load_settings().cache_dir, count, rounds, say_for(json))
+    figures = {
+        "orders_per_round": f.count,
+        "rounds": f.rounds,
+        "http_rps": round(f.best("http")),
+        "https_rps": round(f.best("https")),
+        "https_over_http": round(f.ratio, 3),
+        "refused": f.refused,
+    }
+    rows = [
+        ("http", f"{f.best('http'):,.0f}", str(f.refused["http"]), "1.00"),
+        ("https", f"{f.best('https'):,.0f}", str(f.refused["https"]), f"{f.ratio:.2f}"),
+    ]
+    title = f"orders API, {count:,} single orders per round, best of {rounds}"
+    show = table(title, ["scheme", "accepted orders/s", "refused", "ratio"], rows)
+    report("orders-tls", figures, show, json_flag=json, json_out=json_out)

@@ -124,10 +124,16 @@ class PipelineHarness:
         spec = ServiceSpec(f"payments-{instance_id}", args, port)
         return self._start(spec, spec.name, ["--log-level", "WARNING", *options], wait)
 
-    def start_analytics(self, *options: str, wait: bool = True) -> ServiceHandle:
-        """``orderstream run analytics`` (dashboard on a free port) with ``options``."""
+    def start_analytics(
+        self, *options: str, instance_id: str | None = None, wait: bool = True
+    ) -> ServiceHandle:
+        """``orderstream run analytics`` (dashboard on a free port) with ``options``; one of
+        several in a group takes an ``instance_id`` (its transactional.id, pid file and log)."""
         port = free_port()
-        spec = ServiceSpec("analytics", ("run", "analytics", "--port", str(port)), port)
+        args: tuple[str, ...] = ("run", "analytics", "--port", str(port))
+        if instance_id is not None:
+            args += ("--instance-id", instance_id)
+        spec = ServiceSpec("analytics" + (f"-{instance_id}" if instance_id else ""), args, port)
         return self._start(spec, spec.name, ["--log-level", "WARNING", *options], wait)
 
     def _start(self, spec: ServiceSpec, name: str, extra: list[str], wait: bool) -> ServiceHandle:
