@@ -13,7 +13,7 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
@@ -104,26 +104,21 @@ def split_raw_path(raw: bytes) -> list[str]:
     return [unquote(part, errors="replace") for part in text.split("/") if part]
 
 
+@dataclass(eq=False)
 class RegistryApp:
     """The ASGI callable: auth, body limit, routing, JSON answers and error mapping."""
 
-    def __init__(
-        self,
-        service: RegistryService,
-        router: Router,
-        *,
-        auth: Authenticator | None = None,
-        max_body: int = MAX_BODY_BYTES,
-        on_shutdown: Callable[[], None] | None = None,
-        forwarder: Forwarder | None = None,
-    ) -> None:
-        self.forwarder = forwarder
-        self.on_shutdown = on_shutdown
-        self.service = service
-        self.router = router
-        self.auth = auth
-        self.max_body = max_body
-        self.metrics = RegistryMetrics(service.state)
+    service: RegistryService
+    router: Router
+    _: KW_ONLY
+    auth: Authenticator | None = None
+    max_body: int = MAX_BODY_BYTES
+    on_shutdown: Callable[[], None] | None = None
+    forwarder: Forwarder | None = None
+    metrics: RegistryMetrics = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.metrics = RegistryMetrics(self.service.state)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":

@@ -55,10 +55,5 @@ def parse_version(text: str) -> int | None:
 
 
 def version_json(v: SchemaVersion) -> dict[str, Any]:
-    return {
-        "subject": v.subject,
-        "version": v.version,
-        "id": v.schema_id,
-        "schema": v.schema,
-        **v.non_default_fields(),
-    }
+    """A version as GET .../versions/{n} and lookups answer it."""
+    return {**v.coordinates(), **v.schema_json()}

@@ -8,7 +8,7 @@ versions from a state that holds every earlier write. Each write returns once ap
 from __future__ import annotations
 
 import asyncio
-from dataclasses import replace
+from dataclasses import KW_ONLY, dataclass, field, replace
 from typing import Any
 
 import avro.schema
@@ -21,7 +21,6 @@ from orderstream.registry.election import PrimaryElection
 from orderstream.registry.keys import config_key, delete_subject_key, encode_value, schema_key
 from orderstream.registry.requests import MAX_VERSION, SchemaRequest, parse_version, version_json
 from orderstream.registry.state import (
-    AVRO,
     DEFAULT_LEVEL,
     Reference,
     RegistryState,
@@ -32,24 +31,18 @@ from orderstream.registry.store import SchemaStore
 __all__ = ["MAX_VERSION", "RegistryService", "SchemaRequest", "parse_version", "version_json"]
 
 
+@dataclass(eq=False)
 class RegistryService:
     """What the HTTP routes call; raises RegistryError with the Confluent codes."""
 
-    def __init__(
-        self,
-        state: RegistryState,
-        store: SchemaStore,
-        election: PrimaryElection,
-        *,
-        primary_wait_s: float = 10.0,
-    ) -> None:
-        self.state = state
-        self.store = store
-        self.election = election
-        self.primary_wait_s = primary_wait_s
-        self._write_lock = asyncio.Lock()
-        self._synced_generation = 0
-        self._parsed: dict[int, avro.schema.Schema] = {}
+    state: RegistryState
+    store: SchemaStore
+    election: PrimaryElection
+    _: KW_ONLY
+    primary_wait_s: float = 10.0
+    _write_lock: asyncio.Lock = field(default_factory=asyncio.Lock, init=False, repr=False)
+    _synced_generation: int = field(default=0, init=False)
+    _parsed: dict[int, avro.schema.Schema] = field(default_factory=dict, init=False, repr=False)
 
     # ---- readiness -----------------------------------------------------------------------
 
@@ -77,12 +70,7 @@ class RegistryService:
             found = self.state.by_id.get(schema_id)
         if found is None:
             raise errors.schema_not_found()
-        out: dict[str, Any] = {"schema": found.schema}
-        if found.schema_type != AVRO:
-            out["schemaType"] = found.schema_type
-        if found.references:
-            out["references"] = [r.to_json() for r in found.references]
-        return out
+        return found.schema_json()
 
     def id_versions(self, schema_id: int, *, deleted: bool) -> list[dict[str, Any]]:
         with self.state.lock:

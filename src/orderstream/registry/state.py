@@ -8,7 +8,7 @@ new records concurrently.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from orderstream.registry.keys import KeyType, StoreKey, decode_key, decode_value
@@ -26,7 +26,7 @@ class Reference:
     version: int
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "subject": self.subject, "version": self.version}
+        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -44,13 +44,19 @@ class SchemaVersion:
     def to_value(self) -> dict[str, Any]:
         """The SCHEMA record's value (schemaType and references only when needed)."""
         return {
-            "subject": self.subject,
-            "version": self.version,
-            "id": self.schema_id,
+            **self.coordinates(),
             **self.non_default_fields(),
             "schema": self.schema,
             "deleted": self.deleted,
         }
+
+    def coordinates(self) -> dict[str, Any]:
+        """Where this version stands (subject, version) and its id, as the JSON names them."""
+        return {"subject": self.subject, "version": self.version, "id": self.schema_id}
+
+    def schema_json(self) -> dict[str, Any]:
+        """The schema as the API answers it, with the non-default fields."""
+        return {"schema": self.schema, **self.non_default_fields()}
 
     def non_default_fields(self) -> dict[str, Any]:
         """schemaType and references, each only when it is not the default (Confluent's way)."""

@@ -65,6 +65,7 @@ class SchemaStore:
         admin = kafka_config(Role.ADMIN, "registry-reader", settings=settings)
         self._table = TopicTable(conf, admin, topic, name="schemas-reader")
         self._table.subscribe(self._apply)
+        self.ready: threading.Event = self._table.ready  # set once caught up with the topic
         self._producer = Producer(
             with_error_log(
                 kafka_config(
@@ -75,10 +76,6 @@ class SchemaStore:
                 )
             )
         )
-
-    @property
-    def ready(self) -> threading.Event:
-        return self._table.ready
 
     @property
     def ready_after_s(self) -> float | None:

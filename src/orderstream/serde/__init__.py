@@ -17,6 +17,7 @@ from orderstream.serde.events import (
     PaymentFailed,
     Product,
     StockReleased,
+    avro_event,
     register_event_type,
 )
 from orderstream.serde.serde import EventSerde
@@ -34,6 +35,7 @@ __all__ = [
     "Product",
     "RegistryClient",
     "StockReleased",
+    "avro_event",
     "frame",
     "register_event_type",
     "schema_text",

@@ -24,6 +24,7 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
+from cachetools import cachedmethod
 
 from orderstream.config import Settings
 from orderstream.errors import (
@@ -85,32 +86,27 @@ class RegistryClient:
         self._ids: dict[tuple[str, str], int] = {}
         self._schemas: dict[int, str] = {}
 
+    # cachedmethod looks up under the lock and calls the registry outside it, as a cache of
+    # immutable answers may: two threads racing on a miss both ask, and the first answer stays.
+    @cachedmethod(
+        lambda self: self._ids,
+        key=lambda _, subject, schema: (subject, schema),
+        lock=lambda self: self._lock,
+    )
     def register(self, subject: str, schema: str) -> int:
         """The id of ``schema`` under ``subject``, registering it on first use."""
-        key = (subject, schema)
-        with self._lock:
-            cached = self._ids.get(key)
-        if cached is not None:
-            return cached
         path = f"/subjects/{quote(subject, safe='')}/versions"
-        body = self._call("POST", path, {"schema": schema})
-        schema_id = int(body["id"])
+        schema_id = int(self._call("POST", path, {"schema": schema})["id"])
         with self._lock:
-            self._ids[key] = schema_id
-            self._schemas[schema_id] = schema
+            self._schemas.setdefault(schema_id, schema)
         return schema_id
 
+    @cachedmethod(
+        lambda self: self._schemas, key=lambda _, schema_id: schema_id, lock=lambda self: self._lock
+    )
     def schema_by_id(self, schema_id: int) -> str:
         """The schema text with this id (cached forever: ids are immutable)."""
-        with self._lock:
-            cached = self._schemas.get(schema_id)
-        if cached is not None:
-            return cached
-        body = self._call("GET", f"/schemas/ids/{schema_id}", None)
-        schema = str(body["schema"])
-        with self._lock:
-            self._schemas[schema_id] = schema
-        return schema
+        return str(self._call("GET", f"/schemas/ids/{schema_id}", None)["schema"])
 
     def set_level(self, subject: str, level: str) -> None:
         """Set the subject's compatibility level (``PUT /config/{subject}``)."""

@@ -2,8 +2,10 @@
 
 Python names are snake_case, Avro names camelCase (``amount_cents`` <-> ``amountCents``).
 Money is integer minor units; timestamps are integer epoch milliseconds (Avro
-``timestamp-millis`` on the wire). Other modules can add their own event classes with
-``register_event_type``; ``EventSerde.decode`` finds the class by the writer's record name.
+``timestamp-millis`` on the wire). Each event class is declared with ``@avro_event``;
+other modules can add their own the same way (or with ``register_event_type``, for a dataclass
+that sets its own ``schema_name``); ``EventSerde.decode`` finds the class by the writer's
+record name.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import re
-from typing import Any, ClassVar, Literal, TypeVar
+from typing import Any, Literal, TypeVar, dataclass_transform
 
 from orderstream.serde.catalog import NAMESPACE
 
@@ -36,91 +38,6 @@ class OrderLine:
 
 _LINE_FIELDS = tuple(f.name for f in dataclasses.fields(OrderLine))
 
-
-def line_of(event: OrderLine) -> dict[str, Any]:
-    """The order line of an order event, as keyword arguments for the next event."""
-    return {name: getattr(event, name) for name in _LINE_FIELDS}
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class OrderCreated(OrderLine):
-    """A customer placed an order (topic ``orders``, key orderId)."""
-
-    schema_name: ClassVar[str] = "OrderCreated"
-    timestamp: int
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Product:
-    """A catalog entry (compacted topic ``products``, key productId)."""
-
-    schema_name: ClassVar[str] = "Product"
-    product_id: str
-    name: str
-    category: str
-    unit_price_cents: int
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class InventoryAdjusted:
-    """A stock change for one product (topic ``inventory-adjustments``, key productId)."""
-
-    schema_name: ClassVar[str] = "InventoryAdjusted"
-    product_id: str
-    delta: int
-    reason: str
-    timestamp: int
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class EnrichedOrder(OrderLine):
-    """An order after stock reservation (topic ``enriched-orders``, key orderId)."""
-
-    schema_name: ClassVar[str] = "EnrichedOrder"
-    timestamp: int
-    product_name: str
-    category: str
-    status: ReservationStatus
-    reject_reason: str | None
-    stock_after: int
-    enriched_at: int
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class PaymentCompleted(OrderLine):
-    """The provider took a RESERVED order's payment (topic ``payments-completed``, key orderId)."""
-
-    schema_name: ClassVar[str] = "PaymentCompleted"
-    payment_id: str
-    reserved_at: int
-    completed_at: int
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class PaymentFailed(OrderLine):
-    """A RESERVED order's payment failed for good (topic ``payments-failed``, key orderId)."""
-
-    schema_name: ClassVar[str] = "PaymentFailed"
-    reason: str
-    detail: str | None
-    reserved_at: int
-    failed_at: int
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class StockReleased:
-    """Enrichment gave a reservation back (topic ``stock-released``, key orderId)."""
-
-    schema_name: ClassVar[str] = "StockReleased"
-    order_id: str
-    product_id: str
-    quantity: int
-    reason: str
-    detail: str | None
-    stock_after: int
-    released_at: int
-
-
 Event = Any  # any registered frozen dataclass
 E = TypeVar("E")
 
@@ -136,16 +53,90 @@ def register_event_type(cls: type[E]) -> type[E]:
     return cls
 
 
-for _cls in (
-    OrderCreated,
-    Product,
-    InventoryAdjusted,
-    EnrichedOrder,
-    PaymentCompleted,
-    PaymentFailed,
-    StockReleased,
-):
-    register_event_type(_cls)
+@dataclass_transform(frozen_default=True)
+def avro_event(cls: type[E]) -> type[E]:
+    """What every event class of ``schemas/`` is: a frozen, slotted dataclass whose
+    ``schema_name`` is its class name (the Avro record's name), registered for decoding."""
+    event = dataclasses.dataclass(frozen=True, slots=True)(cls)
+    setattr(event, "schema_name", cls.__name__)  # noqa: B010 - a ClassVar, not a field
+    return register_event_type(event)
+
+
+def line_of(event: OrderLine) -> dict[str, Any]:
+    """The order line of an order event, as keyword arguments for the next event."""
+    return {name: getattr(event, name) for name in _LINE_FIELDS}
+
+
+@avro_event
+class OrderCreated(OrderLine):
+    """A customer placed an order (topic ``orders``, key orderId)."""
+
+    timestamp: int
+
+
+@avro_event
+class Product:
+    """A catalog entry (compacted topic ``products``, key productId)."""
+
+    product_id: str
+    name: str
+    category: str
+    unit_price_cents: int
+
+
+@avro_event
+class InventoryAdjusted:
+    """A stock change for one product (topic ``inventory-adjustments``, key productId)."""
+
+    product_id: str
+    delta: int
+    reason: str
+    timestamp: int
+
+
+@avro_event
+class EnrichedOrder(OrderLine):
+    """An order after stock reservation (topic ``enriched-orders``, key orderId)."""
+
+    timestamp: int
+    product_name: str
+    category: str
+    status: ReservationStatus
+    reject_reason: str | None
+    stock_after: int
+    enriched_at: int
+
+
+@avro_event
+class PaymentCompleted(OrderLine):
+    """The provider took a RESERVED order's payment (topic ``payments-completed``, key orderId)."""
+
+    payment_id: str
+    reserved_at: int
+    completed_at: int
+
+
+@avro_event
+class PaymentFailed(OrderLine):
+    """A RESERVED order's payment failed for good (topic ``payments-failed``, key orderId)."""
+
+    reason: str
+    detail: str | None
+    reserved_at: int
+    failed_at: int
+
+
+@avro_event
+class StockReleased:
+    """Enrichment gave a reservation back (topic ``stock-released``, key orderId)."""
+
+    order_id: str
+    product_id: str
+    quantity: int
+    reason: str
+    detail: str | None
+    stock_after: int
+    released_at: int
 
 
 def camel(name: str) -> str:

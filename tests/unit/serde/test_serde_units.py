@@ -71,3 +71,19 @@ def test_current_schemas_are_full_compatible_with_released() -> None:
             continue
         old = parse(schema_text(stem, released_dir()))
         assert incompatibilities(parse(schema_text(stem)), [(1, old)], Level.FULL) == [], stem
+
+
+def test_avro_events_are_frozen_slotted_registered_and_mirror_their_schema() -> None:
+    import dataclasses
+
+    events = [serde.OrderCreated, serde.Product, serde.InventoryAdjusted, serde.EnrichedOrder,
+              serde.PaymentCompleted, serde.PaymentFailed, serde.StockReleased]  # fmt: skip
+    for cls in events:
+        name = cls.__name__
+        assert getattr(cls, "schema_name") == name  # noqa: B009 - set by @avro_event
+        assert serde.EVENT_TYPES[f"orderstream.events.{name}"] is cls
+        assert "__slots__" in vars(cls) and cls.__dataclass_params__.frozen  # type: ignore[attr-defined]
+        avro_fields = [f["name"] for f in json.loads(schema_text(name))["fields"]]
+        assert sorted(camel(f.name) for f in dataclasses.fields(cls)) == sorted(avro_fields)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        ORDER.quantity = 2  # type: ignore[misc]
