@@ -44,6 +44,7 @@ from orderstream.serde import (
     PaymentCompleted,
     PaymentFailed,
 )
+from orderstream.services import topics as names
 from orderstream.services.enrichment.dedupe import OrderWindow, Verdict
 from orderstream.services.enrichment.order_wire import OrderWire
 from orderstream.services.enrichment.parking import ParkedOrders
@@ -61,18 +62,6 @@ from orderstream.services.enrichment.rules import (
     repartition_key,
     reserve_stock,
     stock_key,
-)
-from orderstream.services.topics import (
-    ENRICHED_ORDERS,
-    INVENTORY_ADJUSTMENTS,
-    ORDERS,
-    ORDERS_BY_PRODUCT,
-    ORDERS_CHANGELOG,
-    PAYMENTS_COMPLETED,
-    PAYMENTS_FAILED,
-    PRODUCT_HEADER,
-    STOCK_CHANGELOG,
-    STOCK_RELEASED,
 )
 
 APP_ID = "enrichment"
@@ -96,15 +85,15 @@ class ConflictingOrder(ValueError):
 class EnrichmentTopics:
     """Where enrichment reads and writes; benchmarks run side-by-side copies under a prefix."""
 
-    orders: str = ORDERS
-    inventory_adjustments: str = INVENTORY_ADJUSTMENTS
-    orders_by_product: str = ORDERS_BY_PRODUCT
-    enriched_orders: str = ENRICHED_ORDERS
-    stock_changelog: str = STOCK_CHANGELOG
-    orders_changelog: str = ORDERS_CHANGELOG
-    payments_completed: str = PAYMENTS_COMPLETED
-    payments_failed: str = PAYMENTS_FAILED
-    stock_released: str = STOCK_RELEASED
+    orders: str = names.ORDERS
+    inventory_adjustments: str = names.INVENTORY_ADJUSTMENTS
+    orders_by_product: str = names.ORDERS_BY_PRODUCT
+    enriched_orders: str = names.ENRICHED_ORDERS
+    stock_changelog: str = names.STOCK_CHANGELOG
+    orders_changelog: str = names.ORDERS_CHANGELOG
+    payments_completed: str = names.PAYMENTS_COMPLETED
+    payments_failed: str = names.PAYMENTS_FAILED
+    stock_released: str = names.STOCK_RELEASED
 
     def for_prefix(self, prefix: str) -> EnrichmentTopics:
         """Every topic of the copy of the pipeline named ``prefix`` (``Settings.prefix``)."""
@@ -236,7 +225,7 @@ class EnrichmentProcessor:
         give a product's stock a second writer.
         """
         for name, value in record.headers:
-            if name == PRODUCT_HEADER and value:
+            if name == names.PRODUCT_HEADER and value:
                 return value
         order = self._decode(record, OrderCreated)
         return repartition_key(order.product_id)
@@ -293,7 +282,7 @@ class EnrichmentProcessor:
         product = self._catalog.lookup(order.product_id)
         if product is not None and (
             store.get(stock_key(order.product_id)) is None
-            or self._parked.waiting(store, order.product_id)
+            or self._parked.any_waiting(store, order.product_id)
         ):  # never stocked, or others wait before it: it waits
             self._parked.park(store, order.product_id, value, self._clock_ms())
             self.parked += 1
