@@ -92,10 +92,12 @@ class OrderWire:
         self._codec = codec
         self._orders_topic = orders_topic
         self._enriched_topic = enriched_topic
-        self._order_ids: dict[int, bool] = {}  # schema id -> is the local OrderCreated
+        # wire header (magic byte and schema id) -> whether its schema is the local OrderCreated
+        self._order_headers: dict[bytes, bool] = {}
         self._enriched_header: bytes | None = None  # set once the fast encoding is proven
         self._enriched_checked = False
         self._product_parts: dict[tuple[str, str, str, str | None], bytes] = {}
+        self._last_at: tuple[int, bytes] = (-1, b"")
         self._young: dict[bytes, OrderCreated] = {}
         self._old: dict[bytes, OrderCreated] = {}
 
@@ -105,16 +107,16 @@ class OrderWire:
         seen = self._young.get(value) or self._old.get(value)  # type: ignore[arg-type]
         if seen is not None:
             return seen
-        schema_id = schema_id_of(value)
-        known = self._order_ids.get(schema_id) if schema_id is not None else False
+        header = value[:HEADER_SIZE] if value is not None else b""
+        known = self._order_headers.get(header)
         if known:
-            event: Any = self._read_order(value, schema_id)  # type: ignore[arg-type]
+            event: Any = self._read_order(value)  # type: ignore[arg-type]
         else:
             event = self._codec.decode(value)
             if not isinstance(event, OrderCreated):
                 return event
             if known is None:
-                self._order_ids[schema_id] = self._reencodes(event, value)  # type: ignore[index]
+                self._order_headers[header] = self._reencodes(event, value)
         self._keep(value, event)  # type: ignore[arg-type]
         return event
 
@@ -130,7 +132,8 @@ class OrderWire:
             return False
 
     @staticmethod
-    def _read_order(value: bytes, schema_id: int) -> OrderCreated:
+    def _read_order(value: bytes) -> OrderCreated:
+        schema_id = schema_id_of(value)
         buf = io.BytesIO(memoryview(value)[HEADER_SIZE:])
         try:
             r: Any = fastavro.schemaless_reader(buf, _ORDER, None)
@@ -161,8 +164,7 @@ class OrderWire:
         name, category = (product.name, product.category) if product is not None else ("", "")
         reason = outcome.reject_reason.value if outcome.reject_reason else None
         tail = (name, category, outcome.status.value, reason, outcome.stock_after, enriched_at)
-        schema_id = schema_id_of(value)
-        on_bytes = schema_id is not None and self._order_ids.get(schema_id, False)
+        on_bytes = value is not None and self._order_headers.get(value[:HEADER_SIZE], False)
         if on_bytes and self._enriched_header is not None:
             return self._join(self._enriched_header, value, *tail)  # type: ignore[arg-type]
         enriched = EnrichedOrder(**line_of(order), timestamp=order.timestamp, product_name=name,
@@ -193,9 +195,15 @@ class OrderWire:
                 memoryview(value)[HEADER_SIZE:],
                 self._product_part(name, category, status, reason),
                 avro_long(stock_after),
-                avro_long(enriched_at),
+                self._enriched_at(enriched_at),
             )
         )
+
+    def _enriched_at(self, at_ms: int) -> bytes:
+        """Orders of one millisecond share their enrichedAt: encode it once."""
+        if self._last_at[0] != at_ms:
+            self._last_at = (at_ms, avro_long(at_ms))
+        return self._last_at[1]
 
     def _product_part(self, name: str, category: str, status: str, reason: str | None) -> bytes:
         key = (name, category, status, reason)
