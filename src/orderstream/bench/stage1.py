@@ -170,7 +170,13 @@ class EnrichmentProcessorFactory:
 
     def __call__(self, topics: EnrichmentTopics) -> EnrichmentProcessor:
         config = EnrichmentConfig(dedupe_ttl_ms=self.ttl_ms)
-        return EnrichmentProcessor(self.serde, self.catalog, config, topics=topics)
+        return EnrichmentProcessor(
+            self.serde,
+            self.catalog,
+            config,
+            topics=topics,
+            writer_schema=self.serde.client.schema_by_id,
+        )
 
 
 def _quiet(run: Callable[[], None]) -> Callable[[], None]:

@@ -69,7 +69,7 @@ def enriched(order: OrderCreated, product: Product | None, outcome: Reservation)
 def test_orders_after_the_first_are_read_from_the_bytes_and_equal_the_serdes(
     serde: CountingSerde,
 ) -> None:
-    wire = OrderWire(serde, "orders", "enriched-orders")
+    wire = OrderWire(serde, "enriched-orders", serde.client.schema_by_id)
     orders = [ORDER, OrderCreated("ö-2", "c-1", "p-1", 1, -5, "JPY", 0)]
     values = [serde.encode("orders", o) for o in orders]
     assert [wire.decode(v) for v in values] == orders
@@ -77,7 +77,7 @@ def test_orders_after_the_first_are_read_from_the_bytes_and_equal_the_serdes(
 
 
 def test_enriched_orders_on_the_bytes_equal_the_serdes_encoding(serde: CountingSerde) -> None:
-    wire = OrderWire(serde, "orders", "enriched-orders")
+    wire = OrderWire(serde, "enriched-orders", serde.client.schema_by_id)
     value = serde.encode("orders", ORDER)
     wire.decode(value)
     for product, outcome in [(LAMP, RESERVED), (LAMP, OUT), (None, OUT), (LAMP, RESERVED)]:
@@ -98,7 +98,7 @@ def test_an_order_of_another_schema_version_takes_the_serde(serde: CountingSerde
               "note": "x"}  # fmt: skip
     fastavro.schemaless_writer(buf, fastavro.parse_schema(evolved), record)
     value = b"\0" + schema_id.to_bytes(4, "big") + buf.getvalue()
-    wire = OrderWire(serde, "orders", "enriched-orders")
+    wire = OrderWire(serde, "enriched-orders", serde.client.schema_by_id)
     assert wire.decode(value) == ORDER and wire.decode(value + b"") == ORDER
     assert wire.decode(value[:-1] + b"\x02") == ORDER  # another order: still the serde's
     assert serde.decodes == 2  # never trusted; the repeated value was decoded once
@@ -109,7 +109,7 @@ def test_an_order_of_another_schema_version_takes_the_serde(serde: CountingSerde
 def test_garbage_under_a_trusted_schema_id_is_a_deserialization_error(
     serde: CountingSerde,
 ) -> None:
-    wire = OrderWire(serde, "orders", "enriched-orders")
+    wire = OrderWire(serde, "enriched-orders", serde.client.schema_by_id)
     value = serde.encode("orders", ORDER)
     wire.decode(value)
     with pytest.raises(DeserializationError, match="trailing bytes"):
@@ -123,3 +123,13 @@ def test_avro_long_is_what_fastavro_writes(n: int) -> None:
     buf = io.BytesIO()
     fastavro.schemaless_writer(buf, "long", n)
     assert avro_long(n) == buf.getvalue()
+
+
+def test_without_a_schema_lookup_every_order_takes_the_serde(serde: CountingSerde) -> None:
+    wire = OrderWire(serde, "enriched-orders")
+    other = OrderCreated("o-2", "c", "p", 1, 2, "EUR", 3)
+    values = [serde.encode("orders", ORDER), serde.encode("orders", other)]
+    assert [wire.decode(v).order_id for v in values] == ["o-1", "o-2"] and serde.decodes == 2
+    assert serde.decode(wire.encode_enriched(ORDER, values[0], LAMP, RESERVED, 99)) == enriched(
+        ORDER, LAMP, RESERVED
+    )

@@ -17,10 +17,11 @@ And an order is decoded once per instance, not once per stage: stage 2 meets the
 1 forwarded (and parking keeps), so the decoded orders of the last few thousand values are kept
 by value, in two generations that bound the memory.
 
-Neither layout is assumed. A schema id is trusted once its first order, decoded by the serde and
-encoded again for ``orders``, gives back the very same bytes (so the id is the local schema's);
+Neither layout is assumed. A schema id is trusted once the registry's text for it is the local
+OrderCreated schema (the test the serde makes before it reads with the writer's schema alone);
 the EnrichedOrder encoding is trusted once its first output equals the serde's own. Anything
-else (another schema version, another event type, a codec that is not Avro) takes the serde.
+else (another schema version, another event type, no registry lookup, a codec that is not
+Avro) takes the serde.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from __future__ import annotations
 import copy
 import io
 import json
+from collections.abc import Callable
 from typing import Any
 
 import fastavro
@@ -56,6 +58,7 @@ def _plain_schema(stem: str, fields: tuple[str, ...] | None = None) -> Any:
     return fastavro.parse_schema(schema)
 
 
+_LOCAL_ORDER = schema_text("OrderCreated")
 _ORDER = _plain_schema("OrderCreated")
 _PRODUCT_PART = _plain_schema("EnrichedOrder", _PRODUCT_FIELDS)
 
@@ -88,9 +91,13 @@ def schema_id_of(value: bytes | None) -> int | None:
 class OrderWire:
     """Decodes orders and encodes EnrichedOrders, on the bytes once each layout is proven."""
 
-    def __init__(self, codec: Codec, orders_topic: str, enriched_topic: str) -> None:
+    def __init__(
+        self, codec: Codec, enriched_topic: str, writer_schema: Callable[[int], str] | None = None
+    ) -> None:
+        """``writer_schema``: the registry's schema text of an id (``RegistryClient.schema_by_id``,
+        which the serde has cached by then); without it every order takes the serde."""
         self._codec = codec
-        self._orders_topic = orders_topic
+        self._writer_schema = writer_schema
         self._enriched_topic = enriched_topic
         # wire header (magic byte and schema id) -> whether its schema is the local OrderCreated
         self._order_headers: dict[bytes, bool] = {}
@@ -115,8 +122,8 @@ class OrderWire:
             event = self._codec.decode(value)
             if not isinstance(event, OrderCreated):
                 return event
-            if known is None:
-                self._order_headers[header] = self._reencodes(event, value)
+            if known is None and self._writer_schema is not None:
+                self._order_headers[header] = self._is_local(header)
         self._keep(value, event)  # type: ignore[arg-type]
         return event
 
@@ -125,11 +132,9 @@ class OrderWire:
             self._old, self._young = self._young, {}
         self._young[value] = order
 
-    def _reencodes(self, order: OrderCreated, value: bytes | None) -> bool:
-        try:
-            return self._codec.encode(self._orders_topic, order) == value
-        except Exception:  # e.g. no right to register under orders: the serde it is
-            return False
+    def _is_local(self, header: bytes) -> bool:
+        writer = self._writer_schema(int.from_bytes(header[1:], "big"))  # type: ignore[misc]
+        return json.dumps(json.loads(writer), separators=(",", ":")) == _LOCAL_ORDER
 
     @staticmethod
     def _read_order(value: bytes) -> OrderCreated:

@@ -145,7 +145,10 @@ class EnrichmentProcessor:
         config: EnrichmentConfig | None = None,
         clock_ms: Callable[[], int] | None = None,
         topics: EnrichmentTopics | None = None,
+        writer_schema: Callable[[int], str] | None = None,
     ) -> None:
+        """``writer_schema``: the registry's text of a schema id, so that orders of the local
+        schema are read from their bytes (order_wire.py); without it, through ``codec``."""
         self._catalog = catalog
         self.config = config or EnrichmentConfig()
         self._clock_ms = clock_ms or (lambda: int(time.time() * 1000))
@@ -161,7 +164,7 @@ class EnrichmentProcessor:
             StoreSpec(STOCK_STORE, t.stock_changelog, t.orders_by_product),
             StoreSpec(SEEN_STORE, t.orders_changelog, t.orders),
         )
-        self._wire = OrderWire(codec, t.orders, t.enriched_orders)
+        self._wire = OrderWire(codec, t.enriched_orders, writer_schema)
         self._window = OrderWindow(self.config.dedupe_ttl_ms, self.config.sweep_budget_chunks)
         self._parked = ParkedOrders()
         cfg = self.config

@@ -42,7 +42,9 @@ def run_enrichment(
             "catalog loaded",
             extra={"products": len(catalog), "instance_id": config.instance_id},
         )
-        processor = EnrichmentProcessor(serde, catalog, options, topics=topics)
+        processor = EnrichmentProcessor(
+            serde, catalog, options, topics=topics, writer_schema=serde.client.schema_by_id
+        )
         run_processor(processor, config.for_prefix(settings.prefix), settings)
     finally:
         catalog.close()
