@@ -14,6 +14,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from orderstream.config import Settings
 from orderstream.errors import OrderstreamError
@@ -62,14 +63,14 @@ def require_all_reserved(outcomes: dict[str, int], expected: int, what: str) -> 
         )
 
 
+@dataclass
 class Stage1Bench:
-    def __init__(
-        self, cluster: LocalCluster, settings: Settings, progress: Progress, rounds: int = 2
-    ) -> None:
-        self.cluster = cluster
-        self.settings = settings
-        self.say = progress
-        self.rounds = rounds
+    """The in-process drains of one cluster's pre-loaded ``orders``, ``rounds`` per variant."""
+
+    cluster: LocalCluster
+    settings: Settings
+    say: Progress
+    rounds: int = 2
 
     def run(self, orders: int) -> dict[str, float]:
         """Best orders/s of each variant over ``orders`` already in ``orders``."""
@@ -169,7 +170,13 @@ class EnrichmentProcessorFactory:
 
     def __call__(self, topics: EnrichmentTopics) -> EnrichmentProcessor:
         config = EnrichmentConfig(dedupe_ttl_ms=self.ttl_ms)
-        return EnrichmentProcessor(self.serde, self.catalog, config, topics=topics)
+        return EnrichmentProcessor(
+            self.serde,
+            self.catalog,
+            config,
+            topics=topics,
+            writer_schema=self.serde.client.schema_by_id,
+        )
 
 
 def _quiet(run: Callable[[], None]) -> Callable[[], None]:

@@ -3,7 +3,8 @@
 Orders and restocks reach ``orders-by-product`` through different stage-1 tasks, so an order can
 overtake its product's first restock (a backlog makes it likely: the restocks may land behind
 thousands of orders). A product that was never stocked is not a product with stock 0, so such an
-order waits here, in the same exactly-once store as the stock, in arrival order::
+order waits here, in the same exactly-once store as the stock, in arrival order, in one
+TimeQueue (state/time_queue.py) per product::
 
     w:<productId>            -> (next to release, next to park), 2 x 8 bytes
     q:<productId>\\0<seq>     -> park time (8 bytes, wall clock ms) + the order's record value
@@ -21,21 +22,18 @@ from __future__ import annotations
 import struct
 
 from orderstream.state import KeyValueStore
+from orderstream.state.time_queue import TimeQueue
 
-_HEADER = struct.Struct(">qq")
 _TIME = struct.Struct(">q")
 _LEN = struct.Struct(">I")
 QUEUE_PREFIX = b"w:"
-ENTRY_PREFIX = b"q:"
 DIRECTORY_KEY = b"W"
 
 
-def _queue_key(product_id: str) -> bytes:
-    return QUEUE_PREFIX + product_id.encode()
-
-
-def _entry_key(product_id: str, seq: int) -> bytes:
-    return ENTRY_PREFIX + product_id.encode() + b"\0" + _TIME.pack(seq)
+def _queue(product_id: str) -> TimeQueue:
+    """The product's queue: ``w:<productId>`` its bounds, ``q:<productId>\\0<seq>`` its entries."""
+    raw = product_id.encode()
+    return TimeQueue(QUEUE_PREFIX + raw, b"q:" + raw + b"\0")
 
 
 def _encode_directory(products: list[str]) -> bytes:
@@ -56,22 +54,18 @@ class ParkedOrders:
     """Per-product FIFO queues of parked order values in one store partition at a time."""
 
     def park(self, store: KeyValueStore, product_id: str, value: bytes, now_ms: int) -> None:
-        key = _queue_key(product_id)
-        header = store.get(key)
-        if header is None:
-            head = tail = 0
+        queue = _queue(product_id)
+        if store.get(queue.meta_key) is None:
             self._list(store, product_id)
-        else:
-            head, tail = _HEADER.unpack(header)
-        store.put(_entry_key(product_id, tail), _TIME.pack(now_ms) + value)
-        store.put(key, _HEADER.pack(head, tail + 1))
+        queue.append(store, _TIME.pack(now_ms) + value)
 
     def waiting(self, store: KeyValueStore, product_id: str) -> int:
-        header = store.get(_queue_key(product_id))
-        if header is None:
-            return 0
-        head, tail = _HEADER.unpack(header)
-        return int(tail - head)
+        head, tail = _queue(product_id).bounds(store)
+        return tail - head
+
+    def any_waiting(self, store: KeyValueStore, product_id: str) -> bool:
+        """Whether orders of ``product_id`` are parked (an emptied queue is dropped)."""
+        return store.get(QUEUE_PREFIX + product_id.encode()) is not None
 
     def products(self, store: KeyValueStore) -> list[str]:
         """The products of this partition with parked orders."""
@@ -79,34 +73,32 @@ class ParkedOrders:
 
     def take(self, store: KeyValueStore, product_id: str, limit: int) -> list[bytes]:
         """Up to ``limit`` of the orders parked for ``product_id``, oldest first, removed."""
-        return [value for _at, value in self._take(store, product_id, limit, None)]
+        return self._take(store, product_id, limit, None)
 
     def take_expired(
         self, store: KeyValueStore, product_id: str, parked_before: int, limit: int
     ) -> list[bytes]:
         """Up to ``limit`` orders parked before ``parked_before``, oldest first, removed."""
-        return [value for _at, value in self._take(store, product_id, limit, parked_before)]
+        return self._take(store, product_id, limit, parked_before)
 
     def _take(
         self, store: KeyValueStore, product_id: str, limit: int, parked_before: int | None
-    ) -> list[tuple[int, bytes]]:
-        header = store.get(_queue_key(product_id))
-        if header is None:
+    ) -> list[bytes]:
+        queue = _queue(product_id)
+        if store.get(queue.meta_key) is None:
             return []
-        head, tail = _HEADER.unpack(header)
-        taken: list[tuple[int, bytes]] = []
-        while head < tail and len(taken) < limit:
-            raw = store.get(_entry_key(product_id, head)) or b""
-            at: int = _TIME.unpack_from(raw)[0] if raw else 0
-            if parked_before is not None and at >= parked_before:
-                break
-            store.delete(_entry_key(product_id, head))
-            taken.append((at, raw[_TIME.size :]))
-            head += 1
+        taken: list[bytes] = []
+
+        def take_if_due(entry: bytes) -> bool:
+            if parked_before is not None and _TIME.unpack_from(entry)[0] >= parked_before:
+                return False
+            taken.append(entry[_TIME.size :])
+            return True
+
+        queue.drain(store, take_if_due, limit)
+        head, tail = queue.bounds(store)
         if head >= tail:
             self._drop_queue(store, product_id)
-        elif taken:
-            store.put(_queue_key(product_id), _HEADER.pack(head, tail))
         return taken
 
     def _list(self, store: KeyValueStore, product_id: str) -> None:
@@ -115,7 +107,7 @@ class ParkedOrders:
             store.put(DIRECTORY_KEY, _encode_directory([*products, product_id]))
 
     def _drop_queue(self, store: KeyValueStore, product_id: str) -> None:
-        store.delete(_queue_key(product_id))
+        store.delete(QUEUE_PREFIX + product_id.encode())
         products = _decode_directory(store.get(DIRECTORY_KEY))
         if product_id in products:
             products.remove(product_id)

@@ -25,9 +25,9 @@ does that.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
-from typing import Any, Protocol
+from typing import Any
 
 from orderstream.errors import DeserializationError
 from orderstream.naming import prefixed
@@ -39,15 +39,16 @@ from orderstream.runtime import (
     StoreSpec,
 )
 from orderstream.serde import (
-    EnrichedOrder,
     InventoryAdjusted,
     OrderCreated,
     PaymentCompleted,
     PaymentFailed,
 )
-from orderstream.serde.events import line_of
+from orderstream.services import topics as names
 from orderstream.services.enrichment.dedupe import OrderWindow, Verdict
+from orderstream.services.enrichment.order_wire import OrderWire
 from orderstream.services.enrichment.parking import ParkedOrders
+from orderstream.services.enrichment.ports import Catalog, Codec, Emitter
 from orderstream.services.enrichment.release import ReleaseStage
 from orderstream.services.enrichment.rules import (
     InvalidAdjustment,
@@ -61,18 +62,6 @@ from orderstream.services.enrichment.rules import (
     repartition_key,
     reserve_stock,
     stock_key,
-)
-from orderstream.services.topics import (
-    ENRICHED_ORDERS,
-    INVENTORY_ADJUSTMENTS,
-    ORDERS,
-    ORDERS_BY_PRODUCT,
-    ORDERS_CHANGELOG,
-    PAYMENTS_COMPLETED,
-    PAYMENTS_FAILED,
-    PRODUCT_HEADER,
-    STOCK_CHANGELOG,
-    STOCK_RELEASED,
 )
 
 APP_ID = "enrichment"
@@ -96,15 +85,15 @@ class ConflictingOrder(ValueError):
 class EnrichmentTopics:
     """Where enrichment reads and writes; benchmarks run side-by-side copies under a prefix."""
 
-    orders: str = ORDERS
-    inventory_adjustments: str = INVENTORY_ADJUSTMENTS
-    orders_by_product: str = ORDERS_BY_PRODUCT
-    enriched_orders: str = ENRICHED_ORDERS
-    stock_changelog: str = STOCK_CHANGELOG
-    orders_changelog: str = ORDERS_CHANGELOG
-    payments_completed: str = PAYMENTS_COMPLETED
-    payments_failed: str = PAYMENTS_FAILED
-    stock_released: str = STOCK_RELEASED
+    orders: str = names.ORDERS
+    inventory_adjustments: str = names.INVENTORY_ADJUSTMENTS
+    orders_by_product: str = names.ORDERS_BY_PRODUCT
+    enriched_orders: str = names.ENRICHED_ORDERS
+    stock_changelog: str = names.STOCK_CHANGELOG
+    orders_changelog: str = names.ORDERS_CHANGELOG
+    payments_completed: str = names.PAYMENTS_COMPLETED
+    payments_failed: str = names.PAYMENTS_FAILED
+    stock_released: str = names.STOCK_RELEASED
 
     def for_prefix(self, prefix: str) -> EnrichmentTopics:
         """Every topic of the copy of the pipeline named ``prefix`` (``Settings.prefix``)."""
@@ -146,32 +135,6 @@ class EnrichmentConfig:
     release_budget: int = 1_000  # reservation queue entries looked at per partition and cycle
 
 
-class Codec(Protocol):
-    """What the processor needs from the serde (an ``EventSerde`` fits)."""
-
-    def encode(self, topic: str, event: Any) -> bytes: ...
-
-    def decode(self, data: bytes | None) -> Any: ...
-
-
-class Catalog(Protocol):
-    """What the processor needs from the product table (a ``ProductCatalog`` fits)."""
-
-    def lookup(self, product_id: str) -> Any | None: ...
-
-
-class Emitter(Protocol):
-    """Both contexts emit: a record's (stage 2) and a punctuation's (deadlines)."""
-
-    def emit(
-        self,
-        topic: str,
-        key: bytes | None,
-        value: bytes | None,
-        headers: Sequence[tuple[str, bytes]] = (),
-    ) -> None: ...
-
-
 class EnrichmentProcessor:
     """Dedupes, re-keys, reserves and enriches; business rules live in ``rules.py``."""
 
@@ -182,8 +145,10 @@ class EnrichmentProcessor:
         config: EnrichmentConfig | None = None,
         clock_ms: Callable[[], int] | None = None,
         topics: EnrichmentTopics | None = None,
+        writer_schema: Callable[[int], str] | None = None,
     ) -> None:
-        self._codec = codec
+        """``writer_schema``: the registry's text of a schema id, so that orders of the local
+        schema are read from their bytes (order_wire.py); without it, through ``codec``."""
         self._catalog = catalog
         self.config = config or EnrichmentConfig()
         self._clock_ms = clock_ms or (lambda: int(time.time() * 1000))
@@ -199,6 +164,7 @@ class EnrichmentProcessor:
             StoreSpec(STOCK_STORE, t.stock_changelog, t.orders_by_product),
             StoreSpec(SEEN_STORE, t.orders_changelog, t.orders),
         )
+        self._wire = OrderWire(codec, t.enriched_orders, writer_schema)
         self._window = OrderWindow(self.config.dedupe_ttl_ms, self.config.sweep_budget_chunks)
         self._parked = ParkedOrders()
         cfg = self.config
@@ -262,13 +228,13 @@ class EnrichmentProcessor:
         give a product's stock a second writer.
         """
         for name, value in record.headers:
-            if name == PRODUCT_HEADER and value:
+            if name == names.PRODUCT_HEADER and value:
                 return value
         order = self._decode(record, OrderCreated)
         return repartition_key(order.product_id)
 
     def _decode(self, record: Record, expected: type[Any]) -> Any:
-        event = self._codec.decode(record.value)
+        event = self._wire.decode(record.value)
         if not isinstance(event, expected):
             raise UnexpectedEvent(
                 f"{record.topic} carries {expected.__name__}, got {type(event).__name__}"
@@ -278,7 +244,7 @@ class EnrichmentProcessor:
     # -- stage 2: stock ------------------------------------------------------------------------
 
     def _apply_to_stock(self, record: Record, ctx: ProcessorContext) -> None:
-        event = self._codec.decode(record.value)
+        event = self._wire.decode(record.value)
         store = ctx.store(STOCK_STORE)
         if isinstance(event, InventoryAdjusted):
             self._restock(event, store, ctx)
@@ -312,22 +278,22 @@ class EnrichmentProcessor:
     def _serve_parked(self, product_id: str, store: KeyValueStore, ctx: Emitter) -> None:
         """Re-evaluate the oldest parked orders of a stocked product (the rest: next time)."""
         for value in self._parked.take(store, product_id, self.config.park_budget):
-            order = self._codec.decode(value)
-            self._reserve(order, self._catalog.lookup(product_id), store, ctx)
+            order = self._wire.decode(value)
+            self._reserve(order, value, self._catalog.lookup(product_id), store, ctx)
 
     def _order(self, order: OrderCreated, value: bytes, store: KeyValueStore, ctx: Emitter) -> None:
         product = self._catalog.lookup(order.product_id)
         if product is not None and (
             store.get(stock_key(order.product_id)) is None
-            or self._parked.waiting(store, order.product_id)
+            or self._parked.any_waiting(store, order.product_id)
         ):  # never stocked, or others wait before it: it waits
             self._parked.park(store, order.product_id, value, self._clock_ms())
             self.parked += 1
             return
-        self._reserve(order, product, store, ctx)
+        self._reserve(order, value, product, store, ctx)
 
     def _reserve(
-        self, order: OrderCreated, product: Any, store: KeyValueStore, ctx: Emitter
+        self, order: OrderCreated, value: bytes, product: Any, store: KeyValueStore, ctx: Emitter
     ) -> None:
         key = stock_key(order.product_id)
         stock = decode_stock(store.get(key)) or 0
@@ -335,21 +301,14 @@ class EnrichmentProcessor:
         if outcome.status is Status.RESERVED:
             store.put(key, encode_int(outcome.stock_after))
             self.releases.open(store, order.order_id, order.product_id, order.quantity)
-        self._emit(order, product, outcome, ctx)
+        self._emit(order, value, product, outcome, ctx)
 
-    def _emit(self, order: OrderCreated, product: Any, outcome: Reservation, ctx: Emitter) -> None:
-        enriched = EnrichedOrder(
-            **line_of(order),
-            timestamp=order.timestamp,
-            product_name=product.name if product is not None else "",
-            category=product.category if product is not None else "",
-            status=outcome.status.value,
-            reject_reason=outcome.reject_reason.value if outcome.reject_reason else None,
-            stock_after=outcome.stock_after,
-            enriched_at=self._clock_ms(),
-        )
-        topic = self.topics.enriched_orders
-        ctx.emit(topic, order.order_id.encode(), self._codec.encode(topic, enriched))
+    def _emit(
+        self, order: OrderCreated, value: bytes, product: Any, outcome: Reservation, ctx: Emitter
+    ) -> None:
+        """The EnrichedOrder of ``order``, whose record value is ``value``."""
+        enriched = self._wire.encode_enriched(order, value, product, outcome, self._clock_ms())
+        ctx.emit(self.topics.enriched_orders, order.order_id.encode(), enriched)
         self.enriched += 1
 
     # -- punctuation: deadlines and the dedupe sweep -----------------------------------------
@@ -382,11 +341,11 @@ class EnrichmentProcessor:
             for value in self._parked.take_expired(
                 store, product_id, deadline + 1, cfg.park_budget
             ):
-                order = self._codec.decode(value)
+                order = self._wire.decode(value)
                 product = self._catalog.lookup(product_id)
                 outcome = (
                     no_stock_record()
                     if product is not None
                     else reserve_stock(0, order.quantity, product_known=False)
                 )
-                self._emit(order, product, outcome, ctx)
+                self._emit(order, value, product, outcome, ctx)

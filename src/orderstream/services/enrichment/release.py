@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from orderstream.runtime import KeyValueStore
 from orderstream.serde import PaymentCompleted, PaymentFailed, StockReleased
+from orderstream.services.enrichment.ports import Emitter
 from orderstream.services.enrichment.reservations import OpenReservation, Reservations
 from orderstream.services.enrichment.rules import decode_stock, encode_int, stock_key
 
@@ -22,16 +23,6 @@ logger = logging.getLogger(__name__)
 
 PAYMENT_FAILED = "PAYMENT_FAILED"
 RESERVATION_TIMEOUT = "RESERVATION_TIMEOUT"
-
-
-class Emitter(Protocol):
-    def emit(
-        self,
-        topic: str,
-        key: bytes | None,
-        value: bytes | None,
-        headers: Any = (),
-    ) -> None: ...
 
 
 class Encoder(Protocol):

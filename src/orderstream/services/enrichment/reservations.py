@@ -7,8 +7,8 @@ after finds nothing to take. It lives in the same exactly-once store partition a
 its product, so a release is written with the stock it changes, by the product's single writer::
 
     r:<orderId>              -> deadline (8 bytes, wall clock ms) + quantity (8) + productId
-    R                        -> (next to look at, next to append), 2 x 8 bytes
-    t:<seq>                  -> orderId: the open reservations of this partition, oldest first
+    R, t:<seq>               -> a TimeQueue (state/time_queue.py) of orderIds: the open
+                                reservations of this partition, oldest first
 
 Deadlines are the reservation time plus one timeout, so the queue is in deadline order and
 ``due`` stops at the first entry that is not due: a punctuation never scans the partition.
@@ -20,12 +20,11 @@ import struct
 from dataclasses import dataclass
 
 from orderstream.state import KeyValueStore
+from orderstream.state.time_queue import TimeQueue
 
 _PAIR = struct.Struct(">qq")
-_SEQ = struct.Struct(">q")
 OPEN_PREFIX = b"r:"
-QUEUE_KEY = b"R"
-ENTRY_PREFIX = b"t:"
+QUEUE = TimeQueue(meta_key=b"R", entry_prefix=b"t:")
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,10 +39,6 @@ def _open_key(order_id: str) -> bytes:
     return OPEN_PREFIX + order_id.encode()
 
 
-def _entry_key(seq: int) -> bytes:
-    return ENTRY_PREFIX + _SEQ.pack(seq)
-
-
 def _decode(order_id: str, raw: bytes) -> OpenReservation:
     deadline, quantity = _PAIR.unpack_from(raw)
     return OpenReservation(order_id, raw[_PAIR.size :].decode(), quantity, deadline)
@@ -56,9 +51,7 @@ class Reservations:
         self, store: KeyValueStore, order_id: str, product_id: str, quantity: int, deadline_ms: int
     ) -> None:
         store.put(_open_key(order_id), _PAIR.pack(deadline_ms, quantity) + product_id.encode())
-        head, tail = self._queue(store)
-        store.put(_entry_key(tail), order_id.encode())
-        store.put(QUEUE_KEY, _PAIR.pack(head, tail + 1))
+        QUEUE.append(store, order_id.encode())
 
     def get(self, store: KeyValueStore, order_id: str) -> OpenReservation | None:
         raw = store.get(_open_key(order_id))
@@ -74,27 +67,17 @@ class Reservations:
     def due(self, store: KeyValueStore, now_ms: int, budget: int) -> list[OpenReservation]:
         """Take the reservations whose deadline is at or before ``now_ms``, looking at most
         ``budget`` queue entries; those of reservations closed meanwhile are dropped."""
-        head, tail = self._queue(store)
         taken: list[OpenReservation] = []
-        start = head
-        while head < tail and head - start < budget:
-            raw_id = store.get(_entry_key(head))
-            found = None if raw_id is None else self.get(store, raw_id.decode())
-            if found is not None and found.deadline_ms > now_ms:
-                break
-            if found is not None:
-                store.delete(_open_key(found.order_id))
-                taken.append(found)
-            store.delete(_entry_key(head))
-            head += 1
-        if head != start:
-            store.put(QUEUE_KEY, _PAIR.pack(head, tail))
-        return taken
 
-    @staticmethod
-    def _queue(store: KeyValueStore) -> tuple[int, int]:
-        raw = store.get(QUEUE_KEY)
-        if raw is None:
-            return 0, 0
-        head, tail = _PAIR.unpack(raw)
-        return int(head), int(tail)
+        def take_if_due(raw_id: bytes) -> bool:
+            found = self.get(store, raw_id.decode())
+            if found is None:  # settled or released meanwhile: only its queue entry is left
+                return True
+            if found.deadline_ms > now_ms:
+                return False
+            store.delete(_open_key(found.order_id))
+            taken.append(found)
+            return True
+
+        QUEUE.drain(store, take_if_due, budget)
+        return taken

@@ -29,6 +29,7 @@ from orderstream.serde import OrderCreated
 STOCK_PREFIX = b"s:"
 DEDUPE_PREFIX = b"d:"
 _INT64 = struct.Struct(">q")
+_LEN = struct.Struct(">I")
 
 
 class Status(StrEnum):
@@ -85,14 +86,20 @@ def order_fingerprint(order: OrderCreated) -> bytes:
     The timestamp is left out: the API stamps each (re)submission anew, and a retry is the same
     order. Length prefixes keep ("ab", "c") and ("a", "bc") apart.
     """
-    h = hashlib.blake2b(digest_size=8)
-    for text in (order.customer_id, order.product_id, order.currency):
-        raw = text.encode()
-        h.update(len(raw).to_bytes(4, "big"))
-        h.update(raw)
-    h.update(_INT64.pack(order.quantity))
-    h.update(_INT64.pack(order.amount_cents))
-    return h.digest()
+    customer, product, currency = (
+        t.encode() for t in (order.customer_id, order.product_id, order.currency)
+    )
+    # One call over the whole input: the same digest as hashing it piece by piece.
+    return hashlib.blake2b(
+        b"".join(
+            (
+                _LEN.pack(len(customer)), customer, _LEN.pack(len(product)), product,
+                _LEN.pack(len(currency)), currency,
+                _INT64.pack(order.quantity), _INT64.pack(order.amount_cents),
+            )
+        ),
+        digest_size=8,
+    ).digest()  # fmt: skip
 
 
 def stock_key(product_id: str) -> bytes:

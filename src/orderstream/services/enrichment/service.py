@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
+from typing import Any
 
 from orderstream.config import Settings
 from orderstream.runtime import RuntimeConfig, run_processor
@@ -20,22 +20,12 @@ from orderstream.services.topics import ENRICHED_ORDERS, ORDERS_BY_PRODUCT, PROD
 logger = logging.getLogger(__name__)
 
 
-def enrichment_config(
-    instance_id: str,
-    *,
-    http_port: int | None = None,
-    state_dir: Path | None = None,
-    commit_interval_ms: int = 100,
-) -> RuntimeConfig:
-    return RuntimeConfig(
-        app_id=APP_ID,
-        instance_id=instance_id,
-        commit_interval_ms=commit_interval_ms,
-        http_port=http_port,
-        state_dir=state_dir,
-        # the outputs other clients read: their codec (settings.compression.topics) applies
-        output_topics=(ORDERS_BY_PRODUCT, ENRICHED_ORDERS),
-    )
+def enrichment_config(instance_id: str, **options: Any) -> RuntimeConfig:
+    """One instance's runtime: ``options`` are RuntimeConfig's own (http_port, state_dir,
+    commit_interval_ms...), its defaults for the rest."""
+    # the outputs other clients read: their codec (settings.compression.topics) applies
+    outputs = (ORDERS_BY_PRODUCT, ENRICHED_ORDERS)
+    return RuntimeConfig(APP_ID, instance_id, output_topics=outputs, **options)
 
 
 def run_enrichment(
@@ -52,7 +42,9 @@ def run_enrichment(
             "catalog loaded",
             extra={"products": len(catalog), "instance_id": config.instance_id},
         )
-        processor = EnrichmentProcessor(serde, catalog, options, topics=topics)
+        processor = EnrichmentProcessor(
+            serde, catalog, options, topics=topics, writer_schema=serde.client.schema_by_id
+        )
         run_processor(processor, config.for_prefix(settings.prefix), settings)
     finally:
         catalog.close()
