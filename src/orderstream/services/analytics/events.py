@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 
 from orderstream.naming import prefixed
 from orderstream.serde import EnrichedOrder, register_event_type
+from orderstream.serde.events import to_record
 from orderstream.services.analytics.latency import LatencySketch
 from orderstream.services.analytics.model import Verdict
 from orderstream.services.analytics.windows import OrderFacts, WindowAggregate
@@ -147,16 +148,21 @@ def stats_key(window_start: int, partition: int) -> bytes:
 
 
 def facts_of(order: EnrichedOrder) -> OrderFacts:
+    return facts_of_fields(to_record(order))
+
+
+def facts_of_fields(fields: dict[str, Any]) -> OrderFacts:
+    """``facts_of`` straight from a decoded EnrichedOrder record (``EventSerde.decode_fields``)."""
     return OrderFacts(
-        order_id=order.order_id,
-        customer_id=order.customer_id,
-        product_id=order.product_id,
-        category=order.category,
-        status=order.status,
-        quantity=order.quantity,
-        amount_cents=order.amount_cents,
-        timestamp_ms=order.timestamp,
-        enriched_at_ms=order.enriched_at,
+        fields["orderId"],
+        fields["customerId"],
+        fields["productId"],
+        fields["category"],
+        fields["status"],
+        fields["quantity"],
+        fields["amountCents"],
+        fields["timestamp"],
+        fields["enrichedAt"],
     )
 
 
