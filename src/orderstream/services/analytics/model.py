@@ -26,7 +26,7 @@ import math
 import pickle
 import random
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from river.tree import padded
@@ -60,9 +60,8 @@ class ModelConfig:
     threshold: float = 0.9
 
 
-@dataclass(frozen=True)
-class Verdict:
-    """The model's judgement of one order."""
+class Verdict(NamedTuple):
+    """The model's judgement of one order (a named tuple: one is built per order)."""
 
     score: float
     reason: str
