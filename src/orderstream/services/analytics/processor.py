@@ -128,16 +128,15 @@ class AnalyticsProcessor:
         store = ctx.store(STORE)
         windows = self._partition_windows(record.partition)
         self._last_order_at[record.partition] = self._clock()
-        if windows.is_late(store, order):
+        if windows.add(store, order):
+            if self._causes is not None:
+                self._causes.note((record.partition, windows.spec.start_of(order.timestamp_ms)))
+        else:
             windows.count_late(store)
             ctx.emit(
                 self.topics.late, record.key, record.value, _late_headers(record, windows, store)
             )
             LATE_ORDERS_TOTAL.inc()
-        else:
-            windows.add(store, order)
-            if self._causes is not None:
-                self._causes.note((record.partition, windows.spec.start_of(order.timestamp_ms)))
         self.live.order_seen()
         verdict = self._model(record.partition, store).observe(order)
         if verdict.is_anomaly:

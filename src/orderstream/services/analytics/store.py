@@ -37,7 +37,7 @@ import struct
 from dataclasses import dataclass, field
 from typing import Any
 
-from orderstream.services.analytics.latency import LatencySketch, bucket_of
+from orderstream.services.analytics.latency import LatencySketch
 from orderstream.services.analytics.windows import RESERVED, OrderFacts, WindowAggregate, WindowSpec
 from orderstream.state.store import KeyValueStore
 
@@ -125,12 +125,13 @@ class _OpenWindow:
         self.start = window.start_ms
         self.raw = raw
         self.legacy = legacy  # read from an earlier release's core: rewrite every part once
-        self.keys: dict[tuple[bytes, object], bytes] = {}
+        self.keys: dict[bytes, dict[Any, bytes]] = {part: {} for part in _PARTS}
 
     def key(self, part: bytes, name: object) -> bytes:
-        key = self.keys.get((part, name))
+        """The store key of one entry of a part (cached: an order writes three)."""
+        key = self.keys[part].get(name)
         if key is None:
-            key = self.keys[(part, name)] = b"%s:%d:%s" % (part, self.start, str(name).encode())
+            key = self.keys[part][name] = b"%s:%d:%s" % (part, self.start, str(name).encode())
         return key
 
     def parts(self) -> dict[bytes, dict[Any, int]]:
@@ -208,13 +209,14 @@ class PartitionWindows:
                 target[int(name) if part == b"l" else name.decode()] = n
 
     # -- writes --------------------------------------------------------------------------------
-    def is_late(self, store: KeyValueStore, order: OrderFacts) -> bool:
+    def add(self, store: KeyValueStore, order: OrderFacts) -> bool:
+        """Count an order in its window and advance stream time; False (and nothing written)
+        when that window has closed: the order is late."""
+        ts = order.timestamp_ms
         now = self.stream_time(store)
-        return now is not None and self.spec.is_late(order.timestamp_ms, now)
-
-    def add(self, store: KeyValueStore, order: OrderFacts) -> None:
-        """Count an order (not late) in its window and advance stream time."""
-        start = self.spec.start_of(order.timestamp_ms)
+        start = self.spec.start_of(ts)
+        if now is not None and self.spec.is_closed(start, now):
+            return False
         current = self._current(store, start)
         if current is None:
             current = self._open[start] = _OpenWindow(
@@ -222,21 +224,33 @@ class PartitionWindows:
             )
             self._open_start(store, start)
         window = current.window
-        window.add(order)
-        put, pack = store.put, _INT.pack
+        bucket = window.add(order)
+        put, pack, keys = store.put, _INT.pack, current.keys
         if current.legacy:
             self._put_parts(store, current)
         else:
             if order.status == RESERVED:
                 cat = order.category
-                put(current.key(b"c", cat), pack(window.revenue_by_category[cat]))
-            bucket = bucket_of(order.latency_ms)
-            put(current.key(b"l", bucket), pack(window.latency.buckets[bucket]))
+                put(
+                    keys[b"c"].get(cat) or current.key(b"c", cat),
+                    pack(window.revenue_by_category[cat]),
+                )
+            put(
+                keys[b"l"].get(bucket) or current.key(b"l", bucket),
+                pack(window.latency.buckets[bucket]),
+            )
             product = order.product_id
-            put(current.key(b"p", product), pack(window.product_orders[product]))
+            put(
+                keys[b"p"].get(product) or current.key(b"p", product),
+                pack(window.product_orders[product]),
+            )
         current.raw = raw = encode_counters(window)
         put(self._wkey(start), raw)
-        self.advance(store, order.timestamp_ms)
+        if now is None or ts > now:
+            self._time_raw = raw = pack(ts)
+            self._time = ts
+            put(STREAM_TIME, raw)
+        return True
 
     def _put_parts(self, store: KeyValueStore, current: _OpenWindow) -> None:
         """Write every part of a window an earlier release stored as one core."""

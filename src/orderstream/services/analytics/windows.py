@@ -91,8 +91,8 @@ class WindowAggregate:
     product_orders: dict[str, int] = field(default_factory=dict)
     latency: LatencySketch = field(default_factory=LatencySketch)
 
-    def add(self, order: OrderFacts) -> None:
-        """Count one order; revenue counts RESERVED orders only."""
+    def add(self, order: OrderFacts) -> int:
+        """Count one order; revenue counts RESERVED orders only. Returns the latency bucket."""
         self.orders += 1
         if order.status == RESERVED:
             self.reserved += 1
@@ -102,7 +102,7 @@ class WindowAggregate:
         elif order.status == REJECTED:
             self.rejected += 1
         self.product_orders[order.product_id] = self.product_orders.get(order.product_id, 0) + 1
-        self.latency.add(order.latency_ms)
+        return self.latency.add(order.latency_ms)
 
     def merge(self, other: WindowAggregate) -> WindowAggregate:
         """The aggregate of both (same window, e.g. two partitions); neither is changed."""
