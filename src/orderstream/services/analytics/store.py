@@ -21,8 +21,9 @@ holds every counted order.
 
 Why one key per counter: an order changes four numbers of its window, and rewriting the whole
 core (with its latency buckets and categories) per order cost more than all the rest of
-counting it; now an order costs four fixed-size packs. The changelog is no bigger: the overlay
-keeps one value per key, so each key goes out once per commit.
+counting it; now an order costs four fixed-size packs. The overlay keeps one value per key, so
+each key still goes out to the changelog once per commit: a few more records than one core per
+window (a category and a latency bucket are keys now), each of 8 bytes.
 
 Each open window is kept decoded in memory, whole (with its product counts), and trusted only
 while the store still returns the counter bytes it last wrote: an abort, a rollback or a
