@@ -128,8 +128,8 @@ class EventSerde:
         return writer
 
     def _reader(self, schema_id: int) -> _Reader:
-        with self._lock:
-            cached = self._readers.get(schema_id)
+        # No lock to read: a dict lookup is atomic, and this is once per consumed record.
+        cached = self._readers.get(schema_id)
         if cached is not None:
             return cached
         try:
