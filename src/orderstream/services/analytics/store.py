@@ -39,7 +39,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from orderstream.services.analytics.latency import LatencySketch
-from orderstream.services.analytics.windows import RESERVED, OrderFacts, WindowAggregate, WindowSpec
+from orderstream.services.analytics.windows import (
+    RESERVED,
+    OrderFacts,
+    WindowAggregate,
+    WindowSpec,
+    add_into,
+)
 from orderstream.state.store import KeyValueStore
 
 STREAM_TIME = b"stream-time"
@@ -100,13 +106,17 @@ class Totals:
     revenue_by_category: dict[str, int] = field(default_factory=dict)
 
     def add_window(self, window: WindowAggregate) -> None:
-        self.orders += window.orders
-        self.reserved += window.reserved
-        self.rejected += window.rejected
-        self.revenue_cents += window.revenue_cents
+        self.add_orders(window)
         self.windows += 1
-        for cat, cents in window.revenue_by_category.items():
-            self.revenue_by_category[cat] = self.revenue_by_category.get(cat, 0) + cents
+
+    def add_orders(self, counted: Totals | WindowAggregate) -> None:
+        """Add the order counts and revenue of other totals or of a window (not its late
+        orders, nor a count of windows)."""
+        self.orders += counted.orders
+        self.reserved += counted.reserved
+        self.rejected += counted.rejected
+        self.revenue_cents += counted.revenue_cents
+        add_into(self.revenue_by_category, counted.revenue_by_category)
 
     def to_bytes(self) -> bytes:
         return _json(self.__dict__)

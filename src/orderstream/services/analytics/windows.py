@@ -156,9 +156,14 @@ class WindowAggregate:
 
 def _add_counts(a: Mapping[str, int], b: Mapping[str, int]) -> dict[str, int]:
     merged = dict(a)
-    for key, n in b.items():
-        merged[key] = merged.get(key, 0) + n
+    add_into(merged, b)
     return merged
+
+
+def add_into(counts: dict[str, int], more: Mapping[str, int]) -> None:
+    """Add ``more``'s counts into ``counts``, key by key."""
+    for key, n in more.items():
+        counts[key] = counts.get(key, 0) + n
 
 
 def merge_all(aggregates: Iterable[WindowAggregate]) -> WindowAggregate | None:
