@@ -58,6 +58,8 @@ class BenchReport:
     close_latency: dict[int, list[float]] = field(default_factory=dict)  # rate -> seconds
     achieved_rate: dict[int, float] = field(default_factory=dict)
     dashboard_delay: list[float] = field(default_factory=list)
+    # (seconds since the analytics process started, events committed so far) of the EOS run
+    progress: list[tuple[float, int]] = field(default_factory=list)
 
     @property
     def events_per_s(self) -> float:
@@ -202,10 +204,12 @@ class Bench:
         self.produce(count, None, lambda i: base + i // 10)  # 10 orders per ms of event time
         with self.analytics("throughput"):
             first_t, first_n = 0.0, 0
-            deadline = time.monotonic() + 600
+            started = time.monotonic()
+            deadline = started + 600
             while time.monotonic() < deadline:
                 done = self.committed_total()
                 now = time.monotonic()
+                report.progress.append((now - started, done))
                 if done > 0 and not first_t:
                     first_t, first_n = now, done
                 if done >= count:
@@ -333,6 +337,20 @@ class _Feed(threading.Thread):
         self._halt.set()
 
 
+def throughput_series(progress: list[tuple[float, int]]) -> list[list[float]]:
+    """[[second, events/s], ...]: committed events per whole second of the run, from the
+    samples of the committed total (the last one at or before each second's end)."""
+    series: list[list[float]] = []
+    last_done, i = 0, 0
+    for second in range(1, math.ceil(progress[-1][0]) + 1 if progress else 1):
+        while i < len(progress) and progress[i][0] <= second:
+            i += 1
+        done = progress[i - 1][1] if i else 0
+        series.append([second, float(done - last_done)])
+        last_done = done
+    return series
+
+
 def report_json(report: BenchReport) -> dict[str, object]:
     """The figures as one JSON object (milliseconds for latencies)."""
     return {
@@ -343,12 +361,15 @@ def report_json(report: BenchReport) -> dict[str, object]:
             str(rate): {
                 "produced_per_s": round(report.achieved_rate.get(rate, 0.0), 1),
                 "windows": len(lat),
-                "p50": _ms(median(lat)),
+                "p50": _ms(percentile(lat, 0.50)),
+                "p95": _ms(percentile(lat, 0.95)),
                 "p99": _ms(percentile(lat, 0.99)),
+                "p999": _ms(percentile(lat, 0.999)),
                 "max": _ms(max(lat, default=float("nan"))),
             }
             for rate, lat in report.close_latency.items()
         },
+        "throughput_series": throughput_series(report.progress),
         "dashboard_delay_ms": {
             "samples": len(report.dashboard_delay),
             "p50": _ms(median(report.dashboard_delay)),

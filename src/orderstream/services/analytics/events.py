@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from orderstream.naming import prefixed
 from orderstream.serde import EnrichedOrder, register_event_type
+from orderstream.serde.events import to_record
 from orderstream.services.analytics.latency import LatencySketch
 from orderstream.services.analytics.model import Verdict
 from orderstream.services.analytics.windows import OrderFacts, WindowAggregate
@@ -24,47 +25,38 @@ MODEL_NAME = "river.anomaly.HalfSpaceTrees"
 APP_ID = "analytics"  # consumer group and transactional.id prefix
 
 
+# AnalyticsTopics' attributes: each is the prefix plus one of these topics.
+_TOPICS = {
+    "enriched": ENRICHED_ORDERS,
+    "stats": ORDER_STATS,
+    "alerts": ORDER_ALERTS,
+    "late": LATE_ORDERS,
+    "changelog": STATE_CHANGELOG,
+    "paid": PAYMENTS_COMPLETED,
+    "failed": PAYMENTS_FAILED,
+    "paid_changelog": PAID_CHANGELOG,
+    "failed_changelog": FAILED_CHANGELOG,
+}
+
+
 @dataclass(frozen=True)
 class AnalyticsTopics:
     """The topics analytics reads and writes; a prefix isolates test runs on a shared broker."""
 
     prefix: str = ""
+    enriched: str = field(init=False)
+    stats: str = field(init=False)
+    alerts: str = field(init=False)
+    late: str = field(init=False)
+    changelog: str = field(init=False)
+    paid: str = field(init=False)
+    failed: str = field(init=False)
+    paid_changelog: str = field(init=False)
+    failed_changelog: str = field(init=False)
 
-    @property
-    def enriched(self) -> str:
-        return prefixed(self.prefix, ENRICHED_ORDERS)
-
-    @property
-    def stats(self) -> str:
-        return prefixed(self.prefix, ORDER_STATS)
-
-    @property
-    def alerts(self) -> str:
-        return prefixed(self.prefix, ORDER_ALERTS)
-
-    @property
-    def late(self) -> str:
-        return prefixed(self.prefix, LATE_ORDERS)
-
-    @property
-    def changelog(self) -> str:
-        return prefixed(self.prefix, STATE_CHANGELOG)
-
-    @property
-    def paid(self) -> str:
-        return prefixed(self.prefix, PAYMENTS_COMPLETED)
-
-    @property
-    def failed(self) -> str:
-        return prefixed(self.prefix, PAYMENTS_FAILED)
-
-    @property
-    def paid_changelog(self) -> str:
-        return prefixed(self.prefix, PAID_CHANGELOG)
-
-    @property
-    def failed_changelog(self) -> str:
-        return prefixed(self.prefix, FAILED_CHANGELOG)
+    def __post_init__(self) -> None:
+        for name, topic in _TOPICS.items():
+            object.__setattr__(self, name, prefixed(self.prefix, topic))
 
     def payment_topics(self) -> tuple[str, ...]:
         """The payment inputs, their DLQs and the tallies' changelogs (all partitioned)."""
@@ -147,16 +139,21 @@ def stats_key(window_start: int, partition: int) -> bytes:
 
 
 def facts_of(order: EnrichedOrder) -> OrderFacts:
+    return facts_of_fields(to_record(order))
+
+
+def facts_of_fields(fields: dict[str, Any]) -> OrderFacts:
+    """``facts_of`` straight from a decoded EnrichedOrder record (``EventSerde.decode_fields``)."""
     return OrderFacts(
-        order_id=order.order_id,
-        customer_id=order.customer_id,
-        product_id=order.product_id,
-        category=order.category,
-        status=order.status,
-        quantity=order.quantity,
-        amount_cents=order.amount_cents,
-        timestamp_ms=order.timestamp,
-        enriched_at_ms=order.enriched_at,
+        fields["orderId"],
+        fields["customerId"],
+        fields["productId"],
+        fields["category"],
+        fields["status"],
+        fields["quantity"],
+        fields["amountCents"],
+        fields["timestamp"],
+        fields["enrichedAt"],
     )
 
 

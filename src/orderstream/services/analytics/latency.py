@@ -40,10 +40,12 @@ class LatencySketch:
     def count(self) -> int:
         return sum(self.buckets.values())
 
-    def add(self, latency_ms: int) -> None:
+    def add(self, latency_ms: int) -> int:
+        """Count one latency; returns its bucket (the store writes that bucket's count)."""
         index = bucket_of(latency_ms)
         self.buckets[index] = self.buckets.get(index, 0) + 1
-        self.max_ms = max(self.max_ms, latency_ms)
+        self.max_ms = max(latency_ms, self.max_ms)
+        return index
 
     def merge(self, other: LatencySketch) -> LatencySketch:
         merged = dict(self.buckets)

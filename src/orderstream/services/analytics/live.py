@@ -155,13 +155,9 @@ class LiveView:
             t = view.totals
             totals.late += t.late
             totals.windows += t.windows
-            _add_into(
-                totals, t.orders, t.reserved, t.rejected, t.revenue_cents, t.revenue_by_category
-            )
+            totals.add_orders(t)
             for w in view.open.values():
-                _add_into(
-                    totals, w.orders, w.reserved, w.rejected, w.revenue_cents, w.revenue_by_category
-                )
+                totals.add_orders(w)
         latency = LatencySketch()
         for _, window, _ in windows[-3:]:  # about the last 30 s
             latency = latency.merge(window.latency)
@@ -241,22 +237,6 @@ class LiveView:
             if total is not None:
                 merged.append((start, total, start not in open_starts))
         return merged
-
-
-def _add_into(
-    totals: Totals,
-    orders: int,
-    reserved: int,
-    rejected: int,
-    revenue: int,
-    by_cat: Mapping[str, int],
-) -> None:
-    totals.orders += orders
-    totals.reserved += reserved
-    totals.rejected += rejected
-    totals.revenue_cents += revenue
-    for cat, cents in by_cat.items():
-        totals.revenue_by_category[cat] = totals.revenue_by_category.get(cat, 0) + cents
 
 
 def _copy(window: WindowAggregate, products: bool = False) -> WindowAggregate:

@@ -21,12 +21,13 @@ Orders are priced from a catalogue, so most of them repeat a recent (amount, qua
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import pickle
 import random
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from river.tree import padded
@@ -60,9 +61,8 @@ class ModelConfig:
     threshold: float = 0.9
 
 
-@dataclass(frozen=True)
-class Verdict:
-    """The model's judgement of one order."""
+class Verdict(NamedTuple):
+    """The model's judgement of one order (a named tuple: one is built per order)."""
 
     score: float
     reason: str
@@ -74,13 +74,28 @@ def order_features(order: OrderFacts) -> dict[str, float]:
 
 
 def features_of(amount_cents: int, quantity: int) -> dict[str, float]:
+    return dict(zip(_NAMES, feature_values(amount_cents, quantity), strict=True))
+
+
+@functools.lru_cache(maxsize=_PATH_CACHE)
+def feature_values(amount_cents: int, quantity: int) -> tuple[float, float, float]:
+    """The features in ``_NAMES`` order; cached: each window's end sums them per distinct
+    (amount, quantity), and the same few repeat window after window."""
     quantity = max(quantity, 1)
     amount = max(amount_cents, 0)
-    return {
-        "amount": math.log10(amount + 1),
-        "quantity": math.log10(quantity + 1),
-        "unit_price": math.log10(amount / quantity + 1),
-    }
+    return (
+        math.log10(amount + 1),
+        math.log10(quantity + 1),
+        math.log10(amount / quantity + 1),
+    )
+
+
+def _add_moments(sums: dict[str, float], squares: dict[str, float], counts: dict[Key, int]) -> None:
+    """Add each feature's sum and sum of squares over ``counts`` (orders per key)."""
+    for key, n in counts.items():
+        for name, value in zip(_NAMES, feature_values(*key), strict=True):
+            sums[name] += n * value
+            squares[name] += n * value * value
 
 
 class _Forest:
@@ -197,10 +212,7 @@ class AnomalyModel:
             parents = forest.parent[level]
             alive[:, level] = alive[:, parents] & (r_mass[:, parents] >= self._size_limit)
         self._contrib = (np.where(alive, r_mass, 0) << forest.depth).ravel()
-        for key, n in self._window.items():
-            for name, value in features_of(*key).items():
-                self._sums[name] += n * value
-                self._squares[name] += n * value * value
+        _add_moments(self._sums, self._squares, self._window)
         self._n += self._in_window
         self._window = {}
         self._in_window = 0
@@ -222,10 +234,7 @@ class AnomalyModel:
     def _spread(self) -> dict[str, tuple[int, float, float]]:
         """(n, mean, sd) of each feature over every order seen."""
         n, sums, squares = self._n, dict(self._sums), dict(self._squares)
-        for key, count in self._window.items():
-            for name, value in features_of(*key).items():
-                sums[name] += count * value
-                squares[name] += count * value * value
+        _add_moments(sums, squares, self._window)
         n += self._in_window
         out: dict[str, tuple[int, float, float]] = {}
         for name in _NAMES:

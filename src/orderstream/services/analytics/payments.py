@@ -21,6 +21,7 @@ from orderstream.errors import DeserializationError
 from orderstream.runtime.api import Record, StoreSpec
 from orderstream.serde import PaymentCompleted, PaymentFailed
 from orderstream.services.analytics.events import AnalyticsTopics
+from orderstream.services.analytics.windows import add_into
 from orderstream.state.store import KeyValueStore
 
 PAID_STORE = "analytics-paid"
@@ -43,8 +44,7 @@ class Tally:
     def add(self, other: Tally) -> None:
         self.count += other.count
         self.cents += other.cents
-        for reason, n in other.reasons.items():
-            self.reasons[reason] = self.reasons.get(reason, 0) + n
+        add_into(self.reasons, other.reasons)
 
     def to_bytes(self) -> bytes:
         data = {"n": self.count, "cents": self.cents, "reasons": self.reasons}

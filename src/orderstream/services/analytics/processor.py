@@ -27,11 +27,12 @@ from prometheus_client import Counter, Histogram
 from orderstream.runtime.api import ProcessorContext, PunctuateContext, Record, StoreSpec
 from orderstream.runtime.tracing import Causes
 from orderstream.serde import EnrichedOrder, EventSerde
+from orderstream.serde.events import from_record
 from orderstream.services.analytics.events import (
     AnalyticsTopics,
     OrderAlert,
     alert_of,
-    facts_of,
+    facts_of_fields,
     stats_of,
 )
 from orderstream.services.analytics.live import LiveView
@@ -119,24 +120,23 @@ class AnalyticsProcessor:
 
     # -- per record ----------------------------------------------------------------------------
     def process(self, record: Record, ctx: ProcessorContext) -> None:
-        event = self.serde.decode(record.value)
-        if type(event) is not EnrichedOrder:
-            count_payment(record, event, self.topics, ctx.store)
+        event_type, fields = self.serde.decode_fields(record.value)
+        if event_type is not EnrichedOrder:
+            count_payment(record, from_record(event_type, fields), self.topics, ctx.store)
             return
-        order = facts_of(event)
+        order = facts_of_fields(fields)
         store = ctx.store(STORE)
         windows = self._partition_windows(record.partition)
         self._last_order_at[record.partition] = self._clock()
-        if windows.is_late(store, order):
+        if windows.add(store, order):
+            if self._causes is not None:
+                self._causes.note((record.partition, windows.spec.start_of(order.timestamp_ms)))
+        else:
             windows.count_late(store)
             ctx.emit(
                 self.topics.late, record.key, record.value, _late_headers(record, windows, store)
             )
             LATE_ORDERS_TOTAL.inc()
-        else:
-            windows.add(store, order)
-            if self._causes is not None:
-                self._causes.note((record.partition, windows.spec.start_of(order.timestamp_ms)))
         self.live.order_seen()
         verdict = self._model(record.partition, store).observe(order)
         if verdict.is_anomaly:

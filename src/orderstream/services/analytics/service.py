@@ -10,7 +10,7 @@ import logging
 import signal
 import socket
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import FrameType
 
@@ -20,7 +20,6 @@ from prometheus_client import REGISTRY
 
 from orderstream.config import Role, Settings, kafka_config
 from orderstream.errors import ConfigError, PortInUse
-from orderstream.naming import prefixed
 from orderstream.runtime import ProcessingLoop, RuntimeConfig
 from orderstream.serde import EventSerde, value_subject
 from orderstream.services.analytics.app import create_app
@@ -55,23 +54,13 @@ class HttpOptions:
         return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}/"
 
 
-def analytics_config(
-    instance_id: str,
-    *,
-    app_id: str = APP_ID,
-    state_dir: Path | None = None,
-    commit_interval_ms: int = 100,
-    metrics_port: int | None = None,
-) -> RuntimeConfig:
-    """The runtime configuration of one analytics instance (exactly-once)."""
-    return RuntimeConfig(
-        app_id=app_id,
-        instance_id=instance_id,
-        commit_interval_ms=commit_interval_ms,
-        state_dir=state_dir,
-        http_port=metrics_port,
-        output_topics=(ORDER_STATS, ORDER_ALERTS),  # their codec (settings.compression.topics)
-    )
+# What is particular to analytics' runtime (exactly-once, the defaults otherwise); each
+# instance adds its id, state directory and commit interval.
+RUNTIME = RuntimeConfig(
+    app_id=APP_ID,
+    instance_id="",
+    output_topics=(ORDER_STATS, ORDER_ALERTS),  # their codec (settings.compression.topics)
+)
 
 
 def register_schemas(serde: EventSerde) -> None:
@@ -222,9 +211,9 @@ def run_from_args(
 ) -> None:
     """``orderstream run analytics``: validate, then run until SIGTERM/SIGINT."""
     options = args.options()
-    runtime = analytics_config(
-        instance_id,
-        app_id=prefixed(args.topic_prefix, APP_ID),  # the CLI passes Settings.prefix
+    runtime = replace(
+        RUNTIME.for_prefix(args.topic_prefix),  # the CLI passes Settings.prefix
+        instance_id=instance_id,
         state_dir=(state_dir or settings.home / "analytics") / instance_id,
         commit_interval_ms=commit_interval_ms,
     )

@@ -4,20 +4,30 @@ Keys of one store partition (values are bytes)::
 
     stream-time             8-byte signed: the largest order timestamp seen
     open                    JSON list of the starts of open windows
-    w:<start>               core of an open window (counts, revenue, latency buckets): b"\x01"
-                            then a marshal tuple; JSON (b"{...}") in earlier releases, still read
+    w:<start>               counters of an open window: b"\x02" then 7 signed 8-byte ints (start,
+                            end, orders, reserved, rejected, revenue, latency max); earlier
+                            releases kept the whole core here (b"\x01" + marshal, or JSON):
+                            still read, and rewritten in today's keys at the window's next order
+    c:<start>:<category>    8-byte revenue of one category in an open window
+    l:<start>:<bucket>      8-byte count of one latency bucket in an open window
     p:<start>:<productId>   8-byte order count of one product in an open window
     totals                  JSON running totals of closed windows, plus late orders
     model                   pickled anomaly model (snapshotted every few seconds)
 
 Every change of a record is written through at once, so an aborted transaction (which drops the
-overlay) or a record sent to the DLQ (rolled back to its savepoint) leaves nothing behind. Decoded
-window cores are cached and reused only while the store still returns the bytes they came from.
+overlay) or a record sent to the DLQ (rolled back to its savepoint) leaves nothing behind, and
+any commit (the runtime also commits without a punctuation: on a rebalance, before a restore)
+holds every counted order.
 
-Why marshal for the window core: it is rewritten on every order, and JSON-encoding it (with its
-latency buckets) cost more than all the rest of counting the order; marshal writes the same
-ints and dicts in C at a fraction of that. Its format is versioned (version 4 here) and read
-back by every later Python.
+Why one key per counter: an order changes four numbers of its window, and rewriting the whole
+core (with its latency buckets and categories) per order cost more than all the rest of
+counting it; now an order costs four fixed-size packs. The overlay keeps one value per key, so
+each key still goes out to the changelog once per commit: a few more records than one core per
+window (a category and a latency bucket are keys now), each of 8 bytes.
+
+Each open window is kept decoded in memory, whole (with its product counts), and trusted only
+while the store still returns the counter bytes it last wrote: an abort, a rollback or a
+restore changes them (the order count only grows), and the window is read back from the store.
 """
 
 from __future__ import annotations
@@ -29,7 +39,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from orderstream.services.analytics.latency import LatencySketch
-from orderstream.services.analytics.windows import OrderFacts, WindowAggregate, WindowSpec
+from orderstream.services.analytics.windows import (
+    RESERVED,
+    OrderFacts,
+    WindowAggregate,
+    WindowSpec,
+    add_into,
+)
 from orderstream.state.store import KeyValueStore
 
 STREAM_TIME = b"stream-time"
@@ -37,41 +53,41 @@ OPEN = b"open"
 TOTALS = b"totals"
 MODEL = b"model"
 _INT = struct.Struct(">q")
-_CORE = b"\x01"  # the tag of a marshal window core
-_MARSHAL_VERSION = 4
+_COUNTERS = struct.Struct(">7q")
+_CORE = b"\x01"  # the tag of a marshal window core (earlier releases)
+_TAG = b"\x02"  # the tag of today's counters
+# The per-window keys besides the counters: categories, latency buckets, products.
+_PARTS = (b"c", b"l", b"p")
 
 
 def _window_key(start: int) -> bytes:
     return b"w:" + str(start).encode()
 
 
-def _product_prefix(start: int) -> bytes:
-    return b"p:" + str(start).encode() + b":"
-
-
 def _json(value: Any) -> bytes:
     return json.dumps(value, separators=(",", ":")).encode()
 
 
-def encode_core(window: WindowAggregate) -> bytes:
-    """The stored core of an open window: everything but the product counts."""
-    lat = window.latency
-    core = (
+def encode_counters(window: WindowAggregate) -> bytes:
+    """The ``w:<start>`` value: the window's scalar counters."""
+    return _TAG + _COUNTERS.pack(
         window.start_ms,
         window.end_ms,
         window.orders,
         window.reserved,
         window.rejected,
         window.revenue_cents,
-        window.revenue_by_category,
-        lat.buckets,
-        lat.max_ms,
+        window.latency.max_ms,
     )
-    return _CORE + marshal.dumps(core, _MARSHAL_VERSION)
 
 
-def decode_core(raw: bytes) -> WindowAggregate:
-    if raw[:1] != _CORE:
+def decode_counters(raw: bytes) -> WindowAggregate:
+    """A window from its ``w:<start>`` value; the dicts only when an older release wrote it."""
+    tag = raw[:1]
+    if tag == _TAG:
+        s, e, n, ok, no, rev, max_ms = _COUNTERS.unpack_from(raw, 1)
+        return WindowAggregate(s, e, n, ok, no, rev, latency=LatencySketch({}, max_ms))
+    if tag != _CORE:
         return WindowAggregate.from_core_json(json.loads(raw))
     s, e, n, ok, no, rev, cat, buckets, max_ms = marshal.loads(memoryview(raw)[1:])
     return WindowAggregate(s, e, n, ok, no, rev, dict(cat), latency=LatencySketch(buckets, max_ms))
@@ -90,13 +106,17 @@ class Totals:
     revenue_by_category: dict[str, int] = field(default_factory=dict)
 
     def add_window(self, window: WindowAggregate) -> None:
-        self.orders += window.orders
-        self.reserved += window.reserved
-        self.rejected += window.rejected
-        self.revenue_cents += window.revenue_cents
+        self.add_orders(window)
         self.windows += 1
-        for cat, cents in window.revenue_by_category.items():
-            self.revenue_by_category[cat] = self.revenue_by_category.get(cat, 0) + cents
+
+    def add_orders(self, counted: Totals | WindowAggregate) -> None:
+        """Add the order counts and revenue of other totals or of a window (not its late
+        orders, nor a count of windows)."""
+        self.orders += counted.orders
+        self.reserved += counted.reserved
+        self.rejected += counted.rejected
+        self.revenue_cents += counted.revenue_cents
+        add_into(self.revenue_by_category, counted.revenue_by_category)
 
     def to_bytes(self) -> bytes:
         return _json(self.__dict__)
@@ -106,10 +126,33 @@ class Totals:
         return cls(**json.loads(data)) if data else cls()
 
 
-@dataclass
-class _Cached:
-    raw: bytes
-    window: WindowAggregate
+class _OpenWindow:
+    """An open window in memory, the counter bytes it was last stored as, and its keys."""
+
+    __slots__ = ("keys", "legacy", "raw", "start", "window")
+
+    def __init__(self, window: WindowAggregate, raw: bytes | None, legacy: bool = False) -> None:
+        self.window = window
+        self.start = window.start_ms
+        self.raw = raw
+        self.legacy = legacy  # read from an earlier release's core: rewrite every part once
+        self.keys: dict[bytes, dict[Any, bytes]] = {part: {} for part in _PARTS}
+
+    def key(self, part: bytes, name: object) -> bytes:
+        """The store key of one entry of a part (cached: an order writes three)."""
+        key = self.keys[part].get(name)
+        if key is None:
+            key = self.keys[part][name] = b"%s:%d:%s" % (part, self.start, str(name).encode())
+        return key
+
+    def parts(self) -> dict[bytes, dict[Any, int]]:
+        """The window's dicts, by the part of the key that holds their entries."""
+        w = self.window
+        dicts = (w.revenue_by_category, w.latency.buckets, w.product_orders)
+        return dict(zip(_PARTS, dicts, strict=True))
+
+    def part_keys(self) -> list[bytes]:
+        return [self.key(part, name) for part, d in self.parts().items() for name in d]
 
 
 class PartitionWindows:
@@ -117,8 +160,8 @@ class PartitionWindows:
 
     def __init__(self, spec: WindowSpec) -> None:
         self.spec = spec
-        self._cache: dict[int, _Cached] = {}
-        self._keys: dict[int, bytes] = {}  # window start -> its key
+        self._open: dict[int, _OpenWindow] = {}
+        self._wkeys: dict[int, bytes] = {}  # window start -> its counters' key
         # The last stream time read or written, and the bytes it came from (as for windows).
         self._time_raw: bytes | None = None
         self._time: int | None = None
@@ -131,12 +174,12 @@ class PartitionWindows:
             self._time = None if raw is None else int(_INT.unpack(raw)[0])
         return self._time
 
-    def _key(self, start: int) -> bytes:
-        key = self._keys.get(start)
+    def _wkey(self, start: int) -> bytes:
+        key = self._wkeys.get(start)
         if key is None:
-            if len(self._keys) > 64:  # only the few open windows are asked for
-                self._keys.clear()
-            key = self._keys[start] = _window_key(start)
+            if len(self._wkeys) > 64:  # only the few open windows are asked for
+                self._wkeys.clear()
+            key = self._wkeys[start] = _window_key(start)
         return key
 
     def open_starts(self, store: KeyValueStore) -> list[int]:
@@ -147,39 +190,85 @@ class PartitionWindows:
         return Totals.from_bytes(store.get(TOTALS))
 
     def window(self, store: KeyValueStore, start: int) -> WindowAggregate | None:
-        """The open window's core (without product counts), from cache when still current."""
-        raw = store.get(self._key(start))
+        """The open window, whole (with product counts); the caller must not change it."""
+        current = self._current(store, start)
+        return None if current is None else current.window
+
+    def _current(self, store: KeyValueStore, start: int) -> _OpenWindow | None:
+        """The open window in memory, read back from the store unless still current."""
+        raw = store.get(self._wkey(start))
+        current = self._open.get(start)
+        if current is not None and current.raw == raw:
+            return current
         if raw is None:
+            self._open.pop(start, None)
             return None
-        cached = self._cache.get(start)
-        if cached is not None and cached.raw == raw:
-            return cached.window
-        window = decode_core(raw)
-        self._cache[start] = _Cached(raw, window)
-        return window
+        window = decode_counters(raw)
+        current = self._open[start] = _OpenWindow(window, raw, legacy=raw[:1] != _TAG)
+        self._read_parts(store, current)
+        return current
+
+    def _read_parts(self, store: KeyValueStore, current: _OpenWindow) -> None:
+        """Fill a window read back from the store with its per-key parts."""
+        dicts = current.parts()
+        prefix = b":%d:" % current.start
+        for key, value in store.items():
+            part, sep, name = key[:1], key[1 : len(prefix) + 1], key[len(prefix) + 1 :]
+            target = dicts.get(part) if sep == prefix else None
+            if target is not None:
+                n = int(_INT.unpack(value)[0])
+                target[int(name) if part == b"l" else name.decode()] = n
 
     # -- writes --------------------------------------------------------------------------------
-    def is_late(self, store: KeyValueStore, order: OrderFacts) -> bool:
+    def add(self, store: KeyValueStore, order: OrderFacts) -> bool:
+        """Count an order in its window and advance stream time; False (and nothing written)
+        when that window has closed: the order is late."""
+        ts = order.timestamp_ms
         now = self.stream_time(store)
-        return now is not None and self.spec.is_late(order.timestamp_ms, now)
+        start = self.spec.start_of(ts)
+        if now is not None and self.spec.is_closed(start, now):
+            return False
+        current = self._current(store, start)
+        if current is None:
+            current = self._open[start] = _OpenWindow(
+                WindowAggregate(start, self.spec.end_of(start)), None
+            )
+            self._open_start(store, start)
+        window = current.window
+        bucket = window.add(order)
+        put, pack, keys = store.put, _INT.pack, current.keys
+        if current.legacy:
+            self._put_parts(store, current)
+        else:
+            if order.status == RESERVED:
+                cat = order.category
+                put(
+                    keys[b"c"].get(cat) or current.key(b"c", cat),
+                    pack(window.revenue_by_category[cat]),
+                )
+            put(
+                keys[b"l"].get(bucket) or current.key(b"l", bucket),
+                pack(window.latency.buckets[bucket]),
+            )
+            product = order.product_id
+            put(
+                keys[b"p"].get(product) or current.key(b"p", product),
+                pack(window.product_orders[product]),
+            )
+        current.raw = raw = encode_counters(window)
+        put(self._wkey(start), raw)
+        if now is None or ts > now:
+            self._time_raw = raw = pack(ts)
+            self._time = ts
+            put(STREAM_TIME, raw)
+        return True
 
-    def add(self, store: KeyValueStore, order: OrderFacts) -> None:
-        """Count an order (not late) in its window and advance stream time."""
-        start = self.spec.start_of(order.timestamp_ms)
-        window = self.window(store, start)
-        if window is None:
-            window = WindowAggregate(start, self.spec.end_of(start))
-            self._open(store, start)
-        # Mutating the cached window is safe: it is re-keyed to the new bytes right below, and a
-        # store that later returns other bytes (abort, savepoint rollback) misses the cache.
-        window.add(order)
-        raw = encode_core(window)
-        store.put(self._key(start), raw)
-        self._cache[start] = _Cached(raw, window)
-        pkey = b"p:%d:%s" % (start, order.product_id.encode())
-        count = store.get(pkey)
-        store.put(pkey, _INT.pack((_INT.unpack(count)[0] if count else 0) + 1))
-        self.advance(store, order.timestamp_ms)
+    def _put_parts(self, store: KeyValueStore, current: _OpenWindow) -> None:
+        """Write every part of a window an earlier release stored as one core."""
+        for part, d in current.parts().items():
+            for name, n in d.items():
+                store.put(current.key(part, name), _INT.pack(n))
+        current.legacy = False
 
     def advance(self, store: KeyValueStore, stream_time: int) -> None:
         """Move stream time forward (never back)."""
@@ -201,38 +290,22 @@ class PartitionWindows:
         due = [s for s in starts if now is not None and self.spec.is_closed(s, now)]
         if not due:
             return []
-        products = self._products(store, due)
         closed: list[WindowAggregate] = []
         totals = self.totals(store)
         for start in sorted(due):
-            core = self.window(store, start)
-            if core is None:
+            current = self._current(store, start)
+            if current is None:
                 continue
-            window = core
-            window.product_orders = products.get(start, {})
-            closed.append(window)
-            totals.add_window(window)
-            store.delete(_window_key(start))
-            for product in window.product_orders:
-                store.delete(_product_prefix(start) + product.encode())
-            self._cache.pop(start, None)
+            closed.append(current.window)
+            totals.add_window(current.window)
+            for key in (self._wkey(start), *current.part_keys()):
+                store.delete(key)
+            del self._open[start]
         store.put(OPEN, _json(sorted(set(starts) - set(due))))
         store.put(TOTALS, totals.to_bytes())
         return closed
 
-    def _open(self, store: KeyValueStore, start: int) -> None:
+    def _open_start(self, store: KeyValueStore, start: int) -> None:
         starts = self.open_starts(store)
         if start not in starts:
             store.put(OPEN, _json(sorted([*starts, start])))
-
-    def _products(self, store: KeyValueStore, starts: list[int]) -> dict[int, dict[str, int]]:
-        prefixes = {_product_prefix(s): s for s in starts}
-        found: dict[int, dict[str, int]] = {s: {} for s in starts}
-        for key, value in store.items():
-            if not key.startswith(b"p:"):
-                continue
-            start_text, _, product = key[2:].partition(b":")
-            start = prefixes.get(b"p:" + start_text + b":")
-            if start is not None:
-                found[start][product.decode()] = int(_INT.unpack(value)[0])
-        return found

@@ -121,14 +121,19 @@ function renderCategories(rows) {
   }
 }
 
-function renderLag(rows) {
-  const body = $("lag");
+// A table body: a row per item, or one cell saying there is nothing yet.
+function fillTable(id, rows, columns, empty, rowOf) {
+  const body = $(id);
   body.replaceChildren();
   if (!rows.length) {
-    const tr = el("tr", {}); tr.append(el("td", { colspan: 4, class: "empty" }, "no consumer groups yet"));
+    const tr = el("tr", {}); tr.append(el("td", { colspan: columns, class: "empty" }, empty));
     body.append(tr); return;
   }
-  for (const r of rows) {
+  for (const r of rows) body.append(rowOf(r));
+}
+
+function renderLag(rows) {
+  fillTable("lag", rows, 4, "no consumer groups yet", (r) => {
     const tr = el("tr", { "data-group": r.group });
     // Coloured by seconds behind, the age of the oldest unconsumed record (the alert: > 5 s).
     const seconds = r.seconds ?? 0;
@@ -136,25 +141,19 @@ function renderLag(rows) {
     tr.append(el("td", {}, r.group), el("td", {}, r.topic),
       el("td", { class: `num ${cls}`, "data-value": seconds }, `${seconds.toFixed(1)} s`),
       el("td", { class: "num", "data-value": r.lag }, count.format(r.lag)));
-    body.append(tr);
-  }
+    return tr;
+  });
 }
 
 function renderAlerts(rows) {
-  const body = $("alerts");
-  body.replaceChildren();
-  if (!rows.length) {
-    const tr = el("tr", {}); tr.append(el("td", { colspan: 7, class: "empty" }, "no anomalies so far"));
-    body.append(tr); return;
-  }
-  for (const a of rows.slice(0, 8)) {
+  fillTable("alerts", rows.slice(0, 8), 7, "no anomalies so far", (a) => {
     const tr = el("tr", { "data-order": a.orderId });
     tr.append(el("td", {}, clock(a.detectedAt)), el("td", {}, a.orderId.slice(0, 13)),
       el("td", {}, a.customerId), el("td", { class: "num" }, cents(a.amountCents)),
       el("td", { class: "num" }, String(a.quantity)), el("td", { class: "num bad" }, a.score.toFixed(2)),
       el("td", { class: "why" }, a.reason));
-    body.append(tr);
-  }
+    return tr;
+  });
 }
 
 function renderTop(rows) {
