@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any
 
 from orderstream.naming import prefixed
-from orderstream.serde import EnrichedOrder, register_event_type
+from orderstream.serde import EnrichedOrder, avro_event
 from orderstream.serde.events import to_record
 from orderstream.services.analytics.latency import LatencySketch
 from orderstream.services.analytics.model import Verdict
@@ -69,12 +68,21 @@ class AnalyticsTopics:
         )  # fmt: skip
 
 
-@register_event_type
-@dataclasses.dataclass(frozen=True, slots=True)
+# the totals a window's record and its aggregate share, under the same names (the maps copied)
+_COUNTS = ("orders", "reserved", "rejected", "revenue_cents")
+_MAPS = ("revenue_by_category", "product_orders")
+
+
+def _copied_totals(source: OrderStats | WindowAggregate) -> dict[str, Any]:
+    totals: dict[str, Any] = {name: getattr(source, name) for name in _COUNTS}
+    totals.update((name, dict(getattr(source, name))) for name in _MAPS)
+    return totals
+
+
+@avro_event
 class OrderStats:
     """One closed window of one enriched-orders partition (topic ``order-stats``)."""
 
-    schema_name: ClassVar[str] = "OrderStats"
     window_start: int
     window_end: int
     partition: int
@@ -101,24 +109,17 @@ class OrderStats:
         return WindowAggregate(
             start_ms=self.window_start,
             end_ms=self.window_end,
-            orders=self.orders,
-            reserved=self.reserved,
-            rejected=self.rejected,
-            revenue_cents=self.revenue_cents,
-            revenue_by_category=dict(self.revenue_by_category),
-            product_orders=dict(self.product_orders),
+            **_copied_totals(self),
             latency=LatencySketch(
                 {int(k): int(v) for k, v in self.latency_buckets.items()}, self.latency_max_ms
             ),
         )
 
 
-@register_event_type
-@dataclasses.dataclass(frozen=True, slots=True)
+@avro_event
 class OrderAlert:
     """An order the anomaly model flagged (topic ``order-alerts``, key orderId)."""
 
-    schema_name: ClassVar[str] = "OrderAlert"
     order_id: str
     customer_id: str
     product_id: str
@@ -163,12 +164,7 @@ def stats_of(window: WindowAggregate, partition: int, closed_at: int) -> OrderSt
         window_start=window.start_ms,
         window_end=window.end_ms,
         partition=partition,
-        orders=window.orders,
-        reserved=window.reserved,
-        rejected=window.rejected,
-        revenue_cents=window.revenue_cents,
-        revenue_by_category=dict(window.revenue_by_category),
-        product_orders=dict(window.product_orders),
+        **_copied_totals(window),
         top_products=[{"productId": p, "orders": n} for p, n in window.top_products()],
         latency_p50_ms=latency.percentile(0.50),
         latency_p95_ms=latency.percentile(0.95),
@@ -179,14 +175,14 @@ def stats_of(window: WindowAggregate, partition: int, closed_at: int) -> OrderSt
     )
 
 
+# the order's own facts an alert repeats, under the same names in OrderFacts and OrderAlert
+_ALERTED_FACTS = ("order_id", "customer_id", "product_id", "category", "quantity", "amount_cents")
+
+
 def alert_of(order: OrderFacts, verdict: Verdict, threshold: float, detected_at: int) -> OrderAlert:
+    facts = order._asdict()
     return OrderAlert(
-        order_id=order.order_id,
-        customer_id=order.customer_id,
-        product_id=order.product_id,
-        category=order.category,
-        quantity=order.quantity,
-        amount_cents=order.amount_cents,
+        **{name: facts[name] for name in _ALERTED_FACTS},
         status=order.status,
         score=round(verdict.score, 6),
         threshold=threshold,
