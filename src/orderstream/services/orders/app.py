@@ -22,11 +22,11 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from fastapi import FastAPI, Request, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import ValidationError
 
 from orderstream.services.orders.follower import OrdersFollower, Seen
-from orderstream.services.orders.idempotency import IdempotencyLedger
+from orderstream.services.orders.idempotency import IdempotencyLedger, Ledger
 from orderstream.services.orders.ingest import (
     EncodeOrder,
     Ingest,
@@ -67,7 +67,7 @@ class OrdersComponents:
     encode_order: EncodeOrder  # (order, event timestamp ms) -> record value; never blocks
     register_schema: Callable[[], None]  # blocking: registers what encode_order needs
     follower: OrdersFollower | None = None
-    ledger: IdempotencyLedger | None = None
+    ledger: Ledger | None = None
 
 
 def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
@@ -110,7 +110,7 @@ class OrdersApi:
     def __init__(self) -> None:
         self.metrics = Metrics()
         self.parts: OrdersComponents | None = None
-        self.ledger = IdempotencyLedger()
+        self.ledger: Ledger = IdempotencyLedger()
         self._ingest: Ingest | None = None
         self._schema: SchemaGate | None = None
 
@@ -236,7 +236,7 @@ class OrdersApi:
         return _json(200 if ready else 503, body)
 
     async def metrics_text(self, _request: Request) -> Response:
-        return Response(generate_latest(self.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        return Response(self.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
 
 async def _traced(

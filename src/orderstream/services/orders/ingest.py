@@ -25,8 +25,8 @@ from opentelemetry.trace import StatusCode
 from orderstream.errors import OrderstreamError
 from orderstream.services.orders.idempotency import (
     DIGEST_HEADER,
-    IdempotencyLedger,
     KeyMismatch,
+    Ledger,
     Verdict,
     order_digest,
     resolve_order_id,
@@ -56,20 +56,14 @@ class _Submitted:
     delivery: Delivery
 
 
+@dataclass(frozen=True)
 class Ingest:
     """Turns validated orders into records, and their delivery reports into ItemResults."""
 
-    def __init__(
-        self,
-        publisher: OrderPublisher,
-        ledger: IdempotencyLedger,
-        encode_order: EncodeOrder,
-        metrics: Metrics,
-    ) -> None:
-        self.publisher = publisher
-        self.ledger = ledger
-        self.encode_order = encode_order
-        self.metrics = metrics
+    publisher: OrderPublisher
+    ledger: Ledger
+    encode_order: EncodeOrder
+    metrics: Metrics
 
     async def publish(
         self, items: Sequence[OrderRequest | ItemResult], key: str | None, *, batch: bool
