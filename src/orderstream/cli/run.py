@@ -83,7 +83,11 @@ def orders(
     host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="HTTP port")] = 8080,
     workers: Annotated[
-        str, typer.Option(help="processes serving the port (SO_REUSEPORT); auto: one per CPU")
+        str,
+        typer.Option(
+            help="processes serving the port (SO_REUSEPORT); auto: one per CPU",
+            envvar="WEB_CONCURRENCY",  # the variable uvicorn and gunicorn read for this
+        ),
     ] = "auto",
     log_level: LogLevel = "INFO",
     tls_cert: TlsCert = None,

@@ -8,8 +8,9 @@ worker a scrape reaches answers with the sum over all of them (``MultiProcessCol
 from __future__ import annotations
 
 import os
+import time
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -38,6 +39,15 @@ class Metrics:
             buckets=(0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
             registry=self.registry,
         )
+        # One sample per serving process (labelled by pid under --workers): a scrape shows
+        # how many workers it sums over.
+        self.started = Gauge(
+            "orders_worker_started_seconds",
+            "when each serving process started (unix time)",
+            multiprocess_mode="liveall",
+            registry=self.registry,
+        )
+        self.started.set(time.time())
 
     def exposition(self) -> bytes:
         """The text a scrape gets: this process's metrics, or those of every worker."""

@@ -17,7 +17,7 @@ from orderstream.errors import OrderstreamError, RegistryAccessDenied
 from orderstream.platform.secure import view_settings
 from orderstream.serde import EnrichedOrder, EventSerde, OrderCreated
 from orderstream.serde.events import from_record, to_record
-from orderstream.services.orders.app import OrdersComponents, create_app
+from orderstream.services.orders.app import OrdersComponents, PostOrdersFirst, create_app
 from orderstream.services.orders.follower import OrdersFollower
 from orderstream.services.orders.idempotency import WINDOW_S, IdempotencyLedger, Ledger
 from orderstream.services.orders.models import OrderRequest, lifecycle_json
@@ -89,7 +89,7 @@ def orders_app(settings: Settings, *, ack_timeout_s: float = 3.0) -> FastAPI:
 
 def _server(app: FastAPI, tls: ServerTls | None, host: str = "", port: int = 0) -> uvicorn.Server:
     config = uvicorn.Config(
-        app,
+        PostOrdersFirst(app),
         host=host,
         port=port,
         log_config=None,

@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import signal
 import socket
 import sys
 import tempfile
@@ -74,14 +75,14 @@ def _port_reserved(host: str, port: int) -> Iterator[None]:
 
 
 def exit_with_supervisor() -> None:
-    """A worker whose supervisor is gone (killed with -9) ends rather than serve on alone."""
+    """A worker whose supervisor is gone (killed with -9) stops rather than serve on alone."""
     parent = os.getppid()
 
     def watch() -> None:
         while os.getppid() == parent:
             threading.Event().wait(1.0)
-        logger.warning("the orders supervisor is gone; this worker exits", extra={"pid": parent})
-        os._exit(1)
+        logger.warning("the orders supervisor is gone; this worker stops", extra={"pid": parent})
+        os.kill(os.getpid(), signal.SIGTERM)  # uvicorn's graceful shutdown: drain and flush
 
     threading.Thread(target=watch, name="supervisor-watch", daemon=True).start()
 
