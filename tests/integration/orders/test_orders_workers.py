@@ -37,7 +37,8 @@ def test_two_workers_keep_one_order_per_key_and_one_metrics_view(
     monkeypatch.setenv("WEB_CONCURRENCY", "2")  # what --workers reads when not given
     h = PipelineHarness(settings, tmp_path / "run")
     try:
-        api = h.start_orders()
+        api = h.start_orders(wait=False)
+        api.wait_ready(300)  # three processes start: generous on a loaded machine
         key = f"k-{uuid.uuid4().hex}"
         bodies = [
             {"customerId": "c-1", "productId": "p-00001", "quantity": 1 + i % 2}
