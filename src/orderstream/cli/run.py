@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import faulthandler
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -13,6 +14,9 @@ from orderstream.cli.context import effective_settings
 from orderstream.config import Settings
 from orderstream.logging import configure_logging
 from orderstream.naming import check_prefix
+
+if TYPE_CHECKING:
+    from orderstream.runtime.api import RuntimeConfig
 
 app = typer.Typer(help="Run one orderstream service in the foreground.", no_args_is_help=True)
 
@@ -54,21 +58,59 @@ def _start_runtime_service(name: str, log_level: str) -> None:
     _exit_when_librdkafka_hangs()
 
 
+def _instance_config(
+    make: Callable[..., RuntimeConfig],
+    settings: Settings,
+    service: str,
+    instance_id: str,
+    http_port: int | None,
+    state_dir: Path | None,
+    commit_interval_ms: int,
+) -> RuntimeConfig:
+    """The runtime config of one instance; its state under ``state_dir`` (default: the home's
+    ``service`` directory), in a directory of its own."""
+    base = state_dir or settings.home / service
+    return make(
+        instance_id,
+        http_port=http_port,
+        state_dir=base / instance_id,
+        commit_interval_ms=commit_interval_ms,
+    )
+
+
 @app.command()
 def orders(
     host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="HTTP port")] = 8080,
+    workers: Annotated[
+        str,
+        typer.Option(
+            help="processes serving the port (SO_REUSEPORT); auto: one per CPU",
+            envvar="WEB_CONCURRENCY",  # the variable uvicorn and gunicorn read for this
+        ),
+    ] = "auto",
     log_level: LogLevel = "INFO",
     tls_cert: TlsCert = None,
     tls_key: TlsKey = None,
+    worker_of: Annotated[Path | None, typer.Option(hidden=True)] = None,
 ) -> None:
     """The orders HTTP API: POST /orders, POST /orders/batch, GET /orders/{id}."""
-    from orderstream.services.orders.server import serve_orders
+    from orderstream.services.orders import server
+    from orderstream.services.orders.workers import supervise_workers, worker_count
     from orderstream.tls import ServerTls
 
     _start_service("orders", log_level)
     tls = ServerTls.from_options(tls_cert, tls_key)
-    serve_orders(effective_settings(), host=host, port=port, tls=tls)
+    settings = effective_settings()
+    if worker_of is not None:  # started by supervise_workers below
+        server.serve_worker(settings, host, port, tls, worker_of)
+        return
+    count = worker_count(workers)
+    if count == 1:
+        server.serve_orders(settings, host=host, port=port, tls=tls)
+        return
+    server.check_registry_access(settings)
+    supervise_workers(count, host, port, tls, log_level)
 
 
 @app.command()
@@ -99,13 +141,10 @@ def enrichment(
     from orderstream.services.enrichment.processor import EnrichmentConfig
     from orderstream.services.enrichment.service import enrichment_config, run_enrichment
 
-    base = state_dir or settings.home / "enrichment"
-    config = enrichment_config(
-        instance_id,
-        http_port=http_port,
-        state_dir=base / instance_id,
-        commit_interval_ms=commit_interval_ms,
-    )
+    config = _instance_config(
+        enrichment_config, settings, "enrichment", instance_id, http_port, state_dir,
+        commit_interval_ms,
+    )  # fmt: skip
     run_enrichment(
         settings, config, EnrichmentConfig(reservation_timeout_ms=reservation_timeout_ms)
     )
@@ -228,13 +267,10 @@ def payments(
         raise typer.BadParameter(f"--max-in-flight must be at least 1, got {max_in_flight}")
     _start_runtime_service("payments", log_level)
     settings = effective_settings()
-    base = state_dir or settings.home / "payments"
-    config = payments_config(
-        instance_id,
-        http_port=http_port,
-        state_dir=base / instance_id,
-        commit_interval_ms=commit_interval_ms,
-    )
+    config = _instance_config(
+        payments_config, settings, "payments", instance_id, http_port, state_dir,
+        commit_interval_ms,
+    )  # fmt: skip
     rules = ProviderRules(
         failure_rate, limit_cents, latency_ms, jitter_ms, slow_rate, slow_ms, unavailable_rate, hang
     )

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
 from confluent_kafka import KafkaException
@@ -83,18 +84,16 @@ def writable(metadata: Any, topic: str) -> bool:
     )
 
 
+@dataclass
 class MetadataProbe:
     """While the circuit is open, ask for ``topic``'s metadata every ``interval_s``."""
 
-    def __init__(
-        self, circuit: DeliveryCircuit, client: Any, topic: str, interval_s: float = 0.5
-    ) -> None:
-        self.circuit = circuit
-        self.client = client
-        self.topic = topic
-        self.interval_s = interval_s
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+    circuit: DeliveryCircuit
+    client: Any
+    topic: str
+    interval_s: float = 0.5
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="circuit-probe", daemon=True)

@@ -29,6 +29,7 @@ import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
 from enum import Enum
+from typing import Protocol
 
 from orderstream.services.orders.models import OrderRequest
 
@@ -83,6 +84,14 @@ class Claim:
     verdict: Verdict
     timestamp_ms: int
     known_digest: str
+
+
+class Ledger(Protocol):
+    """What the API asks of a ledger: this process's (below) or the workers' (shared_ledger.py)."""
+
+    def claim(self, order_id: str, digest: str, now_ms: int | None = None) -> Claim: ...
+    def is_written(self, order_id: str) -> bool: ...
+    def written(self, order_id: str, digest: str, timestamp_ms: int) -> None: ...
 
 
 @dataclass(slots=True)

@@ -18,15 +18,15 @@ import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
+from typing import Any, NamedTuple
 
 from opentelemetry.trace import StatusCode
 
 from orderstream.errors import OrderstreamError
 from orderstream.services.orders.idempotency import (
     DIGEST_HEADER,
-    IdempotencyLedger,
     KeyMismatch,
+    Ledger,
     Verdict,
     order_digest,
     resolve_order_id,
@@ -50,26 +50,19 @@ class ItemResult:
     body: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class _Submitted:
+class _Submitted(NamedTuple):
     order_id: str
     delivery: Delivery
 
 
+@dataclass(frozen=True)
 class Ingest:
     """Turns validated orders into records, and their delivery reports into ItemResults."""
 
-    def __init__(
-        self,
-        publisher: OrderPublisher,
-        ledger: IdempotencyLedger,
-        encode_order: EncodeOrder,
-        metrics: Metrics,
-    ) -> None:
-        self.publisher = publisher
-        self.ledger = ledger
-        self.encode_order = encode_order
-        self.metrics = metrics
+    publisher: OrderPublisher
+    ledger: Ledger
+    encode_order: EncodeOrder
+    metrics: Metrics
 
     async def publish(
         self, items: Sequence[OrderRequest | ItemResult], key: str | None, *, batch: bool

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
+import os
 import time
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -14,12 +16,15 @@ from orderstream.config import Settings
 from orderstream.errors import OrderstreamError, RegistryAccessDenied
 from orderstream.platform.secure import view_settings
 from orderstream.serde import EnrichedOrder, EventSerde, OrderCreated
-from orderstream.services.orders.app import OrdersComponents, create_app
+from orderstream.serde.events import from_record, to_record
+from orderstream.services.orders.app import OrdersComponents, PostOrdersFirst, create_app
 from orderstream.services.orders.follower import OrdersFollower
-from orderstream.services.orders.idempotency import WINDOW_S, IdempotencyLedger
+from orderstream.services.orders.idempotency import WINDOW_S, IdempotencyLedger, Ledger
 from orderstream.services.orders.models import OrderRequest, lifecycle_json
 from orderstream.services.orders.publisher import OrderPublisher
+from orderstream.services.orders.shared_ledger import SharedLedger
 from orderstream.services.orders.view import LIFECYCLE_TOPICS, EnrichedOrderView
+from orderstream.services.orders.workers import exit_with_supervisor, reuseport_socket
 from orderstream.services.topics import ENRICHED_ORDERS, ORDERS
 from orderstream.tls import ServerTls
 
@@ -29,15 +34,8 @@ logger = logging.getLogger(__name__)
 def order_created(order: OrderRequest, now_ms: int | None = None) -> OrderCreated:
     """The OrderCreated event of a validated request (``now_ms``: its event time)."""
     assert order.orderId is not None
-    return OrderCreated(
-        order_id=order.orderId,
-        customer_id=order.customerId,
-        product_id=order.productId,
-        quantity=order.quantity,
-        amount_cents=order.amountCents,
-        currency=order.currency,
-        timestamp=now_ms if now_ms is not None else int(time.time() * 1000),
-    )
+    timestamp = now_ms if now_ms is not None else int(time.time() * 1000)
+    return from_record(OrderCreated, {**order.model_dump(), "timestamp": timestamp})
 
 
 def outcome_json(event: Any) -> dict[str, Any]:
@@ -46,16 +44,17 @@ def outcome_json(event: Any) -> dict[str, Any]:
         if (fact := lifecycle_json(event)) is not None:
             return fact  # a payment outcome or a release: the view adds it to the order's path
         raise TypeError(f"expected EnrichedOrder, got {type(event).__name__}")
-    return {_camel(k): v for k, v in dataclasses.asdict(event).items()}
+    return to_record(event)
 
 
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(p.title() for p in rest)
-
-
-def components_factory(settings: Settings, *, ack_timeout_s: float = 3.0) -> Any:
-    """A builder of the service's parts, run by the app's lifespan."""
+def components_factory(
+    settings: Settings,
+    *,
+    ack_timeout_s: float = 3.0,
+    ledger: Callable[[], Ledger] = lambda: IdempotencyLedger(window_s=WINDOW_S),
+) -> Any:
+    """A builder of the service's parts, run by the app's lifespan (``ledger`` makes the ledger:
+    this process's own, or the one the workers share)."""
 
     orders = settings.named(ORDERS)
 
@@ -78,7 +77,7 @@ def components_factory(settings: Settings, *, ack_timeout_s: float = 3.0) -> Any
             encode_order=lambda order, ts: serde.encode(orders, order_created(order, ts)),
             register_schema=register_schema,  # a blocking HTTP call: run off the event loop
             follower=OrdersFollower(settings, orders, WINDOW_S),
-            ledger=IdempotencyLedger(window_s=WINDOW_S),
+            ledger=ledger(),
         )
 
     return build
@@ -86,6 +85,22 @@ def components_factory(settings: Settings, *, ack_timeout_s: float = 3.0) -> Any
 
 def orders_app(settings: Settings, *, ack_timeout_s: float = 3.0) -> FastAPI:
     return create_app(components_factory(settings, ack_timeout_s=ack_timeout_s))
+
+
+def _server(app: FastAPI, tls: ServerTls | None, host: str = "", port: int = 0) -> uvicorn.Server:
+    config = uvicorn.Config(
+        PostOrdersFirst(app),
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        loop="uvloop",
+        http="httptools",
+        timeout_graceful_shutdown=5,
+        ssl_certfile=tls.certfile if tls else None,
+        ssl_keyfile=tls.keyfile if tls else None,
+    )
+    return uvicorn.Server(config)
 
 
 def check_registry_access(settings: Settings) -> None:
@@ -123,15 +138,16 @@ def serve_orders(
     check_registry_access(settings)
     scheme = "https" if tls is not None else "http"
     logger.info("orders API starting", extra={"url": f"{scheme}://{host}:{port}"})
-    uvicorn.run(
-        orders_app(settings),
-        host=host,
-        port=port,
-        log_config=None,
-        access_log=False,
-        loop="uvloop",
-        http="httptools",
-        timeout_graceful_shutdown=5,
-        ssl_certfile=tls.certfile if tls else None,
-        ssl_keyfile=tls.keyfile if tls else None,
-    )
+    _server(orders_app(settings), tls, host, port).run()
+
+
+def serve_worker(
+    settings: Settings, host: str, port: int, tls: ServerTls | None, shared: Path
+) -> None:
+    """One worker of ``run orders --workers N`` (workers.py): its own SO_REUSEPORT socket on the
+    port, the ledger the workers share under ``shared``; until SIGTERM/SIGINT."""
+    sock = reuseport_socket(host, port)
+    exit_with_supervisor()
+    app = create_app(components_factory(settings, ledger=lambda: SharedLedger(shared / "ledger")))
+    logger.info("orders worker serving", extra={"pid": os.getpid(), "port": port})
+    _server(app, tls).run(sockets=[sock])
