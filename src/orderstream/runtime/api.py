@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import FrozenInstanceError, dataclass, replace
-from operator import methodcaller
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
@@ -36,18 +35,6 @@ class Record:
 
 _new = object.__new__
 _set = object.__setattr__
-
-
-def _from_message(method: str) -> Any:
-    """A field of ``ConsumedRecord``: its message's ``method()`` (``key()`` and friends)."""
-    read = methodcaller(method)
-
-    def field(record: ConsumedRecord) -> Any:
-        return read(record._message)
-
-    return property(field)
-
-
 _FIELDS = ("topic", "partition", "offset", "key", "value", "headers", "timestamp_ms")
 
 
@@ -77,12 +64,30 @@ class ConsumedRecord(Record):
         _set(record, "_message", message)
         return record
 
-    # Read from the message on access.
-    topic: str = _from_message("topic")
-    partition: int = _from_message("partition")
-    offset: int = _from_message("offset")
-    key: bytes | None = _from_message("key")
-    value: bytes | None = _from_message("value")
+    @property
+    def topic(self) -> str:
+        topic: str = self._message.topic()
+        return topic
+
+    @property
+    def partition(self) -> int:
+        partition: int = self._message.partition()
+        return partition
+
+    @property
+    def offset(self) -> int:
+        offset: int = self._message.offset()
+        return offset
+
+    @property
+    def key(self) -> bytes | None:
+        key: bytes | None = self._message.key()
+        return key
+
+    @property
+    def value(self) -> bytes | None:
+        value: bytes | None = self._message.value()
+        return value
 
     @property
     def headers(self) -> tuple[Header, ...]:
