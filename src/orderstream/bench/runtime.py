@@ -29,7 +29,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
 
 from orderstream.config import Role, Settings, kafka_config
 from orderstream.runtime import ProcessingLoop, Processor, RuntimeConfig
-from orderstream.runtime.clients import EOS_PRODUCE_TUNING, FETCH_TUNING
+from orderstream.runtime.session import FETCH_TUNING
 from orderstream.testing.aggregate import Aggregate, AggregateProcessor, PassThroughProcessor
 from orderstream.testing.cluster import LocalCluster
 from orderstream.testing.eos import produce_inputs
@@ -149,8 +149,7 @@ class RuntimeBench:
                 Role.PRODUCER,
                 "bench-ceiling",
                 settings=self.settings,
-                # As the exactly-once runtime's producer.
-                overrides={"queue.buffering.max.messages": 400_000, **EOS_PRODUCE_TUNING},
+                overrides={"queue.buffering.max.messages": 400_000},  # as the runtime's
             )
         )
         consumer.subscribe([self.input])

@@ -25,13 +25,6 @@ logger = logging.getLogger(__name__)
 # records/s on one broker; 8 MB lifts it to well over 1M/s (measured), so Python is the limit.
 FETCH_TUNING: dict[str, KafkaValue] = {"max.partition.fetch.bytes": 8 * 1024 * 1024}
 
-# Under exactly-once nothing is visible before the commit, and the commit flushes at once
-# (librdkafka's flush ignores linger.ms): lingering longer costs no latency, and it means fewer,
-# larger produce requests and fewer wake-ups of librdkafka's broker thread, which otherwise cost
-# a syscall inside produce() (a quarter of produce's time at 5 ms, profiled). The raw ceiling of
-# ``bench runtime`` produces with the same settings.
-EOS_PRODUCE_TUNING: dict[str, KafkaValue] = {"linger.ms": 20}
-
 # The size limit (max_record_bytes) is on values; keys, headers (a DLQ copy's five) and the
 # record overhead must fit on top, or librdkafka refuses the record (MSG_SIZE_TOO_LARGE).
 OUTPUT_ROOM_BYTES = 64 * 1024
@@ -114,8 +107,6 @@ def _client_configs(config: RuntimeConfig, settings: Settings) -> ClientConfigs:
             overrides={
                 "transaction.timeout.ms": config.transaction_timeout_ms,
                 "message.timeout.ms": max(1_000, config.transaction_timeout_ms - 1_000),
-                # A linger.ms of the user's own (settings.librdkafka) still wins.
-                **{k: v for k, v in EOS_PRODUCE_TUNING.items() if k not in settings.librdkafka},
                 **output,
             },
         )

@@ -1,4 +1,4 @@
-"""The runtime producer's settings: the codec of the topics it writes, and its linger."""
+"""The runtime's producer takes the codec of the topics it writes (settings.compression.topics)."""
 
 from __future__ import annotations
 
@@ -24,13 +24,3 @@ def test_output_topic_codec_reaches_the_runtime_producer(
     assert client_configs(writes, settings).producer["compression.type"] == "gzip"
     silent = RuntimeConfig(app_id="e", instance_id="a", mode=mode)  # type: ignore[arg-type]
     assert client_configs(silent, settings).producer["compression.type"] == "lz4"
-
-
-def test_the_transactional_producer_lingers_unless_the_user_says_otherwise() -> None:
-    eos = RuntimeConfig(app_id="e", instance_id="a")
-    settings = load_settings(bootstrap_servers="127.0.0.1:9")
-    assert client_configs(eos, settings).producer["linger.ms"] == 20
-    own = load_settings(bootstrap_servers="127.0.0.1:9", librdkafka={"linger.ms": 3})
-    assert client_configs(eos, own).producer["linger.ms"] == 3
-    alo = RuntimeConfig(app_id="e", instance_id="a", mode="at_least_once")
-    assert client_configs(alo, settings).producer["linger.ms"] == 5  # visible on delivery
