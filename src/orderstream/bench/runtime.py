@@ -45,16 +45,45 @@ class BenchResult:
     records: int
     rates: dict[str, float] = field(default_factory=dict)
     restore: dict[str, float] = field(default_factory=dict)
+    # Every round's rate of every scenario, in round order (``rates`` holds the best).
+    per_round: dict[str, list[float]] = field(default_factory=dict)
 
     def ratio(self, name: str) -> float:
         ceiling = self.rates.get("ceiling_rps", 0.0)
         return self.rates[name] / ceiling if ceiling else 0.0
+
+    def round_ratios(self, name: str) -> list[float]:
+        """``name`` against the ceiling of the same round: the target holds in every round."""
+        if name not in self.per_round:
+            return []
+        pairs = zip(self.per_round[name], self.per_round["ceiling_rps"], strict=True)
+        return [round(rate / ceiling, 3) if ceiling else 0.0 for rate, ceiling in pairs]
+
+    def round_rows(self) -> list[tuple[str, ...]]:
+        """One row per round: the ceiling, the stateful EOS rates and their ratios."""
+        rows: list[tuple[str, ...]] = []
+        stateful = self.round_ratios("eos_stateful_rps")
+        stateful_1s = self.round_ratios("eos_stateful_rps_1s")
+        for i, ceiling in enumerate(self.per_round.get("ceiling_rps", [])):
+            rows.append(
+                (
+                    str(i + 1),
+                    f"{ceiling:,.0f}",
+                    f"{self.per_round['eos_stateful_rps'][i]:,.0f}",
+                    f"{stateful[i]:.2f}",
+                    f"{stateful_1s[i]:.2f}",
+                )
+            )
+        return rows
 
     def as_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"records": self.records, **self.rates, **self.restore}
         for name in list(self.rates):
             if name != "ceiling_rps" and name.endswith("_rps"):
                 out[name.replace("_rps", "_ratio")] = round(self.ratio(name), 3)
+        out["stateful_ratio_per_round"] = self.round_ratios("eos_stateful_rps")
+        out["stateful_1s_ratio_per_round"] = self.round_ratios("eos_stateful_rps_1s")
+        out["rates_per_round"] = {k: [round(v, 1) for v in vs] for k, vs in self.per_round.items()}
         return out
 
 
@@ -96,6 +125,7 @@ class RuntimeBench:
                 ):
                     rate = self.runtime(mode, stateful, interval)
                     rates.setdefault(key + suffix, []).append(rate)
+        result.per_round = rates
         result.rates = {name: round(max(values), 1) for name, values in rates.items()}
         result.restore = self.restart_times()
         return result

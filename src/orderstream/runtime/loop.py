@@ -8,10 +8,8 @@ finish the open transaction, leave the group and return. The service shell (``/m
 from __future__ import annotations
 
 import logging
-import signal
 import threading
 import time
-from types import FrameType
 
 from confluent_kafka import KafkaException
 
@@ -23,6 +21,7 @@ from orderstream.runtime.api import Processor, RuntimeConfig
 from orderstream.runtime.http import ServiceShell
 from orderstream.runtime.metrics import RuntimeMetrics
 from orderstream.runtime.session import ProducerFactory, Session
+from orderstream.runtime.signals import run_until_signalled
 
 logger = logging.getLogger(__name__)
 
@@ -185,14 +184,4 @@ class ProcessingLoop:
 def run_processor(processor: Processor, config: RuntimeConfig, settings: Settings) -> None:
     """Run until SIGTERM/SIGINT: then finish or abort the open transaction and leave the group."""
     loop = ProcessingLoop(processor, config, settings)
-
-    def on_signal(signum: int, _frame: FrameType | None) -> None:
-        logger.info("stopping on signal", extra={"signal": signal.Signals(signum).name})
-        loop.stop()
-
-    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        loop.run()
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    run_until_signalled(loop.run, loop.stop)

@@ -14,7 +14,7 @@ record succeeds and replays it (``undo``) when it fails: no bookkeeping per stor
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from enum import Enum
 
 from orderstream.state.store import Change, StoreBackend
@@ -40,14 +40,30 @@ class OverlayState(Enum):
     DIRTY = "dirty"
 
 
+def _overlay_over(committed_get: Callable[[bytes], bytes | None]) -> dict[bytes, bytes | None]:
+    """An empty overlay whose misses read ``committed_get``: ``overlay[key]`` is a store read
+    done in C (the hot path reads once per record), with no Python frame.
+
+    ``__missing__`` is looked up on the type, hence one small class per store partition; as a
+    staticmethod it is called with the key alone. ``dict.get`` does not consult it, so
+    ``overlay.get(key, _MISSING)`` still tells what the overlay itself holds.
+    """
+    namespace = {"__slots__": (), "__missing__": staticmethod(committed_get)}
+    return type("Overlay", (dict,), namespace)()  # type: ignore[no-any-return]
+
+
 class TransactionalStore:
-    """A ``KeyValueStore`` over a backend; uncommitted writes live in an overlay dict."""
+    """A ``KeyValueStore`` over a backend; uncommitted writes live in an overlay dict.
+
+    The overlay is never replaced (emptied in place on commit and abort), so that ``get`` can
+    be its bound ``__getitem__``.
+    """
 
     def __init__(self, backend: StoreBackend) -> None:
         self.backend = backend
-        self._committed_get = backend.get
-        # key -> new value, or None for a deletion.
-        self._overlay: dict[bytes, bytes | None] = {}
+        # key -> new value, or None for a deletion; a miss reads the committed state.
+        self._overlay = _overlay_over(backend.get)
+        self.get = self._overlay.__getitem__  # type: ignore[method-assign, assignment]
         self._undo: list[Undo] | None = None
 
     @property
@@ -55,10 +71,7 @@ class TransactionalStore:
         return OverlayState.DIRTY if self._overlay else OverlayState.CLEAN
 
     def get(self, key: bytes) -> bytes | None:
-        value = self._overlay.get(key, _MISSING)
-        if value is _MISSING:
-            return self._committed_get(key)
-        return value  # type: ignore[return-value]
+        return self._overlay[key]
 
     def put(self, key: bytes, value: bytes) -> None:
         overlay = self._overlay
@@ -109,12 +122,12 @@ class TransactionalStore:
             self.backend.apply(list(self._overlay.items()), changelog_offset)
         elif changelog_offset is not None:
             self.backend.apply((), changelog_offset)
-        self._overlay = {}
+        self._overlay.clear()
         self._forget_undo()
 
     def abort(self) -> None:
         """Drop the open transaction's writes."""
-        self._overlay = {}
+        self._overlay.clear()
         self._forget_undo()
 
     def _forget_undo(self) -> None:
