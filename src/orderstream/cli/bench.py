@@ -147,6 +147,11 @@ def _print_runtime(result: Any, records: int) -> None:
         ["scenario", "commit", "records/s", "ratio"],
         rows,
     )
+    print_table(
+        "stateful exactly-once against the raw ceiling, every round",
+        ["round", "ceiling records/s", "stateful EOS 100 ms", "ratio 100 ms", "ratio 1 s"],
+        result.round_rows(),
+    )
     r = result.restore
     print_table(
         f"restart with {int(r['restore_keys']):,} keys",

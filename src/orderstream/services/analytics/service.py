@@ -7,12 +7,10 @@ SIGTERM or SIGINT finishes the open transaction, leaves the group and stops the 
 from __future__ import annotations
 
 import logging
-import signal
 import socket
 import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
-from types import FrameType
 
 import uvicorn
 from confluent_kafka.admin import AdminClient
@@ -21,6 +19,7 @@ from prometheus_client import REGISTRY
 from orderstream.config import Role, Settings, kafka_config
 from orderstream.errors import ConfigError, PortInUse
 from orderstream.runtime import ProcessingLoop, RuntimeConfig
+from orderstream.runtime.signals import run_until_signalled
 from orderstream.serde import EventSerde, value_subject
 from orderstream.services.analytics.app import create_app
 from orderstream.services.analytics.circuit import CircuitPoller
@@ -161,16 +160,7 @@ def run_analytics(
     """Run until SIGTERM/SIGINT."""
     service = AnalyticsService(settings, runtime, options, http)
 
-    def on_signal(signum: int, _frame: FrameType | None) -> None:
-        logger.info("stopping on signal", extra={"signal": signal.Signals(signum).name})
-        service.stop()
-
-    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        service.run()
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    run_until_signalled(service.run, service.stop)
 
 
 @dataclass(frozen=True)
