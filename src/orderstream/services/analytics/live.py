@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from orderstream.serde.events import to_record
 from orderstream.services.analytics.events import OrderAlert
 from orderstream.services.analytics.latency import LatencySketch
 from orderstream.services.analytics.payments import Tally, payments_json, summed
@@ -260,15 +261,13 @@ def _window_json(window: WindowAggregate, closed: bool) -> dict[str, Any]:
     }
 
 
+# the alert fields the dashboard shows, named as in its Avro record (OrderAlert.avsc)
+_ALERT_KEYS = (
+    "orderId", "customerId", "productId", "category", "quantity", "amountCents", "score",
+    "reason", "detectedAt",
+)  # fmt: skip
+
+
 def _alert_json(alert: OrderAlert) -> dict[str, Any]:
-    return {
-        "orderId": alert.order_id,
-        "customerId": alert.customer_id,
-        "productId": alert.product_id,
-        "category": alert.category,
-        "quantity": alert.quantity,
-        "amountCents": alert.amount_cents,
-        "score": alert.score,
-        "reason": alert.reason,
-        "detectedAt": alert.detected_at,
-    }
+    record = to_record(alert)
+    return {key: record[key] for key in _ALERT_KEYS}
