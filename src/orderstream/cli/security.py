@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from orderstream.cli.bench_output import JsonOut, report, table
 from orderstream.cli.common import (
     BenchRecords,
     BenchRounds,
@@ -90,6 +91,7 @@ def bench(
         ),
     ] = 50_000,
     as_json: JsonFlag = False,
+    json_out: JsonOut = None,
 ) -> None:
     """What SASL_SSL costs: plaintext vs secured 1-node clusters, same run, records/s."""
     from orderstream.bench import secure as secure_bench
@@ -99,19 +101,12 @@ def bench(
         secure_bench.bench_clusters(load_settings().cache_dir) as (plain, secured),
     ):
         figures = secure_bench.run(plain, secured, records, rounds, status.update, runtime_records)
-    if as_json:
-        print_json(
-            {
-                "bench": "secure",
-                "scenarios": [
-                    {"scenario": f.scenario, "plaintext_per_s": round(f.plaintext),
-                     "secured_per_s": round(f.secured), "ratio": round(f.ratio, 3)}
-                    for f in figures
-                ],
-            }
-        )  # fmt: skip
-        return
-    print_table(
+    scenarios = [
+        {"scenario": f.scenario, "plaintext_per_s": round(f.plaintext),
+         "secured_per_s": round(f.secured), "ratio": round(f.ratio, 3)}
+        for f in figures
+    ]  # fmt: skip
+    show = table(
         f"SASL_SSL/SCRAM-SHA-512 vs PLAINTEXT, {records:,} records of 100 B, best of {rounds}",
         ["scenario", "plaintext rec/s", "secured rec/s", "secured / plaintext"],
         [
@@ -119,3 +114,4 @@ def bench(
             for f in figures
         ],
     )
+    report("secure", {"scenarios": scenarios}, show, json_flag=as_json, json_out=json_out)
