@@ -78,18 +78,21 @@ def show(
     )
 
 
+RuntimeRecords = Annotated[
+    int,
+    typer.Option(
+        min=0,
+        help="also bench runtime's EOS scenarios (stateless, stateful) on this many records, "
+        "secured as a service principal through the authorizer; 0 skips them",
+    ),
+]
+
+
 @app.command()
 def bench(
     records: BenchRecords = 200_000,
     rounds: BenchRounds = 2,
-    runtime_records: Annotated[
-        int,
-        typer.Option(
-            min=0,
-            help="also bench runtime's EOS scenarios (stateless, stateful) on this many records, "
-            "secured as a service principal through the authorizer; 0 skips them",
-        ),
-    ] = 50_000,
+    runtime_records: RuntimeRecords = 50_000,
     as_json: JsonFlag = False,
     json_out: JsonOut = None,
 ) -> None:
