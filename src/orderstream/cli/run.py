@@ -88,7 +88,9 @@ def orders(
             help="processes serving the port (SO_REUSEPORT); auto: one per CPU",
             envvar="WEB_CONCURRENCY",  # the variable uvicorn and gunicorn read for this
         ),
-    ] = "auto",
+        # 1: with the broker on the same 2 cores, a second worker cost more CPU per order than
+        # it gained (README, orders API); give more where the API has cores of its own
+    ] = "1",
     log_level: LogLevel = "INFO",
     tls_cert: TlsCert = None,
     tls_key: TlsKey = None,
