@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from confluent_kafka import ConsumerGroupTopicPartitions, IsolationLevel, TopicPartition
+from confluent_kafka import OFFSET_END, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from orderstream.bench import search
@@ -34,12 +34,11 @@ from orderstream.bench.runtime import RuntimeBench
 from orderstream.bench.stage1 import Stage1Bench, count_outcomes, require_all_reserved
 from orderstream.bench.sustained import ANALYTICS_OPTIONS, PRODUCTS, DirectSteps, summary_ms
 from orderstream.config import Role, Settings, kafka_config
-from orderstream.kafka.offsets import end_offsets, partitions_of
+from orderstream.kafka.offsets import partitions_of
 from orderstream.naming import prefixed
 from orderstream.ops.harness import PipelineHarness
 from orderstream.ops.load import LoadSpec, build_orders, load_over_http
 from orderstream.ops.seed import seed_catalog
-from orderstream.services.enrichment.processor import APP_ID as ENRICHMENT_APP_ID
 from orderstream.services.topics import ORDERS
 from orderstream.testing.cluster import LocalCluster
 from orderstream.testing.eos import produce_inputs
@@ -164,7 +163,7 @@ class PipelineBench:
             api = self.harness.start_orders()
             self.api_throughput(api.url, plan.api_count, API_BATCH, figures)
             self._stop_services()
-            skip_to_end(self.settings, ORDERS, ENRICHMENT_APP_ID)  # the drain is its own backlog
+            empty_topic(self.settings, ORDERS)  # each drain reads its own backlog alone
             self.enrichment_throughput(plan.orders, figures)
             figures.stage1_rps = Stage1Bench(self.cluster, self.settings, self.say).run(plan.orders)
             self.instances(plan, figures)
@@ -237,17 +236,14 @@ class PipelineBench:
         figures.api_rps["batch"] = report.rate
 
 
-def skip_to_end(settings: Settings, topic: str, app_id: str) -> None:
-    """Commit ``app_id``'s group at the end of ``topic``: the orders the API figure wrote there
-    are not part of the timed drain that follows, so its first instance must not read them."""
-    topic, group = prefixed(settings.prefix, topic), prefixed(settings.prefix, app_id)
-    admin = AdminClient(kafka_config(Role.ADMIN, "bench-skip", settings=settings))
-    ends = end_offsets(admin, topic, partitions_of(admin, topic), IsolationLevel.READ_COMMITTED)
-    request = ConsumerGroupTopicPartitions(
-        group, [TopicPartition(topic, p, offset) for p, offset in ends.items()]
-    )
-    for future in admin.alter_consumer_group_offsets([request]).values():
-        future.result(30)
+def empty_topic(settings: Settings, topic: str) -> None:
+    """Delete every record of ``topic`` (its log start moves to its end): the orders the API
+    figure wrote are not part of the backlogs the drains that follow read from the beginning."""
+    topic = prefixed(settings.prefix, topic)
+    admin = AdminClient(kafka_config(Role.ADMIN, "bench-empty", settings=settings))
+    parts = [TopicPartition(topic, p, OFFSET_END) for p in partitions_of(admin, topic)]
+    for future in admin.delete_records(parts, request_timeout=30).values():
+        future.result(60)
 
 
 __all__ = ["CRITERION", "PipelineBench", "PipelineFigures", "RunPlan"]
