@@ -3,6 +3,8 @@
 On a fresh local 1-node cluster, in one run:
 
 1. the raw Python ceiling of ``bench runtime`` (consume + produce, no decoding), as reference;
+1b. the orders API's sustained accepted orders/s (acks=all), single orders and batches, while
+   its view's topics are still small; its orders are then deleted from ``orders``;
 2. enrichment throughput: ``orders`` pre-loaded with N orders after the seed (ample stock),
    then one enrichment instance (exactly-once, 100 ms commits) drains them; timed from its
    first to its last committed EnrichedOrder. Every order must come out RESERVED, or the
@@ -14,8 +16,7 @@ On a fresh local 1-node cluster, in one run:
 4. with enrichment and analytics running together, direct load into ``orders``:
    end-to-end latency at fixed rates (produce -> EnrichedOrder readable, p50..p99.9, max),
    then the sustainable throughput (``bench.search``: every group's lag bounded and window-close
-   p99 <= 1 s);
-5. the orders API's sustained accepted orders/s (acks=all), single orders and batches.
+   p99 <= 1 s).
 """
 
 from __future__ import annotations

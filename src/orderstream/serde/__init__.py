@@ -20,12 +20,13 @@ from orderstream.serde.events import (
     avro_event,
     register_event_type,
 )
-from orderstream.serde.serde import EventSerde
+from orderstream.serde.serde import Codec, EventSerde
 from orderstream.serde.wire import frame, unframe
 
 __all__ = [
     "EVENT_TYPES",
     "TOPIC_SCHEMAS",
+    "Codec",
     "EnrichedOrder",
     "EventSerde",
     "InventoryAdjusted",

@@ -16,7 +16,7 @@ import io
 import json
 import threading
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import fastavro
 
@@ -27,6 +27,14 @@ from orderstream.serde.catalog import NAMESPACE, TOPIC_SCHEMAS, schema_text, val
 from orderstream.serde.client import RegistryClient, registry_auth
 from orderstream.serde.events import EVENT_TYPES, Event, from_record, to_record
 from orderstream.serde.wire import frame, unframe
+
+
+class Codec(Protocol):
+    """What a processor needs from the serde (an ``EventSerde`` is one; tests give fakes)."""
+
+    def encode(self, topic: str, event: Any) -> bytes: ...
+
+    def decode(self, data: bytes | None) -> Any: ...
 
 
 @dataclass(frozen=True)

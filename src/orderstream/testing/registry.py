@@ -1,4 +1,5 @@
-"""Run a real registry subprocess against a broker, for tests: ``running_registry``."""
+"""Registries for tests: a real registry subprocess against a broker (``running_registry``), and
+``MemoryRegistry``, the two client calls ``EventSerde`` makes, for tests without a broker."""
 
 from __future__ import annotations
 
@@ -20,6 +21,22 @@ import httpx
 from orderstream.platform import ports
 
 START_TIMEOUT_S = 60.0
+
+
+class MemoryRegistry:
+    """The two calls ``EventSerde`` makes, kept in memory: a client for tests without a broker."""
+
+    def __init__(self) -> None:
+        self.ids: dict[str, int] = {}
+
+    def register(self, subject: str, schema: str) -> int:
+        return self.ids.setdefault(schema, len(self.ids) + 1)
+
+    def schema_by_id(self, schema_id: int) -> str:
+        return next(s for s, i in self.ids.items() if i == schema_id)
+
+    def close(self) -> None:
+        pass
 
 
 def free_port() -> int:

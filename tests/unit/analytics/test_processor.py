@@ -16,22 +16,7 @@ from orderstream.services.analytics.processor import STORE, AnalyticsOptions, An
 from orderstream.services.analytics.windows import WindowSpec
 from orderstream.state import MemoryBackend, TransactionalStore
 from orderstream.state.store import KeyValueStore
-
-
-class MemoryRegistry:
-    """The two calls EventSerde makes, in memory."""
-
-    def __init__(self) -> None:
-        self.ids: dict[str, int] = {}
-
-    def register(self, subject: str, schema: str) -> int:
-        return self.ids.setdefault(schema, len(self.ids) + 1)
-
-    def schema_by_id(self, schema_id: int) -> str:
-        return next(s for s, i in self.ids.items() if i == schema_id)
-
-    def close(self) -> None:
-        pass
+from orderstream.testing.registry import MemoryRegistry
 
 
 class Ctx:

@@ -14,27 +14,12 @@ from orderstream.serde import EnrichedOrder, EventSerde, OrderCreated, Product
 from orderstream.serde.catalog import schema_text
 from orderstream.services.enrichment.order_wire import OrderWire, avro_long
 from orderstream.services.enrichment.rules import RejectReason, Reservation, Status
+from orderstream.testing.registry import MemoryRegistry
 
 ORDER = OrderCreated("o-1", "c-9", "p-7", 3, 4_500, "EUR", 1_764_000_000_123)
 LAMP = Product("p-7", "Lämp", "home", 1500)
 RESERVED = Reservation(Status.RESERVED, None, 41)
 OUT = Reservation(Status.REJECTED, RejectReason.OUT_OF_STOCK, 2)
-
-
-class MemoryRegistry:
-    """The two calls EventSerde makes, in memory."""
-
-    def __init__(self) -> None:
-        self.ids: dict[str, int] = {}
-
-    def register(self, subject: str, schema: str) -> int:
-        return self.ids.setdefault(schema, len(self.ids) + 1)
-
-    def schema_by_id(self, schema_id: int) -> str:
-        return next(s for s, i in self.ids.items() if i == schema_id)
-
-    def close(self) -> None:
-        pass
 
 
 class CountingSerde(EventSerde):

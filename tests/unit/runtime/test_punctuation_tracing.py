@@ -24,6 +24,7 @@ from orderstream.services.analytics.model import ModelConfig
 from orderstream.services.analytics.processor import AnalyticsOptions, AnalyticsProcessor
 from orderstream.services.analytics.windows import WindowSpec
 from orderstream.testing.driver import Output, ProcessorDriver
+from orderstream.testing.registry import MemoryRegistry
 from orderstream.tracing import current_link, use_tracer
 
 TRACES = [f"{i:032x}" for i in (0xA1, 0xB2, 0xC3)]
@@ -153,20 +154,6 @@ class TracedRuntime:
         self.inner.punctuate(now_ms, ctx)
         self.tracer.trace_caused(ctx.emits, ctx.causes)
         ctx.causes.clear()
-
-
-class MemoryRegistry:
-    def __init__(self) -> None:
-        self.ids: dict[str, int] = {}
-
-    def register(self, subject: str, schema: str) -> int:
-        return self.ids.setdefault(schema, len(self.ids) + 1)
-
-    def schema_by_id(self, schema_id: int) -> str:
-        return next(s for s, i in self.ids.items() if i == schema_id)
-
-    def close(self) -> None:
-        pass
 
 
 def _order(serde: EventSerde, i: int, amount: int, quantity: int) -> bytes:

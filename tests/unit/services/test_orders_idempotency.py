@@ -10,9 +10,7 @@ import pytest
 from orderstream.services.orders.circuit import DeliveryCircuit, writable
 from orderstream.services.orders.idempotency import (
     KEY_NAMESPACE,
-    IdempotencyLedger,
     KeyMismatch,
-    Verdict,
     order_digest,
     order_id_for_key,
     resolve_order_id,
@@ -46,36 +44,8 @@ def test_the_digest_covers_what_was_ordered_not_the_order_id() -> None:
     assert order_digest(_order()) != order_digest(_order(productId="q"))
 
 
-def test_a_retry_reuses_the_first_timestamp_then_replays_once_written() -> None:
-    ledger = IdempotencyLedger()
-    first = ledger.claim("o-1", "d1", now_ms=1_000)
-    assert (first.verdict, first.timestamp_ms) == (Verdict.PUBLISH, 1_000)
-    retry = ledger.claim("o-1", "d1", now_ms=5_000)
-    assert (retry.verdict, retry.timestamp_ms) == (Verdict.PUBLISH, 1_000)
-    ledger.written("o-1", "d1", 1_000)
-    assert ledger.claim("o-1", "d1", now_ms=6_000).verdict is Verdict.WRITTEN
-    assert ledger.is_written("o-1")
-    conflict = ledger.claim("o-1", "d2", now_ms=7_000)
-    assert (conflict.verdict, conflict.known_digest) == (Verdict.CONFLICT, "d1")
-
-
-def test_what_the_topic_holds_wins_over_an_attempt_in_doubt() -> None:
-    ledger = IdempotencyLedger()
-    ledger.claim("o-1", "mine", now_ms=2_000)
-    ledger.written("o-1", "theirs", 1_500)  # another instance wrote it first
-    assert ledger.claim("o-1", "mine", now_ms=3_000).verdict is Verdict.CONFLICT
-    same = ledger.claim("o-1", "theirs", now_ms=3_000)
-    assert (same.verdict, same.timestamp_ms) == (Verdict.WRITTEN, 1_500)
-
-
-def test_keys_are_forgotten_after_the_window_or_past_the_bound() -> None:
-    ledger = IdempotencyLedger(window_s=10, max_entries=3)
-    ledger.claim("o-1", "d", now_ms=0)
-    assert ledger.claim("o-1", "other", now_ms=10_001).verdict is Verdict.PUBLISH  # a new order
-    for i in range(2, 6):
-        ledger.claim(f"o-{i}", "d", now_ms=10_002 + i)
-    assert len(ledger) == 3
-    assert ledger.claim("o-2", "x", now_ms=10_010).verdict is Verdict.PUBLISH  # evicted
+# The ledger's rules (retry, conflict, window, bound) run against both ledgers, this process's
+# and the workers' shared one, in tests/unit/orders/test_shared_ledger.py.
 
 
 @pytest.mark.parametrize("header", ["", "a b", "é", "x" * 256])

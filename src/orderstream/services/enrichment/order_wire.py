@@ -35,11 +35,10 @@ from typing import Any
 import fastavro
 
 from orderstream.errors import DeserializationError
-from orderstream.serde import EnrichedOrder, OrderCreated
+from orderstream.serde import Codec, EnrichedOrder, OrderCreated
 from orderstream.serde.catalog import schema_text
 from orderstream.serde.events import line_of
 from orderstream.serde.wire import HEADER_SIZE, MAGIC_BYTE
-from orderstream.services.enrichment.ports import Codec
 from orderstream.services.enrichment.rules import Reservation
 
 GENERATION = 16_384  # decoded orders kept per generation (two of them), a bound on memory

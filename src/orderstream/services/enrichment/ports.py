@@ -1,17 +1,10 @@
-"""What enrichment needs from its surroundings: a codec, the product table, somewhere to emit."""
+"""What enrichment needs from its surroundings: the product table, somewhere to emit (its codec
+is ``orderstream.serde.Codec``)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any, Protocol
-
-
-class Codec(Protocol):
-    """What the processor needs from the serde (an ``EventSerde`` fits)."""
-
-    def encode(self, topic: str, event: Any) -> bytes: ...
-
-    def decode(self, data: bytes | None) -> Any: ...
 
 
 class Catalog(Protocol):

@@ -39,6 +39,7 @@ from orderstream.runtime import (
     StoreSpec,
 )
 from orderstream.serde import (
+    Codec,
     InventoryAdjusted,
     OrderCreated,
     PaymentCompleted,
@@ -48,7 +49,7 @@ from orderstream.services import topics as names
 from orderstream.services.enrichment.dedupe import OrderWindow, Verdict
 from orderstream.services.enrichment.order_wire import OrderWire
 from orderstream.services.enrichment.parking import ParkedOrders
-from orderstream.services.enrichment.ports import Catalog, Codec, Emitter
+from orderstream.services.enrichment.ports import Catalog, Emitter
 from orderstream.services.enrichment.release import ReleaseStage
 from orderstream.services.enrichment.rules import (
     InvalidAdjustment,

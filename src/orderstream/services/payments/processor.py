@@ -34,12 +34,12 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from orderstream.errors import ConfigError, DeserializationError
 from orderstream.naming import prefixed
 from orderstream.runtime import KeyValueStore, ProcessorContext, PunctuateContext, Record, StoreSpec
-from orderstream.serde import EnrichedOrder, PaymentCompleted, PaymentFailed
+from orderstream.serde import Codec, EnrichedOrder, PaymentCompleted, PaymentFailed
 from orderstream.services.payments.breaker import CircuitBreaker
 from orderstream.services.payments.provider import (
     Answer,
@@ -66,12 +66,6 @@ PAID, FAILED, EXPIRED = b"P", b"F", b"X"
 
 class UnexpectedEvent(DeserializationError):
     """A decodable record of a type enriched-orders does not carry."""
-
-
-class Codec(Protocol):
-    def encode(self, topic: str, event: Any) -> bytes: ...
-
-    def decode(self, data: bytes | None) -> Any: ...
 
 
 DAY_MS = 24 * 3600 * 1000
