@@ -3,19 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from orderstream.bench.environment import bench_environment
-from orderstream.bench.pipeline import (
-    API_BATCH,
-    CRITERION,
-    PipelineBench,
-    PipelineFigures,
-    RunPlan,
-)
-from orderstream.bench.sustained import WARMUP_S
 from orderstream.cli.bench_output import (
     JsonFlag,
     JsonOut,
@@ -27,6 +18,9 @@ from orderstream.cli.bench_output import (
 )
 from orderstream.cli.common import print_table
 from orderstream.config import load_settings
+
+if TYPE_CHECKING:  # the bench package is imported when a bench runs, not by every command
+    from orderstream.bench.pipeline import PipelineFigures
 
 PHASES = 24  # about how many steps a run reports; the bar grows if there are more
 
@@ -47,6 +41,9 @@ def pipeline_bench(
     Backlogs scale with --orders: analytics drains half as many events, the API figure takes a
     tenth as single orders and five times that in batches.
     """
+    from orderstream.bench.environment import bench_environment
+    from orderstream.bench.pipeline import PipelineBench, RunPlan
+
     given: dict[str, Any] = {"orders": orders, "seconds": seconds, "step_s": step_seconds}
     given["rates"] = None if rates is None else int_list("--rates", rates)
     base = RunPlan.quick() if quick else RunPlan()
@@ -69,6 +66,9 @@ def pipeline_bench(
 
 
 def _print(f: PipelineFigures) -> None:
+    from orderstream.bench.pipeline import API_BATCH, CRITERION
+    from orderstream.bench.sustained import WARMUP_S
+
     d, inst = f.drain, f.instances
     print_table(
         "pipeline throughput",

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from orderstream.chaos.env import chaos_environment
-from orderstream.chaos.report import COLUMNS, as_json, problems, table_rows
-from orderstream.chaos.runner import ScenarioResult, run_scenario
 from orderstream.chaos.scenarios import SCENARIOS, scenario
 from orderstream.cli.common import JsonFlag, console, err_console, print_json, print_table
 from orderstream.config import load_settings
 from orderstream.errors import OrderstreamError
+
+if TYPE_CHECKING:  # the runner and its checkers load the services: imported when chaos runs
+    from orderstream.chaos.runner import ScenarioResult
 
 
 def chaos(
@@ -45,6 +45,9 @@ def chaos(
     plan = list(SCENARIOS) if all_ else [scenario(n) for n in names or []]
     if duration < 10 or rate <= 0:
         raise OrderstreamError("--duration must be at least 10 s and --rate positive")
+    from orderstream.chaos.env import chaos_environment
+    from orderstream.chaos.runner import run_scenario
+
     settings = load_settings()
     where = home or settings.home / "chaos" / time.strftime("%Y%m%d-%H%M%S")
 
@@ -64,6 +67,8 @@ def chaos(
 
 
 def _print(results: list[ScenarioResult], json_out: bool, where: Path) -> None:
+    from orderstream.chaos.report import COLUMNS, as_json, problems, table_rows
+
     if json_out:
         print_json({"ok": all(r.ok for r in results), "home": str(where),
                     "scenarios": [as_json(r) for r in results]})  # fmt: skip

@@ -275,7 +275,9 @@ class TransactionalProducer(OutputProducer):
         Messages still in flight are let finish first (for up to ``ABORT_DRAIN_S``): the abort
         would purge them, and a purged message the broker did write leaves a gap in the
         partition's sequence numbers, which fails the NEXT transaction's commit ("skipped
-        sequence numbers") and costs a second abort for one fault.
+        sequence numbers") and costs a second abort for one fault. The drain makes that rare,
+        not impossible (under load librdkafka can still purge): that second abort bumps the
+        epoch, the transaction is replayed like any aborted one, and nothing is lost.
         """
         self._expect(TxnState.IN_TRANSACTION)
         self._producer.flush(ABORT_DRAIN_S)

@@ -20,8 +20,7 @@ A forwarded request is never forwarded again; when no primary is known the answe
 with ``error_code`` 50004, and a failed forward is 500/50003. After winning an election, the
 primary first reads to the end of the topic (a NOOP marker round-trip) before it decides any
 id. A stopped primary is replaced at once, a crashed one after the session timeout (~6 s).
+
+The server is ``orderstream.registry.server`` (``serve``, ``DEFAULT_TOPIC``). This package imports
+nothing, so that a command needing only ``registry.auth`` does not load the web stack.
 """
-
-from orderstream.registry.server import DEFAULT_TOPIC, serve
-
-__all__ = ["DEFAULT_TOPIC", "serve"]

@@ -123,12 +123,19 @@ def test_an_injected_abort_skips_nothing_and_doubles_nothing(
     loop = start_loop(processor, RuntimeConfig(app_id=eos_topics.group, instance_id="a"))
     wait_committed(bootstrap, eos_topics, N)
     stop_loop(loop)
-    # One injected failure, one abort, and it is the injected one: librdkafka reports it at
-    # the commit (the broker's MSG_SIZE_TOO_LARGE) or, when the delivery failed first, as a
-    # produce or send_offsets refused in the abortable state.
+    # The first abort is the injected failure: librdkafka reports it at the commit (the
+    # broker's MSG_SIZE_TOO_LARGE) or, when the delivery failed first, as a produce or
+    # send_offsets refused in the abortable state. librdkafka may then fail the NEXT commit
+    # once with "skipped sequence numbers" (OUT_OF_ORDER_SEQUENCE_NUMBER, requires epoch
+    # bump): messages it purged in the abort left a gap in a partition's sequence. That abort
+    # bumps the epoch and the producer goes on (CI saw it once under load, with the drain
+    # before the abort). Nothing else may abort, and nothing may be rebuilt.
     reasons = list(loop.metrics.abort_reasons)
-    assert loop.metrics.sample("orderstream_txn_aborts_total") == 1, reasons
+    assert loop.metrics.sample("orderstream_txn_aborts_total") == len(reasons), reasons
     assert "Message size too large" in reasons[0] or "abortable state" in reasons[0], reasons
+    follow_ons = reasons[1:]
+    assert len(follow_ons) <= 1, reasons
+    assert all("skipped sequence numbers" in reason for reason in follow_ons), reasons
     assert loop.rebuilds == 0
     verdict = verify_exactly_once(
         bootstrap, eos_topics.group, eos_topics.input, eos_topics.output, eos_topics.changelog

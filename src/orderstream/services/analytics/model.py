@@ -30,7 +30,6 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import numpy as np
-from river.tree import padded
 
 from orderstream.services.analytics.windows import OrderFacts
 
@@ -42,8 +41,6 @@ _LABELS = {"amount": "amountCents", "quantity": "quantity", "unit_price": "unit 
 _NAMES = tuple(sorted(_LIMITS))  # river orders the features by name when it builds the trees
 _PADDING = 0.15  # river's HalfSpaceTrees padding of split points
 _PATH_CACHE = 50_000  # distinct (amount, quantity) paths kept; then the cache starts over
-# river's tree builder is untyped; only its nodes' feature, threshold and children are read.
-_make_tree: Any = padded.make_padded_tree
 _PRESCORE_MAX = 2_048  # score every known (amount, quantity) at a window's end up to this many
 _FORMAT = 2  # snapshot format; 1 (implicit) held river's HalfSpaceTrees object
 
@@ -102,6 +99,12 @@ class _Forest:
     """The split features and thresholds of every tree, in heap order (children 2i+1, 2i+2)."""
 
     def __init__(self, config: ModelConfig) -> None:
+        # river's tree builder, imported only here: river.tree imports scipy.stats (about 2 s),
+        # which every process importing this module for ``Verdict`` would pay. It is untyped;
+        # only its nodes' feature, threshold and children are read.
+        from river.tree.padded import make_padded_tree
+
+        make_tree: Any = make_padded_tree
         rng = random.Random(config.seed)
         self.height = config.height
         self.nodes = 2 ** (config.height + 1) - 1  # per tree
@@ -110,7 +113,7 @@ class _Forest:
         for _ in range(config.n_trees):
             # The same calls, in the same order, as river's HalfSpaceTrees.learn_one.
             limits = {name: _LIMITS[name] for name in _NAMES}
-            root = _make_tree(limits, config.height, _PADDING, rng, r_mass=0, l_mass=0)
+            root = make_tree(limits, config.height, _PADDING, rng, r_mass=0, l_mass=0)
             features, thresholds = [""] * self.nodes, [0.0] * self.nodes
             stack = [(root, 0)]
             while stack:
