@@ -8,12 +8,11 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from orderstream.chaos.scenarios import SCENARIOS, scenario
 from orderstream.cli.common import JsonFlag, console, err_console, print_json, print_table
 from orderstream.config import load_settings
 from orderstream.errors import OrderstreamError
 
-if TYPE_CHECKING:  # the runner and its checkers load the services: imported when chaos runs
+if TYPE_CHECKING:  # the scenarios and their checkers load the services: imported when chaos runs
     from orderstream.chaos.runner import ScenarioResult
 
 
@@ -35,6 +34,8 @@ def chaos(
     The stack (3 brokers, registry, orders, enrichment, analytics) is started for this run on free
     ports, never touching the one 'orderstream up' runs, and stopped afterwards.
     """
+    from orderstream.chaos.scenarios import SCENARIOS, scenario
+
     if list_:
         print_table(
             "chaos scenarios", ["scenario", "fault"], [(s.name, s.summary) for s in SCENARIOS]
