@@ -43,3 +43,13 @@ def test_building_the_model_imports_river() -> None:
         "AnomalyModel(ModelConfig())"
     )
     assert "river.tree.padded" in _modules_after(code)
+
+
+def test_the_analytics_processor_loads_river_when_built_not_in_its_first_transaction() -> None:
+    code = (
+        "from orderstream.serde import EventSerde\n"
+        "from orderstream.services.analytics.processor import AnalyticsProcessor\n"
+        "from orderstream.testing.registry import MemoryRegistry\n"
+        "AnalyticsProcessor(EventSerde('http://unused', client=MemoryRegistry()))"
+    )
+    assert "river.tree.padded" in _modules_after(code)

@@ -95,16 +95,23 @@ def _add_moments(sums: dict[str, float], squares: dict[str, float], counts: dict
             squares[name] += n * value * value
 
 
+@functools.cache
+def tree_builder() -> Any:
+    """river's padded-tree builder, imported on first use: ``river.tree`` imports scipy.stats
+    (about 2 s), which every process importing this module for ``Verdict`` would pay.
+    ``AnalyticsProcessor`` calls this when it is built, so that the first order's model is not
+    built around a 2-second import inside a transaction. Untyped: only its nodes' feature,
+    threshold and children are read."""
+    from river.tree.padded import make_padded_tree
+
+    return make_padded_tree
+
+
 class _Forest:
     """The split features and thresholds of every tree, in heap order (children 2i+1, 2i+2)."""
 
     def __init__(self, config: ModelConfig) -> None:
-        # river's tree builder, imported only here: river.tree imports scipy.stats (about 2 s),
-        # which every process importing this module for ``Verdict`` would pay. It is untyped;
-        # only its nodes' feature, threshold and children are read.
-        from river.tree.padded import make_padded_tree
-
-        make_tree: Any = make_padded_tree
+        make_tree = tree_builder()
         rng = random.Random(config.seed)
         self.height = config.height
         self.nodes = 2 ** (config.height + 1) - 1  # per tree

@@ -36,7 +36,7 @@ from orderstream.services.analytics.events import (
     stats_of,
 )
 from orderstream.services.analytics.live import LiveView
-from orderstream.services.analytics.model import AnomalyModel, ModelConfig
+from orderstream.services.analytics.model import AnomalyModel, ModelConfig, tree_builder
 from orderstream.services.analytics.payments import (
     FAILED_STORE,
     PAID_STORE,
@@ -100,6 +100,7 @@ class AnalyticsProcessor:
         live: LiveView | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        tree_builder()  # the model's library is loaded now, not in the first transaction
         self.serde = serde
         self.options = options or AnalyticsOptions()
         self.live = live or LiveView(self.options.window)
