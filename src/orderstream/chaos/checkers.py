@@ -30,6 +30,10 @@ from orderstream.services.topics import ENRICHED_ORDERS, ORDERS
 
 AUDIT_TIMEOUT_S = 120.0
 HANGING_TIMEOUT_S = 60.0
+# A service may still be restarting when the checks end: its loop's watchdog exits (code 75) when
+# librdkafka is stuck past its own timeout, and the supervisor starts it again. That is recovering
+# by itself, so the last check gives it this long to be alive and ready again.
+SERVICES_SETTLE_S = 60.0
 
 
 @dataclass
@@ -192,5 +196,15 @@ def run_checkers(env: ChaosEnv, seen: Observations) -> list[CheckResult]:
     results.append(
         check_monotonic(seen.watch, [orders, committed, uncommitted], seen.offsets_backwards)
     )
-    results.append(check_services(seen.services_before, env.services()))
+    results.append(check_services(seen.services_before, settled_services(env)))
     return results
+
+
+def settled_services(env: ChaosEnv, timeout_s: float = SERVICES_SETTLE_S) -> list[ServiceState]:
+    """The services once every one is alive and ready, or as they are when ``timeout_s`` ends."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        states = env.services()
+        if all(s.alive and s.ready for s in states) or time.monotonic() >= deadline:
+            return states
+        time.sleep(0.5)
