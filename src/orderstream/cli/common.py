@@ -28,6 +28,16 @@ def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
 
 
+def print_json_or_table(
+    as_json: bool, data: Any, title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+) -> None:
+    """What a listing command prints: ``data`` as JSON for scripts, else the table of ``rows``."""
+    if as_json:
+        print_json(data)
+    else:
+        print_table(title, columns, rows)
+
+
 def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
     table = Table(title=title, title_justify="left")
     for col in columns:
