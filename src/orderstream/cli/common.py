@@ -18,6 +18,7 @@ err_console = Console(stderr=True)
 JsonFlag = Annotated[bool, typer.Option("--json", help="print JSON for scripts")]
 BenchRecords = Annotated[int, typer.Option(min=10_000, help="records per scenario")]
 BenchRounds = Annotated[int, typer.Option(min=1, help="rounds; the best of each counts")]
+MaxInFlight = Annotated[int, typer.Option(min=1, help="provider calls at a time (pool)")]
 
 
 def console_error(message: str) -> None:
