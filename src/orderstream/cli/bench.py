@@ -23,7 +23,7 @@ from orderstream.cli.bench_output import (
 )
 from orderstream.cli.bench_pipeline import pipeline_bench
 from orderstream.cli.bench_registry import registry_bench
-from orderstream.cli.common import console, print_table
+from orderstream.cli.common import MaxInFlight, console, print_table
 from orderstream.cli.security import bench as security_bench
 from orderstream.config import load_settings
 
@@ -196,7 +196,7 @@ ProviderLatencyMs = Annotated[float, typer.Option(help="simulated provider laten
 def payments_bench(
     orders: Annotated[int, typer.Option(min=100, help="RESERVED orders to pay")] = 20_000,
     latency_ms: ProviderLatencyMs = 10.0,
-    max_in_flight: Annotated[int, typer.Option(min=1, help="provider calls at a time")] = 256,
+    max_in_flight: MaxInFlight = 256,
     json: JsonFlag = False,
     json_out: JsonOut = None,
 ) -> None:

@@ -18,6 +18,7 @@ err_console = Console(stderr=True)
 JsonFlag = Annotated[bool, typer.Option("--json", help="print JSON for scripts")]
 BenchRecords = Annotated[int, typer.Option(min=10_000, help="records per scenario")]
 BenchRounds = Annotated[int, typer.Option(min=1, help="rounds; the best of each counts")]
+MaxInFlight = Annotated[int, typer.Option(min=1, help="provider calls at a time (pool)")]
 
 
 def console_error(message: str) -> None:
@@ -26,6 +27,16 @@ def console_error(message: str) -> None:
 
 def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def print_json_or_table(
+    as_json: bool, data: Any, title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+) -> None:
+    """What a listing command prints: ``data`` as JSON for scripts, else the table of ``rows``."""
+    if as_json:
+        print_json(data)
+    else:
+        print_table(title, columns, rows)
 
 
 def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:

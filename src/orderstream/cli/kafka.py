@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from orderstream.cli.common import JsonFlag, console, err_console, print_json, print_table
+from orderstream.cli.common import JsonFlag, console, err_console, print_json_or_table
 from orderstream.cli.context import cluster_home, effective_settings
 from orderstream.config import load_settings
 from orderstream.errors import PlatformError
@@ -176,10 +176,9 @@ def status(
     """Per node: pid, liveness, ports, the controller reported by metadata, and topic count."""
     spec = _require_spec()
     st = cluster_status(spec)
-    if as_json:
-        print_json(asdict(st))
-        return
-    print_table(
+    print_json_or_table(
+        as_json,
+        asdict(st),
         f"Kafka at {st.bootstrap} ({st.topics if st.topics is not None else '?'} topics)",
         ["node", "pid", "alive", "port", "controller port", "controller"],
         [
@@ -194,7 +193,7 @@ def status(
             for n in st.nodes
         ],
     )
-    if not any(n.alive for n in st.nodes):
+    if not as_json and not any(n.alive for n in st.nodes):
         raise typer.Exit(1)
 
 
@@ -230,10 +229,9 @@ def perf_cmd(
         )
     with console.status(f"consuming {records:,} records..."):
         cons = kperf.consumer_perf(dist, settings.bootstrap_servers, topic, records)
-    if as_json:
-        print_json({"topic": topic, "producer": asdict(prod), "consumer": asdict(cons)})
-        return
-    print_table(
+    print_json_or_table(
+        as_json,
+        {"topic": topic, "producer": asdict(prod), "consumer": asdict(cons)},
         f"Kafka perf: {records:,} x {record_size} B, acks={acks}, {partitions} partitions",
         ["side", "records/s", "MB/s", "p50 ms", "p95 ms", "p99 ms", "p99.9 ms", "max ms"],
         [

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from orderstream.cli.common import JsonFlag, console, print_json, print_table
+from orderstream.cli.common import JsonFlag, console, print_json_or_table
 from orderstream.cli.context import effective_settings, stack_url
 from orderstream.ops.audit import as_json, run_audit
 from orderstream.ops.load import LoadReport, LoadSpec, build_orders, load_direct, load_over_http
@@ -100,14 +100,13 @@ def audit(
         reservation_timeout_ms=reservation_timeout_ms,
     )
     ok = all(r.ok for r in results)
-    if json_out:
-        print_json(as_json(results))
-    else:
-        print_table(
-            "orderstream audit",
-            ["check", "verdict", "detail"],
-            [(r.name, "PASS" if r.ok else "FAIL", r.detail) for r in results],
-        )
+    print_json_or_table(
+        json_out,
+        as_json(results),
+        "orderstream audit",
+        ["check", "verdict", "detail"],
+        [(r.name, "PASS" if r.ok else "FAIL", r.detail) for r in results],
+    )
     if not ok:
         raise typer.Exit(1)
 

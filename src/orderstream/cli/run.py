@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from orderstream.cli.common import MaxInFlight
 from orderstream.cli.context import effective_settings
 from orderstream.config import Settings
 from orderstream.logging import configure_logging
@@ -242,7 +243,7 @@ def payments(
         int, typer.Option(help="give up a payment this long after its reservation")
     ] = 240_000,
     call_timeout_ms: Annotated[int, typer.Option(help="a provider call times out")] = 2_000,
-    max_in_flight: Annotated[int, typer.Option(help="provider calls at a time (pool)")] = 256,
+    max_in_flight: MaxInFlight = 256,
     breaker_failures: Annotated[int, typer.Option(help="failures that open the circuit")] = 5,
     breaker_open_ms: Annotated[int, typer.Option(help="open before a half-open probe")] = 5_000,
     reservation_timeout_ms: Annotated[
@@ -265,8 +266,6 @@ def payments(
     ):
         if not 0.0 <= rate <= 1.0:
             raise typer.BadParameter(f"--{name}-rate must be between 0 and 1, got {rate}")
-    if max_in_flight < 1:
-        raise typer.BadParameter(f"--max-in-flight must be at least 1, got {max_in_flight}")
     _start_runtime_service("payments", log_level)
     settings = effective_settings()
     config = _instance_config(

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from orderstream.cli.common import JsonFlag, console, print_json, print_table
+from orderstream.cli.common import JsonFlag, console, print_json_or_table
 from orderstream.config import load_settings
 from orderstream.ops.stack import SERVICES, ServiceSpec, Stack
 
@@ -111,10 +111,9 @@ def ps(
 ) -> None:
     """The stack's processes: name, pid, port, alive, restarts by the supervisor, last exit."""
     infos = Stack(load_settings()).ps()
-    if json_out:
-        print_json([i.as_json() for i in infos])
-        return
-    print_table(
+    print_json_or_table(
+        json_out,
+        [i.as_json() for i in infos],
         "orderstream processes",
         ["name", "pid", "port", "alive", "supervised", "restarts", "last exit"],
         [

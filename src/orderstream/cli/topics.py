@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from orderstream.cli.common import JsonFlag, console, print_json, print_table
+from orderstream.cli.common import JsonFlag, console, print_json, print_json_or_table, print_table
 from orderstream.cli.context import effective_settings
 from orderstream.errors import TopologyError
 from orderstream.platform.describe import describe_topics, summary
@@ -83,10 +83,9 @@ def list_topics(
         }
         for s in states.values()
     ]
-    if as_json:
-        print_json(rows)
-        return
-    print_table(
+    print_json_or_table(
+        as_json,
+        rows,
         f"{len(rows)} topics at {settings.bootstrap_servers}",
         ["topic", "partitions", "rf", "cleanup", "min isr"],
         [tuple(r.values()) for r in rows],
@@ -102,10 +101,9 @@ def describe(
     """Leader, replicas and ISR of every partition; flags under-replicated and offline ones."""
     settings = effective_settings()
     states = describe_topics(admin_for(settings), topic, internal=internal)
-    if as_json:
-        print_json([s.as_json() for s in states])
-        return
-    print_table(
+    print_json_or_table(
+        as_json,
+        [s.as_json() for s in states],
         f"partitions at {settings.bootstrap_servers}",
         ["topic", "partition", "leader", "replicas", "isr", "status"],
         [
@@ -120,7 +118,8 @@ def describe(
             for s in states
         ],
     )
-    console.print(summary(states), highlight=False)
+    if not as_json:
+        console.print(summary(states), highlight=False)
 
 
 @app.command()

@@ -1,96 +1,94 @@
-"""The registry's error answers: HTTP status and Confluent ``error_code``, one factory each."""
+"""The registry's error answers: HTTP status and Confluent ``error_code``, one factory each.
+
+Confluent's client errors are a table: a code and a message each.
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from orderstream.errors import RegistryError
 
 
-def _client_error(error_code: int, message: str) -> RegistryError:
-    """A 4xx answer: Confluent's client error codes begin with their HTTP status."""
-    return RegistryError(error_code // 100, error_code, message)
+@dataclass(frozen=True)
+class _ClientError:
+    """One of Confluent's client errors: calling it with the values of ``fields``, in order,
+    gives its answer, ``template`` filled by ``str.format``. A client error code begins with
+    its HTTP status."""
+
+    error_code: int
+    template: str
+    fields: tuple[str, ...]
+
+    def __call__(self, *values: object) -> RegistryError:
+        message = self.template.format_map(dict(zip(self.fields, values, strict=True)))
+        return RegistryError(self.error_code // 100, self.error_code, message)
 
 
-def subject_not_found(subject: str) -> RegistryError:
-    return _client_error(40401, f"Subject '{subject}' not found.")
+_SUBJECT = ("subject",)
+_VERSION = ("subject", "version")
 
-
-def version_not_found(subject: str, version: object) -> RegistryError:
-    return _client_error(40402, f"Version {version} not found for subject '{subject}'.")
+# Confluent's client errors, their codes and messages.
+subject_not_found = _ClientError(40401, "Subject '{subject}' not found.", _SUBJECT)
+version_not_found = _ClientError(
+    40402, "Version {version} not found for subject '{subject}'.", _VERSION
+)
+_schema_not_found = _ClientError(40403, "{detail}", ("detail",))
+subject_soft_deleted = _ClientError(
+    40404,
+    "Subject '{subject}' was soft deleted. Set permanent=true to delete permanently",
+    _SUBJECT,
+)
+subject_not_soft_deleted = _ClientError(
+    40405, "Subject '{subject}' was not deleted first before being permanently deleted", _SUBJECT
+)
+version_soft_deleted = _ClientError(
+    40406,
+    "Subject '{subject}' Version {version} was soft deleted. "
+    "Set permanent=true to delete permanently",
+    _VERSION,
+)
+version_not_soft_deleted = _ClientError(
+    40407,
+    "Subject '{subject}' Version {version} was not deleted first "
+    "before being permanently deleted",
+    _VERSION,
+)
+no_subject_level = _ClientError(
+    40408, "Subject '{subject}' does not have subject-level compatibility configured", _SUBJECT
+)
+_incompatible = _ClientError(
+    40901,
+    "Schema being registered is incompatible with an earlier schema for subject "
+    '"{subject}", details: [{reasons}]',
+    ("subject", "reasons"),
+)
+invalid_schema = _ClientError(42201, "{message}", ("message",))
+invalid_version = _ClientError(
+    42202,
+    "The specified version '{version}' is not a valid version id. Allowed values are "
+    'between [1, 2^31-1] and the string "latest"',
+    ("version",),
+)
+invalid_level = _ClientError(
+    42203,
+    "Invalid compatibility level {level!r}. Valid values are none, backward, forward, "
+    "full, backward_transitive, forward_transitive, and full_transitive",
+    ("level",),
+)
+still_referenced = _ClientError(
+    42206,
+    "One or more references exist to the schema {{subject={subject},version={version}}}",
+    _VERSION,
+)
 
 
 def schema_not_found(detail: str = "Schema not found") -> RegistryError:
-    return _client_error(40403, detail)
-
-
-def subject_soft_deleted(subject: str) -> RegistryError:
-    return _client_error(
-        40404,
-        f"Subject '{subject}' was soft deleted. Set permanent=true to delete permanently",
-    )
-
-
-def subject_not_soft_deleted(subject: str) -> RegistryError:
-    return _client_error(
-        40405,
-        f"Subject '{subject}' was not deleted first before being permanently deleted",
-    )
-
-
-def version_soft_deleted(subject: str, version: int) -> RegistryError:
-    return _client_error(
-        40406,
-        f"Subject '{subject}' Version {version} was soft deleted. "
-        "Set permanent=true to delete permanently",
-    )
-
-
-def version_not_soft_deleted(subject: str, version: int) -> RegistryError:
-    return _client_error(
-        40407,
-        f"Subject '{subject}' Version {version} was not deleted first "
-        "before being permanently deleted",
-    )
-
-
-def no_subject_level(subject: str) -> RegistryError:
-    return _client_error(
-        40408, f"Subject '{subject}' does not have subject-level compatibility configured"
-    )
+    return _schema_not_found(detail)
 
 
 def incompatible(subject: str, reasons: list[str]) -> RegistryError:
-    return _client_error(
-        40901,
-        f"Schema being registered is incompatible with an earlier schema for subject "
-        f"\"{subject}\", details: [{'; '.join(reasons)}]",
-    )
-
-
-def invalid_schema(message: str) -> RegistryError:
-    return _client_error(42201, message)
-
-
-def invalid_version(version: object) -> RegistryError:
-    return _client_error(
-        42202,
-        f"The specified version '{version}' is not a valid version id. Allowed values are "
-        'between [1, 2^31-1] and the string "latest"',
-    )
-
-
-def invalid_level(level: object) -> RegistryError:
-    return _client_error(
-        42203,
-        f"Invalid compatibility level {level!r}. Valid values are none, backward, forward, "
-        "full, backward_transitive, forward_transitive, and full_transitive",
-    )
-
-
-def still_referenced(subject: str, version: int) -> RegistryError:
-    return _client_error(
-        42206,
-        f"One or more references exist to the schema {{subject={subject},version={version}}}",
-    )
+    return _incompatible(subject, "; ".join(reasons))
 
 
 def bad_request(message: str) -> RegistryError:

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import logging
-import signal
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from types import FrameType
 
 from prometheus_client import Gauge
 
 from orderstream.config import Settings
 from orderstream.runtime import ProcessingLoop, RuntimeConfig
+from orderstream.runtime.signals import run_until_signalled
 from orderstream.serde import EventSerde
 from orderstream.services.payments.processor import APP_ID, PaymentsConfig, PaymentsProcessor
 from orderstream.services.payments.provider import ProviderRules, SimulatedProvider
@@ -76,21 +75,13 @@ def run_payments(
     processor = PaymentsProcessor(serde, provider, pool, options, prefix=settings.prefix)
     loop = ProcessingLoop(processor, config.for_prefix(settings.prefix), settings)
     register_metrics(loop, processor)
-
-    def on_signal(signum: int, _frame: FrameType | None) -> None:
-        logger.info("stopping on signal", extra={"signal": signal.Signals(signum).name})
-        loop.stop()
-
-    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
     logger.info(
         "payments starting",
         extra={"instance_id": config.instance_id, "rules": str(provider.rules)},
     )
     try:
-        loop.run()
+        run_until_signalled(loop.run, loop.stop)
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
         provider.close()  # wakes calls that wait on the provider, so the pool can end
         pool.shutdown(wait=True, cancel_futures=True)
         serde.close()
