@@ -1,6 +1,7 @@
-"""The registry's error answers: HTTP status and Confluent ``error_code``, one factory each.
+"""The registry's error answers: HTTP status and Confluent ``error_code``.
 
-Confluent's client errors are a table: a code and a message each.
+Confluent's client errors are a table of a code and a message template each; calling an entry
+with its fields builds the answer (a wrong number of values fails at once, ``zip(strict=True)``).
 """
 
 from __future__ import annotations
