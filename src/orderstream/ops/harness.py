@@ -95,10 +95,11 @@ class PipelineHarness:
             apply_plan(admin, plan)
         register_schemas(self.env(), lambda _line: None)
 
-    def start_orders(self, *, wait: bool = True) -> ServiceHandle:
+    def start_orders(self, *options: str, wait: bool = True) -> ServiceHandle:
+        """``orderstream run orders`` on a free port with ``options`` (``--workers N``)."""
         port = free_port()
         spec = ServiceSpec("orders", ("run", "orders", "--port", str(port)), port)
-        return self._start(spec, f"orders-{port}", ["--log-level", "WARNING"], wait)
+        return self._start(spec, f"orders-{port}", ["--log-level", "WARNING", *options], wait)
 
     def start_enrichment(
         self,
