@@ -3,9 +3,12 @@
 - enrichment: ``count`` orders pre-loaded into ``orders``, then ``n`` real ``orderstream run
   enrichment`` processes (one group, exactly-once, 100 ms commits) drain them; orders/s from
   the first to the last EnrichedOrder readable;
-- analytics: ``bench.analytics.Bench`` on topics of its own: a backlog of EnrichedOrders, then
-  ``n`` real analytics processes; events/s between the group's first and last committed
-  progress (start-up and restore left out), as ``bench analytics`` measures one.
+- analytics: ``bench.analytics.Bench`` on topics of its own: ``n`` real analytics processes
+  start on empty topics, and once every one of them owns partitions, a backlog of EnrichedOrders
+  (encoded ahead) is produced as fast as the broker takes it; events/s between the group's
+  first and last committed progress. Started the other way round (backlog first), the first
+  instance drains most of it alone, and the rest is measured across the rebalance that hands
+  the second its partitions.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+
+import httpx
 
 from orderstream.bench.analytics import Bench
 from orderstream.bench.probes import Arrivals
@@ -73,17 +78,16 @@ def enrichment_drain(harness: PipelineHarness, count: int, instances: int, say: 
 def analytics_drain(harness: PipelineHarness, events: int, instances: int, say: Say) -> float:
     """events/s of ``instances`` analytics processes over a backlog of ``events``.
 
-    The processes start together (``Bench.analytics`` would start them one after the other,
-    and the first would drain the backlog alone); their topics are ``Bench``'s own.
+    Every process owns partitions before the first event is produced (see the module
+    docstring); their topics are ``Bench``'s own.
     """
     run = Bench(harness.settings, harness.run_dir / f"analytics-{instances}", say)
     started: list[ServiceHandle] = []
     try:
         run.create_topics()
-        say(f"analytics: pre-producing {events:,} enriched orders for {instances} instance(s)")
         base = int(time.time() * 1000) - 3_600_000
-        run.produce(events, None, lambda i: base + i // 10)  # 10 orders per ms of event time
-        say(f"analytics draining them with {instances} instance(s)")
+        values = run.encoded(events, lambda i: base + i // 10)  # 10 orders per ms of event time
+        say(f"analytics: {instances} instance(s) joining their group")
         for i in range(instances):
             options = ("--topic-prefix", run.topics.prefix, *ANALYTICS_OPTIONS)
             started.append(
@@ -91,10 +95,38 @@ def analytics_drain(harness: PipelineHarness, events: int, instances: int, say: 
             )
         for handle in started:
             handle.ready_or_stop(120)
+        _wait_all_assigned(started, timeout_s=120)
+        say(f"analytics draining {events:,} enriched orders with {instances} instance(s)")
+        run.send(values)
         return _committed_rate(run.committed_total, events, timeout_s=600)
     finally:
         _stop(started)  # before their topics go
         run.close()
+
+
+def _wait_all_assigned(handles: list[ServiceHandle], timeout_s: float) -> None:
+    """Until every process reports partitions of its input in ``orderstream_assigned_partitions``
+    (the group is stable with all of them in it)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if all(_assigned(handle) > 0 for handle in handles):
+            return
+        time.sleep(0.2)
+    owners = {handle.spec.name: _assigned(handle) for handle in handles}
+    raise BenchOutcomeError(
+        f"analytics instances still without partitions after {timeout_s:.0f} s: {owners}"
+    )
+
+
+def _assigned(handle: ServiceHandle) -> float:
+    try:
+        text = httpx.get(f"{handle.url}/metrics", timeout=2).text
+    except httpx.HTTPError:
+        return 0.0
+    for line in text.splitlines():
+        if line.startswith("orderstream_assigned_partitions "):
+            return float(line.split()[1])
+    return 0.0
 
 
 def _stop(handles: list[ServiceHandle]) -> None:

@@ -70,6 +70,7 @@ class LoadReport:
     seconds: float = 0.0
     latencies: list[float] = field(default_factory=list)
     acked_at: dict[str, float] = field(default_factory=dict)  # orderId -> time.time() of ack
+    started_at: float = 0.0  # time.time() of the first send; a paced load sends i at + i / rate
     refusals: Counter[str] = field(default_factory=Counter)
 
     @property
@@ -255,6 +256,7 @@ def load_direct(
         progress(1)
 
     began = time.perf_counter()
+    report.started_at = time.time()
     for i, (order_id, value, product) in enumerate(records):
         if spec.rate > 0:
             delay = began + i / spec.rate - time.perf_counter()

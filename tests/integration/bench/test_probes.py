@@ -11,6 +11,8 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 
 from orderstream.bench.probes import Arrivals, LagSampler, record_time
 from orderstream.config import Settings
+from orderstream.ops.load import LoadSpec, build_orders, load_direct
+from orderstream.services.topics import ORDERS
 from orderstream.testing.cluster import LocalCluster
 
 pytestmark = pytest.mark.integration
@@ -70,3 +72,29 @@ def test_arrivals_by_record_time_are_the_produce_times(
     assert set(produced.seen) == {f"k{i}".encode() for i in range(20)}
     assert all(sent - 1 <= at <= time.time() for at in produced.seen.values())
     assert sum(per_s for _t, per_s in produced.series(bucket_s=10)) == 2  # 20 in one 10 s bucket
+
+
+def test_a_direct_load_says_when_it_sent_its_first_order(
+    kafka_cluster: LocalCluster, schema_registry_url: str, tmp_path: Path
+) -> None:
+    # The window-close figures of bench pipeline are taken from this moment: each order's
+    # produce time (its CreateTime) is at or after it, the first one within the pacing step.
+    settings = Settings(
+        bootstrap_servers=kafka_cluster.bootstrap,
+        registry_url=schema_registry_url,
+        home=tmp_path,
+        prefix=f"t{uuid.uuid4().hex[:8]}.",
+    )
+    orders = kafka_cluster.create_topic(settings.named(ORDERS), partitions=2)
+    spec = LoadSpec(count=50, rate=500, products=5, direct=True, seed=1)
+    produced = Arrivals(settings, orders, record_time)
+    try:
+        before = time.time()
+        report = load_direct(spec, settings, build_orders(spec, uuid.uuid4().hex), lambda _n: None)
+        produced.wait_for(50, timeout_s=60)
+    finally:
+        produced.close()
+
+    assert report.accepted == 50
+    assert before <= report.started_at <= min(produced.seen.values()) + 0.001  # ms clock
+    assert max(produced.seen.values()) >= report.started_at + 49 / 500 - 0.001  # paced from it
