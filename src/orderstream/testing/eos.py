@@ -27,6 +27,10 @@ from orderstream.testing.cluster import LocalCluster
 
 Row = tuple[int, int, bytes | None, bytes | None, list[tuple[str, bytes]]]
 
+# How long a finished transaction's markers may take to reach every partition (``wait_settled``)
+# before a partition behind its log end counts as an open transaction.
+SETTLE_S = 30.0
+
 
 def _consumer(bootstrap: str, isolation: str) -> Consumer:
     return Consumer(
@@ -176,6 +180,22 @@ def hanging_partitions(bootstrap: str, topic: str) -> list[int]:
         raw.close()
 
 
+def wait_settled(bootstrap: str, topic: str, timeout_s: float = SETTLE_S) -> list[int]:
+    """Wait until every partition's last stable offset is at its log end; returns the
+    partitions still behind after ``timeout_s`` (a transaction that is really open).
+
+    ``commit_transaction`` returns once the coordinator has decided the commit; its markers
+    reach each partition a little later, and the group's offsets may show the commit before a
+    partition's read_committed readers can see it. Reading right after a commit waits here.
+    """
+    deadline = time.monotonic() + timeout_s
+    hanging = hanging_partitions(bootstrap, topic)
+    while hanging and time.monotonic() < deadline:
+        time.sleep(0.1)
+        hanging = hanging_partitions(bootstrap, topic)
+    return hanging
+
+
 def expected_aggregates(
     inputs: list[Row], committed: dict[int, int]
 ) -> tuple[dict[bytes, Aggregate], int, int]:
@@ -223,14 +243,14 @@ def verify_exactly_once(
         read_all(bootstrap, input_topic, "read_uncommitted"), committed
     )
     verdict = Verdict(processed=valid, invalid=invalid, keys=len(aggs))
+    for topic in (output_topic, changelog_topic):
+        hanging = wait_settled(bootstrap, topic)
+        if hanging:
+            verdict.problems.append(f"{topic} has open transactions on partitions {hanging}")
     outputs = read_all(bootstrap, output_topic)
     verdict.outputs = len(outputs)
     _check_outputs(outputs, aggs, verdict)
     _check_changelog(read_all(bootstrap, changelog_topic), aggs, verdict)
-    for topic in (output_topic, changelog_topic):
-        hanging = hanging_partitions(bootstrap, topic)
-        if hanging:
-            verdict.problems.append(f"{topic} has open transactions on partitions {hanging}")
     return verdict
 
 
@@ -275,7 +295,9 @@ def _check_changelog(rows: list[Row], aggs: dict[bytes, Aggregate], verdict: Ver
 
 
 def dlq_rows(bootstrap: str, topic: str) -> list[dict[str, Any]]:
-    """The DLQ records of ``topic`` with their headers decoded."""
+    """The DLQ records of ``topic`` with their headers decoded (once its last transaction's
+    markers are written: ``wait_settled``)."""
+    wait_settled(bootstrap, topic + ".dlq")
     out = []
     for partition, offset, key, value, headers in read_all(bootstrap, topic + ".dlq"):
         out.append(
