@@ -17,8 +17,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import httpx
-
 from orderstream.bench.analytics import Bench
 from orderstream.bench.probes import Arrivals
 from orderstream.bench.stage1 import BenchOutcomeError
@@ -26,6 +24,7 @@ from orderstream.bench.sustained import ANALYTICS_OPTIONS, PRODUCTS
 from orderstream.config import Settings
 from orderstream.ops.harness import PipelineHarness, ServiceHandle
 from orderstream.ops.load import LoadSpec, build_orders, load_direct
+from orderstream.testing.instances import metric_value
 
 Say = Callable[[str], None]
 
@@ -119,14 +118,7 @@ def _wait_all_assigned(handles: list[ServiceHandle], timeout_s: float) -> None:
 
 
 def _assigned(handle: ServiceHandle) -> float:
-    try:
-        text = httpx.get(f"{handle.url}/metrics", timeout=2).text
-    except httpx.HTTPError:
-        return 0.0
-    for line in text.splitlines():
-        if line.startswith("orderstream_assigned_partitions "):
-            return float(line.split()[1])
-    return 0.0
+    return metric_value(f"{handle.url}/metrics", "orderstream_assigned_partitions")
 
 
 def _stop(handles: list[ServiceHandle]) -> None:

@@ -50,12 +50,12 @@ class DirectSteps:
         self.encode_s = ENCODE_S_PER_ORDER
         self.stats_topic = AnalyticsTopics(prefix=settings.prefix).stats
         self._runs = 0
-        self.start = self.planned = self.offset_s = 0.0
+        self.planned = self.offset_s = 0.0
 
     def offer(self, rate: int, seconds: float) -> LoadReport:
         """``rate`` orders/s for ``seconds``, event times on the planned schedule.
 
-        Sets ``start`` (the first produce, epoch s) and ``offset_s`` (start minus plan).
+        Sets ``offset_s``: the first produce (``LoadReport.started_at``) minus the plan.
         """
         self._runs += 1
         count = max(1, int(rate * seconds))
@@ -66,10 +66,9 @@ class DirectSteps:
             for i, o in enumerate(build_orders(spec, f"r{rate}-{self._runs}"))
         ]
         report = load_direct(spec, self.settings, orders, lambda _n: None)
-        # Taken from the first send itself: the first ack less the quickest ack latency came
-        # out late by the first produce's connection set-up (-140 ms window closes at 5k/s).
-        self.start = report.started_at
-        self.offset_s = self.start - planned
+        # From the first send itself: the first ack less the quickest ack latency came out late
+        # by the first produce's connection set-up (window closes of -140 ms at 5k/s).
+        self.offset_s = report.started_at - planned
         self.encode_s = max(1e-6, self.encode_s + self.offset_s / count)
         self.planned = planned
         return report

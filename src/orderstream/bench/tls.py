@@ -18,9 +18,8 @@ import httpx
 
 from orderstream.bench.environment import bench_environment
 from orderstream.errors import PlatformError
-from orderstream.ops.harness import PipelineHarness, ServiceHandle, free_port
+from orderstream.ops.harness import PipelineHarness, ServiceHandle
 from orderstream.ops.load import LoadSpec, build_orders, load_over_http
-from orderstream.ops.stack import ServiceSpec
 from orderstream.platform.certs import server_cert
 from orderstream.tls import client_context
 
@@ -69,13 +68,10 @@ def orders_tls_bench(
 
 
 def _start_https_orders(harness: PipelineHarness, cert: Path, key: Path, ca: Path) -> ServiceHandle:
-    port = free_port()
-    args = ("run", "orders", "--port", str(port), "--tls-cert", str(cert), "--tls-key", str(key))
-    handle = harness._start(  # the harness has no public start with extra args
-        ServiceSpec("orders-https", args, port), f"orders-https-{port}", [], wait=False
-    )
+    tls = ("--tls-cert", str(cert), "--tls-key", str(key))
+    handle = harness.start_orders(*tls, wait=False)  # the harness waits over plain HTTP
     try:
-        _wait_https_ready(handle, f"https://127.0.0.1:{port}/readyz", ca, 120.0)
+        _wait_https_ready(handle, f"https://127.0.0.1:{handle.spec.port}/readyz", ca, 120.0)
     except BaseException:
         handle.stop()
         raise

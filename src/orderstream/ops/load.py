@@ -179,6 +179,7 @@ async def load_over_http(
     report = LoadReport()
     next_index = 0
     began = time.perf_counter()
+    report.started_at = time.time()
 
     async def worker() -> None:
         nonlocal next_index

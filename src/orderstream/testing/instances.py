@@ -18,6 +18,19 @@ def _free_port() -> int:
     return ports.free_port()
 
 
+def metric_value(url: str, name: str) -> float:
+    """The value of the unlabelled metric ``name`` in the /metrics page at ``url`` (0 when the
+    process does not answer or has no such sample)."""
+    try:
+        text = httpx.get(url, timeout=2).text
+    except httpx.HTTPError:
+        return 0.0
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return 0.0
+
+
 class AggregateProcess:
     """One ``python -m orderstream.testing.aggregate`` instance."""
 
@@ -66,14 +79,7 @@ class AggregateProcess:
 
     def metric(self, name: str) -> float:
         """A metric value from /metrics (0 when the process does not answer)."""
-        try:
-            text = httpx.get(f"http://127.0.0.1:{self.port}/metrics", timeout=2).text
-        except httpx.HTTPError:
-            return 0.0
-        for line in text.splitlines():
-            if line.startswith(name + " "):
-                return float(line.split()[1])
-        return 0.0
+        return metric_value(f"http://127.0.0.1:{self.port}/metrics", name)
 
     def ready(self) -> bool:
         try:
